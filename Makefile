@@ -1,0 +1,89 @@
+# crossfed developer and CI entry points.
+#
+#   make test      fmt + clippy, then cargo test with the local clouds up (what CI runs)
+#   make run       run the list-buckets Lambda locally against the local clouds
+#   make bench     cargo run --release crossfed-bench with the local clouds up (writes BENCHMARKS.md)
+#   make localcloud-up / localcloud-down   start / stop moto + fake-gcs-server by hand
+#   make validate  sam validate --lint;  make deploy  sam build + sam deploy --guided
+#   make clean     stop the local clouds and remove target/localcloud
+#
+# Local clouds (tests/localcloud/): moto on 127.0.0.1:$(MOTO_PORT),
+# fake-gcs-server on http://$(GCS_HOST):$(GCS_PORT); credentials and URLs in
+# target/localcloud/env, passed to cargo as CROSSFED_LOCALCLOUD_ENV.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+
+export VENV := $(CURDIR)/.venv
+SAM_VENV := $(CURDIR)/.venv-sam
+export MOTO_PORT ?= 5055
+export GCS_HOST ?= 127.0.0.2
+export GCS_PORT ?= 80
+
+LOCALCLOUD := tests/localcloud/localcloud.sh
+WITH_LOCALCLOUD := tests/localcloud/with-localcloud.sh
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+
+.PHONY: all test lint cargo-test run bench venv sam-venv localcloud-up localcloud-down \
+        validate deploy clean
+
+all: test
+
+# ---- Python venvs (pinned) --------------------------------------------------
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/localcloud/requirements.txt
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -q -r tests/localcloud/requirements.txt
+	touch $@
+
+sam-venv: $(SAM_VENV)/.installed
+
+$(SAM_VENV)/.installed: tests/localcloud/requirements-sam.txt
+	rm -rf $(SAM_VENV)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --disable-pip-version-check -q -r tests/localcloud/requirements-sam.txt
+	touch $@
+
+# ---- local emulated clouds --------------------------------------------------
+
+localcloud-up: venv
+	$(LOCALCLOUD) up
+
+localcloud-down:
+	$(LOCALCLOUD) down
+
+# ---- test / run / bench -----------------------------------------------------
+
+test: lint venv
+	$(WITH_LOCALCLOUD) $(MAKE) --no-print-directory cargo-test
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# Expects the local clouds up (use `make test`, or `make localcloud-up` first).
+cargo-test:
+	CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --workspace
+
+run: venv
+	$(WITH_LOCALCLOUD) cargo run -p crossfed-tests --bin crossfed-localrun
+
+bench: venv
+	$(WITH_LOCALCLOUD) cargo run --release -p crossfed-tests --bin crossfed-bench
+
+# ---- AWS SAM ----------------------------------------------------------------
+
+validate: sam-venv
+	$(SAM) validate --lint --region us-east-1
+
+deploy: sam-venv
+	$(SAM) build
+	$(SAM) deploy --guided
+
+# ---- housekeeping -----------------------------------------------------------
+
+clean: localcloud-down
+	rm -rf target/localcloud

@@ -1,0 +1,395 @@
+//! [`Credentials`]: the federated Google credentials, usable directly or as the
+//! credentials of the official Google Cloud client libraries.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_types::os_shim_internal::Env;
+use aws_types::region::Region;
+use google_cloud_auth::credentials::{
+    AccessToken, AccessTokenCredentialsProvider, CacheableResource, CredentialsProvider, EntityTag,
+};
+use google_cloud_auth::errors::CredentialsError;
+use http::{Extensions, HeaderMap, HeaderValue};
+use tracing::Instrument;
+
+use crate::aws_identity::{AwsIdentity, AwsIdentityResolver, AwsIdentitySource};
+use crate::config::ExternalAccountConfig;
+use crate::config_source::{ConfigLoader, ConfigSource, DEFAULT_SSM_TTL};
+use crate::endpoint::ALLOW_LOCAL_ENV;
+use crate::error::{Error, Result, Step};
+use crate::impersonation::{self, DEFAULT_LIFETIME};
+use crate::secret::Secret;
+use crate::sts;
+use crate::subject_token;
+use crate::token::Token;
+use crate::token_cache::{CacheSettings, Clock, Fetched, SystemClock, TokenCache, TokenSource};
+use crate::transport::{self, RetryPolicy, Timeouts};
+
+/// The default OAuth scope.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+const IAM_SCOPE: &str = "https://www.googleapis.com/auth/iam";
+/// A federated token with less than this left is not reused for impersonation.
+const STS_REUSE_MARGIN: Duration = Duration::from_secs(60);
+
+/// Google credentials obtained from the AWS identity by Workload Identity Federation.
+///
+/// Cheap to clone; clones share one token cache. Use it with the Google Cloud clients:
+/// `Storage::builder().with_credentials(google_cloud_auth::credentials::Credentials::from(creds))`.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    inner: Arc<TokenCache<FederatedSource>>,
+}
+
+impl std::fmt::Debug for TokenCache<FederatedSource> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("source", self.source().loader.source())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds [`Credentials`]. Nothing is fetched until the first token is needed.
+pub struct Builder {
+    source: Option<ConfigSource>,
+    env: Env,
+    scopes: Vec<String>,
+    aws: Option<AwsIdentity>,
+    ssm_client: Option<aws_sdk_ssm::Client>,
+    ssm_ttl: Duration,
+    cache: CacheSettings,
+    retry: RetryPolicy,
+    timeouts: Timeouts,
+    allow_local: Option<bool>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            source: None,
+            env: Env::real(),
+            scopes: vec![CLOUD_PLATFORM_SCOPE.to_string()],
+            aws: None,
+            ssm_client: None,
+            ssm_ttl: DEFAULT_SSM_TTL,
+            cache: CacheSettings::default(),
+            retry: RetryPolicy::default(),
+            timeouts: Timeouts::default(),
+            allow_local: None,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl Builder {
+    /// Where the configuration comes from (default: [`ConfigSource::from_env`]).
+    pub fn with_config_source(mut self, source: ConfigSource) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Reads the configuration from this SSM parameter (name or ARN).
+    pub fn with_config_parameter(self, name: impl Into<String>) -> Self {
+        self.with_config_source(ConfigSource::Ssm(name.into()))
+    }
+
+    /// Reads the configuration from this file.
+    pub fn with_config_file(self, path: impl Into<PathBuf>) -> Self {
+        self.with_config_source(ConfigSource::File(path.into()))
+    }
+
+    /// Uses this configuration JSON.
+    pub fn with_config_json(self, json: impl Into<String>) -> Self {
+        self.with_config_source(ConfigSource::Inline(json.into()))
+    }
+
+    /// The environment to read settings from (default: the process environment).
+    pub fn with_env(mut self, env: Env) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// OAuth scopes of the final token (default: cloud-platform).
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Uses these AWS credentials and region instead of resolving them.
+    pub fn with_aws_identity(
+        mut self,
+        credentials: impl ProvideCredentials + 'static,
+        region: impl Into<String>,
+    ) -> Self {
+        self.aws = Some(AwsIdentity {
+            credentials: SharedCredentialsProvider::new(credentials),
+            region: Region::new(region.into()),
+        });
+        self
+    }
+
+    /// Uses this SSM client instead of one built from the AWS identity.
+    pub fn with_ssm_client(mut self, client: aws_sdk_ssm::Client) -> Self {
+        self.ssm_client = Some(client);
+        self
+    }
+
+    /// How long an SSM value is reused (default 5 minutes).
+    pub fn with_ssm_ttl(mut self, ttl: Duration) -> Self {
+        self.ssm_ttl = ttl;
+        self
+    }
+
+    /// Token cache tuning (refresh-ahead window, error back-off).
+    pub fn with_cache_settings(mut self, settings: CacheSettings) -> Self {
+        self.cache = settings;
+        self
+    }
+
+    /// Retry policy for Google calls.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Connect and total timeouts for Google calls.
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Allows plain-http loopback Google endpoints (default: `CROSSFED_ALLOW_LOCAL_ENDPOINTS=1`).
+    pub fn with_allow_local_endpoints(mut self, allow: bool) -> Self {
+        self.allow_local = Some(allow);
+        self
+    }
+
+    /// The wall clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates what can be validated now and returns the credentials. Needs no runtime.
+    pub fn build(self) -> Result<Credentials> {
+        let source = match self.source {
+            Some(s) => s,
+            None => ConfigSource::from_env(&self.env)?,
+        };
+        if self.scopes.is_empty() {
+            return Err(Error::invalid(
+                "scopes",
+                "at least one OAuth scope is required",
+            ));
+        }
+        let allow_local = self
+            .allow_local
+            .unwrap_or_else(|| self.env.get(ALLOW_LOCAL_ENV).is_ok_and(|v| v == "1"));
+        let loader = ConfigLoader::new(source, allow_local, self.ssm_ttl, self.ssm_client)?;
+        let aws = AwsIdentityResolver::new(match self.aws {
+            Some(identity) => AwsIdentitySource::Provided(identity),
+            None => AwsIdentitySource::Auto(self.env.clone()),
+        });
+        let source = FederatedSource {
+            loader,
+            aws,
+            client: transport::build_client(&self.timeouts)?,
+            retry: self.retry,
+            scopes: self.scopes,
+            clock: self.clock.clone(),
+            federated: Mutex::new(None),
+        };
+        Ok(Credentials {
+            inner: Arc::new(TokenCache::new(source, self.cache, self.clock)),
+        })
+    }
+}
+
+impl Credentials {
+    /// A builder with defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Credentials configured from the environment (`CROSSFED_CONFIG_PARAMETER` or
+    /// `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub fn from_env() -> Result<Self> {
+        Builder::default().build()
+    }
+
+    /// A valid access token, from the cache when possible.
+    pub async fn token(&self) -> Result<Token> {
+        Ok(self.inner.get().await?.token.clone())
+    }
+
+    /// The current credential configuration (from the cache when possible).
+    pub async fn config(&self) -> Result<Arc<ExternalAccountConfig>> {
+        let source = self.inner.source();
+        source.loader.load(&source.aws).await
+    }
+
+    /// The resolved AWS identity.
+    pub async fn aws_identity(&self) -> Result<&AwsIdentity> {
+        self.inner.source().aws.get().await
+    }
+}
+
+impl CredentialsProvider for Credentials {
+    async fn headers(
+        &self,
+        extensions: Extensions,
+    ) -> std::result::Result<CacheableResource<HeaderMap>, CredentialsError> {
+        let cached = self.inner.get().await?;
+        if extensions.get::<EntityTag>() == Some(&cached.tag) {
+            return Ok(CacheableResource::NotModified);
+        }
+        Ok(CacheableResource::New {
+            entity_tag: cached.tag.clone(),
+            data: cached.headers.clone(),
+        })
+    }
+
+    async fn universe_domain(&self) -> Option<String> {
+        match self.config().await {
+            Ok(config) => Some(config.universe_domain.clone()),
+            Err(_) => Some("googleapis.com".to_string()),
+        }
+    }
+}
+
+impl AccessTokenCredentialsProvider for Credentials {
+    async fn access_token(&self) -> std::result::Result<AccessToken, CredentialsError> {
+        let cached = self.inner.get().await?;
+        Ok(AccessToken {
+            token: cached.token.value.expose().to_string(),
+        })
+    }
+}
+
+/// The federation flow: config → AWS identity → subject token → STS → impersonation.
+struct FederatedSource {
+    loader: ConfigLoader,
+    aws: AwsIdentityResolver,
+    client: reqwest::Client,
+    retry: RetryPolicy,
+    scopes: Vec<String>,
+    clock: Arc<dyn Clock>,
+    /// The last federated token, reused for impersonation while valid.
+    federated: Mutex<Option<(String, Token)>>,
+}
+
+impl FederatedSource {
+    async fn federated_token(&self, config: &ExternalAccountConfig, scope: &str) -> Result<Token> {
+        let key = format!("{}\n{}\n{scope}", config.audience, config.token_url);
+        let now = self.clock.now();
+        if let Some((k, token)) = &*self.federated.lock().unwrap_or_else(|p| p.into_inner())
+            && *k == key
+            && token.remaining(now) > STS_REUSE_MARGIN
+        {
+            tracing::debug!("reusing the federated token");
+            return Ok(token.clone());
+        }
+        let identity = self.aws.get().await?;
+        let aws_credentials = identity.credentials().await?;
+        let subject_token = subject_token::build(
+            &aws_credentials,
+            identity.region.as_ref(),
+            &config.credential_source.regional_cred_verification_url,
+            &config.audience,
+            self.clock.now(),
+        )?;
+        let started = Instant::now();
+        let token = sts::exchange(
+            &self.client,
+            &self.retry,
+            sts::Exchange {
+                token_url: &config.token_url,
+                audience: &config.audience,
+                scope,
+                subject_token: &subject_token,
+                impersonating: config.impersonation.is_some(),
+                config_lifetime: config
+                    .impersonation
+                    .as_ref()
+                    .is_some_and(|i| i.lifetime.is_some()),
+            },
+            || self.clock.now(),
+        )
+        .instrument(tracing::info_span!("crossfed.sts", audience = %config.audience))
+        .await?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "STS exchange done"
+        );
+        *self.federated.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, token.clone()));
+        Ok(token)
+    }
+}
+
+fn auth_headers(token: &Secret, quota_project: Option<&str>) -> Result<HeaderMap> {
+    let invalid = |what: &str| {
+        Error::failed(
+            Step::Sts,
+            false,
+            format!("Google returned {what} that is not a valid header value"),
+        )
+    };
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| invalid("a token"))?;
+    value.set_sensitive(true);
+    let mut headers = HeaderMap::with_capacity(2);
+    headers.insert(http::header::AUTHORIZATION, value);
+    if let Some(project) = quota_project {
+        let v = HeaderValue::from_str(project)
+            .map_err(|_| Error::invalid("quota_project_id", "is not a valid project id"))?;
+        headers.insert("x-goog-user-project", v);
+    }
+    Ok(headers)
+}
+
+impl TokenSource for FederatedSource {
+    async fn fetch(&self) -> Result<Fetched> {
+        let config = self.loader.load(&self.aws).await?;
+        let token = match &config.impersonation {
+            Some(imp) => {
+                let federated = self.federated_token(&config, IAM_SCOPE).await?;
+                let started = Instant::now();
+                let token = impersonation::generate_access_token(
+                    &self.client,
+                    &self.retry,
+                    &imp.url,
+                    &federated.value,
+                    &self.scopes,
+                    imp.lifetime.unwrap_or(DEFAULT_LIFETIME),
+                )
+                .instrument(tracing::info_span!(
+                    "crossfed.impersonation",
+                    service_account = %imp.service_account
+                ))
+                .await?;
+                tracing::debug!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "impersonation done"
+                );
+                token
+            }
+            None => {
+                self.federated_token(&config, &self.scopes.join(" "))
+                    .await?
+            }
+        };
+        let headers = auth_headers(&token.value, config.quota_project_id.as_deref())?;
+        tracing::info!(
+            expires_in_s = token.remaining(self.clock.now()).as_secs(),
+            "obtained a Google access token"
+        );
+        Ok((token, headers))
+    }
+}

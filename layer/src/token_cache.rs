@@ -1,0 +1,364 @@
+//! A lazy token cache, apart from the token sources.
+//!
+//! - No background task: works without a runtime at construction.
+//! - Wall-clock expiry, so a thawed Lambda sandbox never uses an expired token.
+//! - Refresh ahead of expiry: the first caller inside the window refreshes while the others
+//!   keep using the still-valid token.
+//! - Single-flight: N concurrent callers on a cold cache cause one fetch.
+//! - Failures are remembered for a back-off (doubling up to a cap), then retried; callers
+//!   that waited on a failed fetch get its error instead of starting another one.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use google_cloud_auth::credentials::EntityTag;
+use http::HeaderMap;
+
+use crate::error::{Error, Result};
+use crate::token::Token;
+
+/// Fetches a fresh token. Implemented by the federation flow.
+/// A fetched token and the request headers that carry it.
+pub(crate) type Fetched = (Token, HeaderMap);
+
+pub(crate) trait TokenSource: Send + Sync {
+    fn fetch(&self) -> impl Future<Output = Result<Fetched>> + Send;
+}
+
+/// Source of wall-clock time (injectable for tests).
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Current wall-clock time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system clock.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// Cache tuning.
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    /// Refresh when less than this is left (default 3m45s).
+    pub refresh_ahead: Duration,
+    /// First back-off after a failed fetch.
+    pub error_backoff_min: Duration,
+    /// Largest back-off after repeated failures.
+    pub error_backoff_max: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            refresh_ahead: Duration::from_secs(225),
+            error_backoff_min: Duration::from_secs(1),
+            error_backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A cached token with the entity tag handed to `google-cloud-auth` callers.
+#[derive(Clone, Debug)]
+pub(crate) struct Cached {
+    pub token: Token,
+    pub headers: HeaderMap,
+    pub tag: EntityTag,
+}
+
+#[derive(Debug)]
+struct Failure {
+    message: String,
+    step: crate::error::Step,
+    transient: bool,
+    retry_at: SystemTime,
+    consecutive: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    token: Option<Arc<Cached>>,
+    failure: Option<Failure>,
+    /// Bumped after every finished fetch, success or failure.
+    generation: u64,
+}
+
+pub(crate) struct TokenCache<S> {
+    source: S,
+    settings: CacheSettings,
+    clock: Arc<dyn Clock>,
+    state: Mutex<State>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+enum Decision {
+    Fresh(Arc<Cached>),
+    Stale(Arc<Cached>),
+    BackedOff(Error),
+    Missing,
+}
+
+impl<S: TokenSource> TokenCache<S> {
+    pub fn new(source: S, settings: CacheSettings, clock: Arc<dyn Clock>) -> Self {
+        TokenCache {
+            source,
+            settings,
+            clock,
+            state: Mutex::new(State::default()),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn decide(&self, state: &State) -> Decision {
+        let now = self.clock.now();
+        if let Some(cached) = &state.token {
+            let left = cached.token.remaining(now);
+            if left > self.settings.refresh_ahead {
+                return Decision::Fresh(cached.clone());
+            }
+            if !left.is_zero() {
+                return Decision::Stale(cached.clone());
+            }
+        }
+        if let Some(f) = &state.failure
+            && now < f.retry_at
+        {
+            let wait = f.retry_at.duration_since(now).unwrap_or_default();
+            return Decision::BackedOff(Error::failed(
+                f.step,
+                f.transient,
+                format!(
+                    "{} (failed {} time(s) in a row; next attempt in {:.1}s)",
+                    f.message,
+                    f.consecutive,
+                    wait.as_secs_f64()
+                ),
+            ));
+        }
+        Decision::Missing
+    }
+
+    /// Returns a valid token, fetching one if needed.
+    pub async fn get(&self) -> Result<Arc<Cached>> {
+        let (decision, generation, backed_off) = {
+            let state = self.state();
+            let now = self.clock.now();
+            let backed_off = state.failure.as_ref().is_some_and(|f| now < f.retry_at);
+            (self.decide(&state), state.generation, backed_off)
+        };
+        match decision {
+            Decision::Fresh(c) => return Ok(c),
+            Decision::BackedOff(e) => return Err(e),
+            Decision::Stale(c) => {
+                // Refresh ahead only if nobody else is (and not while backing off after a
+                // failure); the others keep using the still-valid token.
+                let guard = if backed_off {
+                    None
+                } else {
+                    self.refresh.try_lock().ok()
+                };
+                let Some(_guard) = guard else {
+                    return Ok(c);
+                };
+                return match self.fetch_and_store().await {
+                    Ok(fresh) => Ok(fresh),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refresh ahead of expiry failed; using the current token until it expires");
+                        Ok(c)
+                    }
+                };
+            }
+            Decision::Missing => {}
+        }
+        let _guard = self.refresh.lock().await;
+        let decision = {
+            let state = self.state();
+            (state.generation != generation).then(|| self.decide(&state))
+        };
+        // Someone fetched while we waited: use their outcome.
+        match decision {
+            Some(Decision::Fresh(c) | Decision::Stale(c)) => Ok(c),
+            Some(Decision::BackedOff(e)) => Err(e),
+            Some(Decision::Missing) | None => self.fetch_and_store().await,
+        }
+    }
+
+    async fn fetch_and_store(&self) -> Result<Arc<Cached>> {
+        let result = self.source.fetch().await;
+        let now = self.clock.now();
+        let mut state = self.state();
+        state.generation += 1;
+        match result {
+            Ok((token, headers)) => {
+                let cached = Arc::new(Cached {
+                    token,
+                    headers,
+                    tag: EntityTag::new(),
+                });
+                state.token = Some(cached.clone());
+                state.failure = None;
+                Ok(cached)
+            }
+            Err(e) => {
+                let consecutive = state.failure.as_ref().map_or(1, |f| f.consecutive + 1);
+                let backoff = self
+                    .settings
+                    .error_backoff_min
+                    .saturating_mul(1 << (consecutive - 1).min(16))
+                    .min(self.settings.error_backoff_max);
+                state.failure = Some(Failure {
+                    message: e.to_string(),
+                    step: e.step(),
+                    transient: e.is_transient(),
+                    retry_at: now + backoff,
+                    consecutive,
+                });
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Step;
+    use crate::secret::Secret;
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+    #[derive(Debug)]
+    struct ManualClock(AtomicU64);
+    impl ManualClock {
+        fn advance(&self, d: Duration) {
+            self.0.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+        }
+    }
+    impl Clock for ManualClock {
+        fn now(&self) -> SystemTime {
+            SystemTime::UNIX_EPOCH + Duration::from_millis(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    struct Source {
+        clock: Arc<ManualClock>,
+        calls: AtomicU32,
+        fail: std::sync::atomic::AtomicBool,
+        lifetime: Duration,
+    }
+    impl TokenSource for Arc<Source> {
+        async fn fetch(&self) -> Result<Fetched> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::task::yield_now().await;
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(Error::failed(Step::Sts, false, "invalid_grant"));
+            }
+            let token = Token {
+                value: Secret::new(format!("t{n}")),
+                expires_at: self.clock.now() + self.lifetime,
+            };
+            Ok((token, HeaderMap::new()))
+        }
+    }
+
+    fn setup(fail: bool) -> (Arc<ManualClock>, Arc<Source>, Arc<TokenCache<Arc<Source>>>) {
+        let clock = Arc::new(ManualClock(AtomicU64::new(1_000_000)));
+        let source = Arc::new(Source {
+            clock: clock.clone(),
+            calls: AtomicU32::new(0),
+            fail: std::sync::atomic::AtomicBool::new(fail),
+            lifetime: Duration::from_secs(3600),
+        });
+        let cache = Arc::new(TokenCache::new(
+            source.clone(),
+            CacheSettings::default(),
+            clock.clone(),
+        ));
+        (clock, source, cache)
+    }
+
+    #[tokio::test]
+    async fn caches_and_refreshes_ahead_and_after_expiry() {
+        let (clock, source, cache) = setup(false);
+        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t1");
+        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t1");
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        clock.advance(Duration::from_secs(3600 - 200)); // inside the refresh-ahead window
+        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t2");
+        clock.advance(Duration::from_secs(3601)); // t2 expired (frozen sandbox thawed)
+        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t3");
+        assert_eq!(source.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn single_flight_on_cold_cache() {
+        let (_clock, source, cache) = setup(false);
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let c = cache.clone();
+                tokio::spawn(
+                    async move { c.get().await.map(|t| t.token.value.expose().to_string()) },
+                )
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), "t1");
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures_back_off_then_retry() {
+        let (clock, source, cache) = setup(true);
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let c = cache.clone();
+                tokio::spawn(async move { c.get().await.map(|_| ()) })
+            })
+            .collect();
+        for t in tasks {
+            assert!(
+                t.await
+                    .unwrap()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("invalid_grant")
+            );
+        }
+        assert_eq!(
+            source.calls.load(Ordering::SeqCst),
+            1,
+            "waiters share the failure"
+        );
+        let err = cache.get().await.unwrap_err().to_string();
+        assert!(err.contains("next attempt in"), "{err}");
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        clock.advance(Duration::from_secs(2));
+        source.fail.store(false, Ordering::SeqCst);
+        assert!(cache.get().await.is_ok());
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn failed_refresh_ahead_keeps_valid_token() {
+        let (clock, source, cache) = setup(false);
+        cache.get().await.unwrap();
+        source.fail.store(true, Ordering::SeqCst);
+        clock.advance(Duration::from_secs(3600 - 100));
+        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t1");
+        clock.advance(Duration::from_secs(101));
+        assert!(cache.get().await.is_err());
+    }
+}

@@ -1,0 +1,350 @@
+//! One in-process server hosting the fake Google STS and IAM Credentials
+//! APIs, sharing a [`TokenRegistry`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use url::Url;
+
+use crate::faults::{Fault, FaultQueue};
+use crate::fake_iam::{self, IamRequestRecord};
+use crate::fake_sts::{self, StsRequestRecord};
+use crate::server::{self, BackgroundServer, Body};
+use crate::token_registry::{TokenInfo, TokenRegistry};
+
+/// Configuration of [`FakeGoogle`]; see [`Default`] for the example values.
+#[derive(Clone, Debug)]
+pub struct FakeGoogleConfig {
+    /// Full resource name of the workload identity pool provider, e.g.
+    /// `//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/my-pool/providers/my-aws`.
+    pub audience: String,
+    /// Origin of the AWS STS endpoint the subject token must target and that
+    /// the fake replays it to (moto under `make test`).
+    pub aws_sts_url: String,
+    /// Attribute condition: if set, `attribute.aws_role` must be one of these.
+    pub allowed_aws_roles: Option<Vec<String>>,
+    /// The only service account the fake IAM Credentials API knows.
+    pub service_account_email: String,
+    /// Members holding `roles/iam.workloadIdentityUser` on the service
+    /// account (`principal://...` or `principalSet://...`).
+    pub bindings: Vec<String>,
+    /// `expires_in` of STS tokens.
+    pub sts_token_lifetime: Duration,
+    /// Largest `lifetime` generateAccessToken accepts (Google: 3600s, or up
+    /// to 43200s with the `constraints/iam.allowServiceAccountCredentialLifetimeExtension` policy).
+    pub max_lifetime_secs: u64,
+    /// Largest accepted difference between `x-amz-date` and now.
+    pub max_clock_skew: Duration,
+}
+
+impl Default for FakeGoogleConfig {
+    fn default() -> Self {
+        Self {
+            audience: "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/my-pool/providers/my-aws".into(),
+            aws_sts_url: "http://127.0.0.1:5055".into(),
+            allowed_aws_roles: None,
+            service_account_email: "crossfed@my-project.iam.gserviceaccount.com".into(),
+            bindings: Vec::new(),
+            sts_token_lifetime: Duration::from_secs(3600),
+            max_lifetime_secs: 3600,
+            max_clock_skew: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl FakeGoogleConfig {
+    /// `projects/N/locations/global/workloadIdentityPools/POOL`, if the
+    /// audience is a well-formed provider name.
+    pub fn pool_resource(&self) -> Option<String> {
+        let rest = self.audience.strip_prefix("//iam.googleapis.com/")?;
+        let (pool, provider) = rest.split_once("/providers/")?;
+        let parts: Vec<&str> = pool.split('/').collect();
+        let well_formed = parts.len() == 6
+            && parts[0] == "projects"
+            && parts[2] == "locations"
+            && parts[3] == "global"
+            && parts[4] == "workloadIdentityPools"
+            && parts.iter().all(|p| !p.is_empty())
+            && !provider.is_empty()
+            && !provider.contains('/');
+        well_formed.then(|| pool.to_string())
+    }
+
+    /// The member for every identity whose `attribute.aws_role` is `role_arn`
+    /// (e.g. `arn:aws:sts::123456789012:assumed-role/crossfed-lambda`).
+    pub fn principal_set_for_aws_role(&self, role_arn: &str) -> String {
+        format!(
+            "principalSet://iam.googleapis.com/{}/attribute.aws_role/{role_arn}",
+            self.pool_or_panic()
+        )
+    }
+
+    /// The member for one AWS identity (`google.subject` = its ARN).
+    pub fn principal_for_aws_arn(&self, arn: &str) -> String {
+        format!(
+            "principal://iam.googleapis.com/{}/subject/{arn}",
+            self.pool_or_panic()
+        )
+    }
+
+    /// The member for every identity of the pool.
+    pub fn principal_set_for_pool(&self) -> String {
+        format!("principalSet://iam.googleapis.com/{}/*", self.pool_or_panic())
+    }
+
+    fn pool_or_panic(&self) -> String {
+        self.pool_resource()
+            .unwrap_or_else(|| panic!("malformed audience {:?}", self.audience))
+    }
+}
+
+/// Mutable knobs tests may change while the fake runs.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) sts_token_lifetime: Duration,
+    pub(crate) max_lifetime_secs: u64,
+}
+
+/// State shared by the STS and IAM handlers.
+#[derive(Debug)]
+pub(crate) struct GoogleState {
+    pub(crate) config: FakeGoogleConfig,
+    pub(crate) pool: String,
+    pub(crate) aws_sts_url: Url,
+    pub(crate) tokens: TokenRegistry,
+    pub(crate) http: reqwest::Client,
+    pub(crate) settings: Mutex<Settings>,
+    pub(crate) sts_faults: FaultQueue,
+    pub(crate) iam_faults: FaultQueue,
+    pub(crate) sts_calls: AtomicUsize,
+    pub(crate) iam_calls: AtomicUsize,
+    pub(crate) sts_requests: Mutex<Vec<StsRequestRecord>>,
+    pub(crate) iam_requests: Mutex<Vec<IamRequestRecord>>,
+}
+
+impl GoogleState {
+    pub(crate) fn settings(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Handle to a running fake STS + IAM Credentials server; dropping it stops
+/// the server.
+#[derive(Debug)]
+pub struct FakeGoogle {
+    state: Arc<GoogleState>,
+    server: BackgroundServer,
+}
+
+impl FakeGoogle {
+    /// Starts on an ephemeral port of 127.0.0.1 with a fresh token registry.
+    pub async fn start(config: FakeGoogleConfig) -> Self {
+        Self::start_with(config, TokenRegistry::new(), ([127, 0, 0, 1], 0).into()).await
+    }
+
+    /// Starts on `addr` using `tokens` (share it with [`crate::FakeStorage`]).
+    ///
+    /// # Panics
+    /// On a malformed config or if `addr` cannot be bound.
+    pub async fn start_with(config: FakeGoogleConfig, tokens: TokenRegistry, addr: SocketAddr) -> Self {
+        let pool = config
+            .pool_resource()
+            .unwrap_or_else(|| panic!("FakeGoogleConfig: malformed audience {:?}", config.audience));
+        let aws_sts_url = Url::parse(&config.aws_sts_url)
+            .unwrap_or_else(|e| panic!("FakeGoogleConfig: bad aws_sts_url {:?}: {e}", config.aws_sts_url));
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("build reqwest client");
+        let state = Arc::new(GoogleState {
+            settings: Mutex::new(Settings {
+                sts_token_lifetime: config.sts_token_lifetime,
+                max_lifetime_secs: config.max_lifetime_secs,
+            }),
+            config,
+            pool,
+            aws_sts_url,
+            tokens,
+            http,
+            sts_faults: FaultQueue::default(),
+            iam_faults: FaultQueue::default(),
+            sts_calls: AtomicUsize::new(0),
+            iam_calls: AtomicUsize::new(0),
+            sts_requests: Mutex::new(Vec::new()),
+            iam_requests: Mutex::new(Vec::new()),
+        });
+        let handler_state = state.clone();
+        let server = BackgroundServer::spawn("fake-google", addr, move |listener| {
+            server::serve_http(listener, move |req| {
+                let state = handler_state.clone();
+                Box::pin(route(state, req))
+            })
+        })
+        .unwrap_or_else(|e| panic!("FakeGoogle: cannot listen on {addr}: {e}"));
+        Self { state, server }
+    }
+
+    /// `http://127.0.0.1:PORT/v1/token`.
+    pub fn sts_url(&self) -> String {
+        format!("{}/v1/token", self.iam_base_url())
+    }
+
+    /// `http://127.0.0.1:PORT`; generateAccessToken lives at
+    /// `{iam_base_url}/v1/projects/-/serviceAccounts/{email}:generateAccessToken`.
+    pub fn iam_base_url(&self) -> String {
+        format!("http://{}", self.server.addr())
+    }
+
+    /// The generateAccessToken URL of the configured service account.
+    pub fn impersonation_url(&self) -> String {
+        format!(
+            "{}/v1/projects/-/serviceAccounts/{}:generateAccessToken",
+            self.iam_base_url(),
+            self.state.config.service_account_email
+        )
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
+    pub fn config(&self) -> &FakeGoogleConfig {
+        &self.state.config
+    }
+
+    /// The registry holding every token this fake issued.
+    pub fn tokens(&self) -> TokenRegistry {
+        self.state.tokens.clone()
+    }
+
+    /// Info about an unexpired token issued by (or registered with) the fake.
+    pub fn validate_token(&self, token: &str) -> Option<TokenInfo> {
+        self.state.tokens.validate(token)
+    }
+
+    /// Requests received by `POST /v1/token` (including faulted ones).
+    pub fn sts_calls(&self) -> usize {
+        self.state.sts_calls.load(Ordering::SeqCst)
+    }
+
+    /// Requests received by generateAccessToken (including faulted ones).
+    pub fn iam_calls(&self) -> usize {
+        self.state.iam_calls.load(Ordering::SeqCst)
+    }
+
+    /// STS requests that returned a token.
+    pub fn sts_tokens_issued(&self) -> usize {
+        lock(&self.state.sts_requests)
+            .iter()
+            .filter(|r| r.status == 200)
+            .count()
+    }
+
+    /// generateAccessToken requests that returned a token.
+    pub fn iam_tokens_issued(&self) -> usize {
+        lock(&self.state.iam_requests)
+            .iter()
+            .filter(|r| r.status == 200)
+            .count()
+    }
+
+    /// Queues faults for the next STS requests (one per request, FIFO).
+    pub fn inject_sts_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.sts_faults.push(faults);
+    }
+
+    /// Queues faults for the next IAM requests (one per request, FIFO).
+    pub fn inject_iam_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.iam_faults.push(faults);
+    }
+
+    /// Drops all queued faults.
+    pub fn clear_faults(&self) {
+        self.state.sts_faults.clear();
+        self.state.iam_faults.clear();
+    }
+
+    /// Faults not consumed yet (STS, IAM).
+    pub fn pending_faults(&self) -> (usize, usize) {
+        (self.state.sts_faults.pending(), self.state.iam_faults.pending())
+    }
+
+    /// Changes `expires_in` of subsequently issued STS tokens.
+    pub fn set_sts_token_lifetime(&self, lifetime: Duration) {
+        lock(&self.state.settings).sts_token_lifetime = lifetime;
+    }
+
+    /// Changes the largest accepted generateAccessToken `lifetime`.
+    pub fn set_iam_max_lifetime(&self, max: Duration) {
+        lock(&self.state.settings).max_lifetime_secs = max.as_secs();
+    }
+
+    /// Every STS request so far, oldest first.
+    pub fn sts_requests(&self) -> Vec<StsRequestRecord> {
+        lock(&self.state.sts_requests).clone()
+    }
+
+    pub fn last_sts_request(&self) -> Option<StsRequestRecord> {
+        lock(&self.state.sts_requests).last().cloned()
+    }
+
+    /// Every generateAccessToken request so far, oldest first.
+    pub fn iam_requests(&self) -> Vec<IamRequestRecord> {
+        lock(&self.state.iam_requests).clone()
+    }
+
+    pub fn last_iam_request(&self) -> Option<IamRequestRecord> {
+        lock(&self.state.iam_requests).last().cloned()
+    }
+}
+
+async fn route(state: Arc<GoogleState>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    if path == "/v1/token" {
+        if req.method() != Method::POST {
+            return server::empty_response(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        return fake_sts::handle(&state, req).await;
+    }
+    if path.starts_with("/v1/projects/") {
+        return fake_iam::handle(&state, req).await;
+    }
+    fake_iam::google_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("The requested URL {path} was not found on this server."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn principals_from_audience() {
+        let c = FakeGoogleConfig::default();
+        let pool = "projects/123456/locations/global/workloadIdentityPools/my-pool";
+        assert_eq!(c.pool_resource().as_deref(), Some(pool));
+        assert_eq!(
+            c.principal_set_for_aws_role("arn:aws:sts::1:assumed-role/r"),
+            format!("principalSet://iam.googleapis.com/{pool}/attribute.aws_role/arn:aws:sts::1:assumed-role/r")
+        );
+        assert_eq!(
+            c.principal_for_aws_arn("arn:aws:sts::1:assumed-role/r/s"),
+            format!("principal://iam.googleapis.com/{pool}/subject/arn:aws:sts::1:assumed-role/r/s")
+        );
+        for bad in [
+            "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p",
+            "iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
+            "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/",
+        ] {
+            let c = FakeGoogleConfig { audience: bad.into(), ..Default::default() };
+            assert!(c.pool_resource().is_none(), "{bad}");
+        }
+    }
+}

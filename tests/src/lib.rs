@@ -1,0 +1,36 @@
+//! Test support for crossfed: strict in-process fakes of the Google services
+//! crossfed talks to (STS, IAM Credentials, Cloud Storage gRPC), a local
+//! AWS Lambda Runtime API, and access to the local clouds of `make test`.
+//!
+//! Every fake runs on its own thread and Tokio runtime on an ephemeral
+//! `127.0.0.1` port, so tests are isolated and may block their own thread.
+
+pub mod aws_subject_token;
+pub mod clock;
+mod connection_counter;
+mod fake_google;
+mod fake_iam;
+mod fake_storage_grpc;
+mod fake_sts;
+mod faults;
+mod lambda_runtime_api;
+pub mod localcloud;
+mod server;
+mod static_credentials;
+mod token_registry;
+
+pub use connection_counter::ConnectionCounter;
+pub use fake_google::{FakeGoogle, FakeGoogleConfig};
+pub use fake_iam::IamRequestRecord;
+pub use fake_storage_grpc::{FakeStorage, FakeStorageConfig, StorageRequestRecord, proto as storage_proto};
+pub use fake_sts::{ACCESS_TOKEN_TYPE, AWS4_REQUEST_TOKEN_TYPE, StsRequestRecord, TOKEN_EXCHANGE_GRANT};
+pub use faults::Fault;
+pub use lambda_runtime_api::{DEFAULT_INVOKE_TIMEOUT, LambdaError, LambdaRuntimeApi};
+pub use localcloud::{LocalCloud, RoleSession};
+pub use static_credentials::StaticBearerCredentials;
+pub use token_registry::{TokenInfo, TokenIssuer, TokenRegistry};
+
+/// `https://www.googleapis.com/auth/cloud-platform`.
+pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
+/// `https://www.googleapis.com/auth/iam`.
+pub const IAM_SCOPE: &str = "https://www.googleapis.com/auth/iam";
