@@ -258,10 +258,10 @@ pub fn parse_authorization(value: &str) -> Option<SigV4Authorization> {
         }
     }
     let (credential, signature) = (credential?, signature?);
-    let valid_signature =
-        signature.len() == 64 && signature.bytes().all(|b| b.is_ascii_hexdigit());
+    let valid_signature = signature.len() == 64 && signature.bytes().all(|b| b.is_ascii_hexdigit());
     let signed_headers: Vec<String> = signed?.split(';').map(str::to_string).collect();
-    (valid_signature && signed_headers.iter().all(|h| !h.is_empty())).then(|| SigV4Authorization {
+    let valid = valid_signature && signed_headers.iter().all(|h| !h.is_empty());
+    valid.then_some(SigV4Authorization {
         credential,
         signed_headers,
         signature,
@@ -412,10 +412,18 @@ mod tests {
         }
         let mut t = token(now);
         t.headers.push(header("Host", "127.0.0.1:5055"));
-        assert!(check(&t, now).unwrap_err().description.contains("duplicate"));
+        assert!(
+            check(&t, now)
+                .unwrap_err()
+                .description
+                .contains("duplicate")
+        );
 
         let mut t = token(now);
-        let auth = t.header("authorization").unwrap().replace(";x-amz-security-token", "");
+        let auth = t
+            .header("authorization")
+            .unwrap()
+            .replace(";x-amz-security-token", "");
         set(&mut t, "authorization", &auth);
         let err = check(&t, now).unwrap_err();
         assert!(err.description.contains("x-amz-security-token"), "{err:?}");
@@ -425,7 +433,11 @@ mod tests {
     fn rejects_wrong_target_resource() {
         let now = SystemTime::now();
         let mut t = token(now);
-        set(&mut t, "x-goog-cloud-target-resource", "//iam.googleapis.com/other");
+        set(
+            &mut t,
+            "x-goog-cloud-target-resource",
+            "//iam.googleapis.com/other",
+        );
         let err = check(&t, now).unwrap_err();
         assert!(err.description.contains("x-goog-cloud-target-resource"));
     }

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use time::format_description::well_known::Rfc3339;
 use time::format_description::BorrowedFormatItem;
+use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 /// `x-amz-date` format: `20240101T123456Z`.
@@ -74,7 +74,16 @@ mod tests {
     fn seconds() {
         assert_eq!(parse_seconds("3600s"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_seconds("0s"), Some(Duration::ZERO));
-        for bad in ["3600", "s", "1.5s", "-1s", " 1s", "1 s", "1m", "99999999999999s"] {
+        for bad in [
+            "3600",
+            "s",
+            "1.5s",
+            "-1s",
+            " 1s",
+            "1 s",
+            "1m",
+            "99999999999999s",
+        ] {
             assert_eq!(parse_seconds(bad), None, "{bad}");
         }
     }

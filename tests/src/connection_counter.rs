@@ -20,16 +20,23 @@ impl ConnectionCounter {
     pub async fn start() -> Self {
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
-        let server = BackgroundServer::spawn("connection-counter", ([127, 0, 0, 1], 0).into(), move |listener| async move {
-            loop {
-                if let Ok((stream, _)) = listener.accept().await {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    drop(stream);
+        let server = BackgroundServer::spawn(
+            "connection-counter",
+            ([127, 0, 0, 1], 0).into(),
+            move |listener| async move {
+                loop {
+                    if let Ok((stream, _)) = listener.accept().await {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        drop(stream);
+                    }
                 }
-            }
-        })
+            },
+        )
         .expect("ConnectionCounter: bind 127.0.0.1:0");
-        Self { connections, server }
+        Self {
+            connections,
+            server,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -56,7 +63,9 @@ mod tests {
         let counter = ConnectionCounter::start().await;
         assert_eq!(counter.connections(), 0);
         for _ in 0..2 {
-            let _ = tokio::net::TcpStream::connect(counter.addr()).await.unwrap();
+            let _ = tokio::net::TcpStream::connect(counter.addr())
+                .await
+                .unwrap();
         }
         // Accepts happen on the counter's own thread.
         for _ in 0..100 {

@@ -10,9 +10,9 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use url::Url;
 
-use crate::faults::{Fault, FaultQueue};
 use crate::fake_iam::{self, IamRequestRecord};
 use crate::fake_sts::{self, StsRequestRecord};
+use crate::faults::{Fault, FaultQueue};
 use crate::server::{self, BackgroundServer, Body};
 use crate::token_registry::{TokenInfo, TokenRegistry};
 
@@ -93,7 +93,10 @@ impl FakeGoogleConfig {
 
     /// The member for every identity of the pool.
     pub fn principal_set_for_pool(&self) -> String {
-        format!("principalSet://iam.googleapis.com/{}/*", self.pool_or_panic())
+        format!(
+            "principalSet://iam.googleapis.com/{}/*",
+            self.pool_or_panic()
+        )
     }
 
     fn pool_or_panic(&self) -> String {
@@ -154,12 +157,20 @@ impl FakeGoogle {
     ///
     /// # Panics
     /// On a malformed config or if `addr` cannot be bound.
-    pub async fn start_with(config: FakeGoogleConfig, tokens: TokenRegistry, addr: SocketAddr) -> Self {
-        let pool = config
-            .pool_resource()
-            .unwrap_or_else(|| panic!("FakeGoogleConfig: malformed audience {:?}", config.audience));
-        let aws_sts_url = Url::parse(&config.aws_sts_url)
-            .unwrap_or_else(|e| panic!("FakeGoogleConfig: bad aws_sts_url {:?}: {e}", config.aws_sts_url));
+    pub async fn start_with(
+        config: FakeGoogleConfig,
+        tokens: TokenRegistry,
+        addr: SocketAddr,
+    ) -> Self {
+        let pool = config.pool_resource().unwrap_or_else(|| {
+            panic!("FakeGoogleConfig: malformed audience {:?}", config.audience)
+        });
+        let aws_sts_url = Url::parse(&config.aws_sts_url).unwrap_or_else(|e| {
+            panic!(
+                "FakeGoogleConfig: bad aws_sts_url {:?}: {e}",
+                config.aws_sts_url
+            )
+        });
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))
@@ -275,7 +286,10 @@ impl FakeGoogle {
 
     /// Faults not consumed yet (STS, IAM).
     pub fn pending_faults(&self) -> (usize, usize) {
-        (self.state.sts_faults.pending(), self.state.iam_faults.pending())
+        (
+            self.state.sts_faults.pending(),
+            self.state.iam_faults.pending(),
+        )
     }
 
     /// Changes `expires_in` of subsequently issued STS tokens.
@@ -318,7 +332,11 @@ async fn route(state: Arc<GoogleState>, req: Request<Incoming>) -> Response<Body
     if path.starts_with("/v1/projects/") {
         return fake_iam::handle(&state, req).await;
     }
-    fake_iam::google_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("The requested URL {path} was not found on this server."))
+    fake_iam::google_error(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        &format!("The requested URL {path} was not found on this server."),
+    )
 }
 
 #[cfg(test)]
@@ -332,19 +350,345 @@ mod tests {
         assert_eq!(c.pool_resource().as_deref(), Some(pool));
         assert_eq!(
             c.principal_set_for_aws_role("arn:aws:sts::1:assumed-role/r"),
-            format!("principalSet://iam.googleapis.com/{pool}/attribute.aws_role/arn:aws:sts::1:assumed-role/r")
+            format!(
+                "principalSet://iam.googleapis.com/{pool}/attribute.aws_role/arn:aws:sts::1:assumed-role/r"
+            )
         );
         assert_eq!(
             c.principal_for_aws_arn("arn:aws:sts::1:assumed-role/r/s"),
-            format!("principal://iam.googleapis.com/{pool}/subject/arn:aws:sts::1:assumed-role/r/s")
+            format!(
+                "principal://iam.googleapis.com/{pool}/subject/arn:aws:sts::1:assumed-role/r/s"
+            )
         );
         for bad in [
             "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p",
             "iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x",
             "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/",
         ] {
-            let c = FakeGoogleConfig { audience: bad.into(), ..Default::default() };
+            let c = FakeGoogleConfig {
+                audience: bad.into(),
+                ..Default::default()
+            };
             assert!(c.pool_resource().is_none(), "{bad}");
+        }
+    }
+
+    /// STS -> IAM over HTTP, with a stub AWS STS (moto verifies real
+    /// signatures in the integration tests).
+    mod http_flow {
+        use super::super::*;
+        use crate::{TokenIssuer, clock};
+        use serde_json::{Value, json};
+
+        const ROLE: &str = "arn:aws:sts::123456789012:assumed-role/crossfed-lambda";
+        const GOOD_SIG: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+        const BAD_SIG: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
+        /// Answers GetCallerIdentity for requests signed with `GOOD_SIG`.
+        fn stub_aws() -> BackgroundServer {
+            BackgroundServer::spawn("stub-aws", ([127, 0, 0, 1], 0).into(), |listener| {
+                server::serve_http(listener, |req| {
+                    Box::pin(async move {
+                        let auth = server::header_str(req.headers(), "authorization").unwrap_or_default();
+                        let (status, body) = if auth.ends_with(GOOD_SIG) {
+                            (200, format!("<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>{ROLE}/session-1</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>"))
+                        } else {
+                            (403, "<ErrorResponse><Error><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>".into())
+                        };
+                        let mut r = Response::new(Body::new(http_body_util::Full::new(bytes::Bytes::from(body))));
+                        *r.status_mut() = StatusCode::from_u16(status).unwrap();
+                        r
+                    })
+                })
+            })
+            .unwrap()
+        }
+
+        fn subject_token(aws: &str, audience: &str, signature: &str) -> String {
+            let date = clock::format_amz_date(std::time::SystemTime::now());
+            let host = aws.trim_start_matches("http://");
+            let json = json!({
+                "url": format!("{aws}/?Action=GetCallerIdentity&Version=2011-06-15"),
+                "method": "POST",
+                "headers": [
+                    {"key": "host", "value": host},
+                    {"key": "x-amz-date", "value": date},
+                    {"key": "x-amz-security-token", "value": "FQoG+/session=="},
+                    {"key": "x-goog-cloud-target-resource", "value": audience},
+                    {"key": "Authorization", "value": format!(
+                        "AWS4-HMAC-SHA256 Credential=ASIAX/{}/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token;x-goog-cloud-target-resource, Signature={signature}",
+                        &date[..8])},
+                ],
+            })
+            .to_string();
+            form_urlencoded::byte_serialize(json.as_bytes()).collect()
+        }
+
+        async fn exchange(google: &FakeGoogle, form: &[(&str, &str)]) -> (u16, Value) {
+            let response = reqwest::Client::new()
+                .post(google.sts_url())
+                .header("x-goog-api-client", "gl-rust/1.91 auth/1.0 google-byoid-sdk source/aws sa-impersonation/true config-lifetime/false")
+                .form(form)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json().await.unwrap())
+        }
+
+        fn form<'a>(google: &'a FakeGoogle, subject: &'a str) -> Vec<(&'a str, &'a str)> {
+            vec![
+                ("grant_type", crate::TOKEN_EXCHANGE_GRANT),
+                ("audience", google.config().audience.as_str()),
+                ("scope", crate::CLOUD_PLATFORM_SCOPE),
+                ("requested_token_type", crate::ACCESS_TOKEN_TYPE),
+                ("subject_token_type", crate::AWS4_REQUEST_TOKEN_TYPE),
+                ("subject_token", subject),
+            ]
+        }
+
+        async fn generate(google: &FakeGoogle, token: &str, body: Value) -> (u16, Value) {
+            let response = reqwest::Client::new()
+                .post(google.impersonation_url())
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json().await.unwrap())
+        }
+
+        async fn start(aws: &BackgroundServer, allowed: Option<Vec<String>>) -> FakeGoogle {
+            let mut config = FakeGoogleConfig {
+                aws_sts_url: format!("http://{}", aws.addr()),
+                allowed_aws_roles: allowed,
+                ..Default::default()
+            };
+            config.bindings = vec![config.principal_set_for_aws_role(ROLE)];
+            FakeGoogle::start(config).await
+        }
+
+        #[tokio::test]
+        async fn exchange_then_impersonate() {
+            let aws = stub_aws();
+            let google = start(&aws, Some(vec![ROLE.into()])).await;
+            let aws_url = google.config().aws_sts_url.clone();
+            let subject = subject_token(&aws_url, &google.config().audience, GOOD_SIG);
+            let (status, body) = exchange(&google, &form(&google, &subject)).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["token_type"], "Bearer");
+            assert_eq!(body["issued_token_type"], crate::ACCESS_TOKEN_TYPE);
+            assert_eq!(body["expires_in"], 3600);
+            let sts_token = body["access_token"].as_str().unwrap().to_string();
+            let info = google.validate_token(&sts_token).unwrap();
+            assert_eq!(info.issuer, TokenIssuer::Sts);
+            assert!(
+                info.principal
+                    .ends_with(&format!("/subject/{ROLE}/session-1"))
+            );
+
+            let record = google.last_sts_request().unwrap();
+            assert_eq!(record.field("subject_token"), Some("<redacted>"));
+            assert_eq!(record.field("scope"), Some(crate::CLOUD_PLATFORM_SCOPE));
+            assert!(
+                record
+                    .x_goog_api_client
+                    .unwrap()
+                    .contains("sa-impersonation/true")
+            );
+            assert!(
+                record
+                    .subject_token_headers
+                    .contains(&"x-amz-security-token".to_string())
+            );
+            assert!(!format!("{:?}", google.sts_requests()).contains("FQoG"));
+
+            let (status, body) = generate(
+                &google,
+                &sts_token,
+                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE], "lifetime": "1800s"}),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            let sa_token = body["accessToken"].as_str().unwrap();
+            let info = google.validate_token(sa_token).unwrap();
+            assert_eq!(
+                info.principal,
+                "serviceAccount:crossfed@my-project.iam.gserviceaccount.com"
+            );
+            let expire = clock::parse_rfc3339(body["expireTime"].as_str().unwrap()).unwrap();
+            assert!(
+                expire.duration_since(std::time::SystemTime::now()).unwrap()
+                    > Duration::from_secs(1790)
+            );
+            assert!(body["expireTime"].as_str().unwrap().ends_with('Z'));
+            assert_eq!((google.sts_calls(), google.iam_calls()), (1, 1));
+            assert_eq!(
+                (google.sts_tokens_issued(), google.iam_tokens_issued()),
+                (1, 1)
+            );
+
+            // An SA token is not bound to itself; a federated token is not valid for a lifetime > max.
+            assert_eq!(
+                generate(
+                    &google,
+                    sa_token,
+                    json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]})
+                )
+                .await
+                .0,
+                403
+            );
+            let (status, body) = generate(
+                &google,
+                &sts_token,
+                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE], "lifetime": "7200s"}),
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"]["status"].as_str()),
+                (400, Some("INVALID_ARGUMENT"))
+            );
+            google.set_iam_max_lifetime(Duration::from_secs(43200));
+            assert_eq!(
+                generate(
+                    &google,
+                    &sts_token,
+                    json!({"scope": [crate::CLOUD_PLATFORM_SCOPE], "lifetime": "7200s"})
+                )
+                .await
+                .0,
+                200
+            );
+            let (status, body) = generate(
+                &google,
+                "ya29.nope",
+                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]}),
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"]["status"].as_str()),
+                (401, Some("UNAUTHENTICATED"))
+            );
+            google.tokens().expire(&sts_token);
+            assert_eq!(
+                generate(
+                    &google,
+                    &sts_token,
+                    json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]})
+                )
+                .await
+                .0,
+                401
+            );
+        }
+
+        #[tokio::test]
+        async fn sts_rejections() {
+            let aws = stub_aws();
+            let google = start(&aws, None).await;
+            let aws_url = google.config().aws_sts_url.clone();
+            let audience = google.config().audience.clone();
+
+            let bad_sig = subject_token(&aws_url, &audience, BAD_SIG);
+            let (status, body) = exchange(&google, &form(&google, &bad_sig)).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_grant")),
+                "{body}"
+            );
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("signature is invalid")
+            );
+
+            let good = subject_token(&aws_url, &audience, GOOD_SIG);
+            let mut f = form(&google, &good);
+            f[1].1 = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/x/providers/y";
+            let (status, body) = exchange(&google, &f).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_target"))
+            );
+
+            let mut f = form(&google, &good);
+            f[2].1 = "https://www.googleapis.com/auth/devstorage.read_only";
+            assert_eq!(exchange(&google, &f).await.1["error"], "invalid_request");
+
+            let wrong_target = subject_token(&aws_url, "//iam.googleapis.com/other", GOOD_SIG);
+            let (_, body) = exchange(&google, &form(&google, &wrong_target)).await;
+            assert_eq!(body["error"], "invalid_grant");
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("x-goog-cloud-target-resource")
+            );
+
+            google.inject_sts_faults([
+                Fault::Status(503),
+                Fault::GoogleError {
+                    status: 400,
+                    error: "invalid_grant".into(),
+                    description: "injected".into(),
+                },
+            ]);
+            assert_eq!(exchange(&google, &form(&google, &good)).await.0, 503);
+            assert_eq!(
+                exchange(&google, &form(&google, &good)).await.1["error_description"],
+                "injected"
+            );
+            assert_eq!(exchange(&google, &form(&google, &good)).await.0, 200);
+            assert_eq!(google.sts_calls(), 7);
+        }
+
+        #[tokio::test]
+        async fn attribute_condition_and_bindings() {
+            let aws = stub_aws();
+            let google = start(
+                &aws,
+                Some(vec!["arn:aws:sts::123456789012:assumed-role/other".into()]),
+            )
+            .await;
+            let subject = subject_token(
+                &google.config().aws_sts_url,
+                &google.config().audience,
+                GOOD_SIG,
+            );
+            let (status, body) = exchange(&google, &form(&google, &subject)).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("unauthorized_client"))
+            );
+
+            let unbound = {
+                let mut config = google.config().clone();
+                config.allowed_aws_roles = None;
+                config.bindings =
+                    vec![config.principal_set_for_aws_role(
+                        "arn:aws:sts::123456789012:assumed-role/other",
+                    )];
+                FakeGoogle::start(config).await
+            };
+            let (status, body) = exchange(&unbound, &form(&unbound, &subject)).await;
+            assert_eq!(status, 200, "{body}");
+            let token = body["access_token"].as_str().unwrap();
+            let (status, body) = generate(
+                &unbound,
+                token,
+                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]}),
+            )
+            .await;
+            assert_eq!(
+                (status, body["error"]["status"].as_str()),
+                (403, Some("PERMISSION_DENIED"))
+            );
+            assert_eq!(
+                body["error"]["message"],
+                "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist)."
+            );
+            assert_eq!(unbound.last_iam_request().unwrap().status, 403);
         }
     }
 }

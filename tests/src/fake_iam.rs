@@ -55,11 +55,19 @@ struct ApiError(StatusCode, String, String);
 
 impl ApiError {
     fn invalid_argument(message: impl Into<String>) -> Self {
-        Self(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT".into(), message.into())
+        Self(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT".into(),
+            message.into(),
+        )
     }
 
     fn permission_denied(message: impl Into<String>) -> Self {
-        Self(StatusCode::FORBIDDEN, "PERMISSION_DENIED".into(), message.into())
+        Self(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED".into(),
+            message.into(),
+        )
     }
 }
 
@@ -85,9 +93,11 @@ pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Respo
             faults::status_name(status).into(),
             format!("Injected fault: HTTP {status}."),
         )),
-        Some(Fault::GoogleError { status, error, description }) => {
-            Err(ApiError(http_status(status), error, description))
-        }
+        Some(Fault::GoogleError {
+            status,
+            error,
+            description,
+        }) => Err(ApiError(http_status(status), error, description)),
         None => generate(state, req, &mut record).await,
     };
     let response = match result {
@@ -116,7 +126,10 @@ async fn generate(
         ApiError(
             StatusCode::NOT_FOUND,
             "NOT_FOUND".into(),
-            format!("The requested URL {} was not found on this server.", parts.uri.path()),
+            format!(
+                "The requested URL {} was not found on this server.",
+                parts.uri.path()
+            ),
         )
     };
     let (project, email) = parse_path(parts.uri.path()).ok_or_else(not_found)?;
@@ -140,7 +153,9 @@ async fn generate(
         })?;
     record.caller = Some(caller.principal.clone());
     if !caller.has_scope(crate::IAM_SCOPE) {
-        return Err(ApiError::permission_denied("Request had insufficient authentication scopes."));
+        return Err(ApiError::permission_denied(
+            "Request had insufficient authentication scopes.",
+        ));
     }
     if project != "-" {
         return Err(ApiError::invalid_argument(
@@ -160,17 +175,27 @@ async fn generate(
             "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
         )
     };
-    if !state.config.bindings.iter().any(|m| caller.matches_member(m)) {
+    if !state
+        .config
+        .bindings
+        .iter()
+        .any(|m| caller.matches_member(m))
+    {
         return Err(permission_denied());
     }
 
     let content_type = header_str(&parts.headers, "content-type").unwrap_or_default();
-    if !content_type.to_ascii_lowercase().starts_with("application/json") {
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
         return Err(ApiError::invalid_argument(format!(
             "Content-Type must be application/json, got {content_type:?}."
         )));
     }
-    let body = server::read_body(body).await.map_err(ApiError::invalid_argument)?;
+    let body = server::read_body(body)
+        .await
+        .map_err(ApiError::invalid_argument)?;
     record.body = serde_json::from_slice(&body).ok();
     let request: GenerateAccessTokenRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid_argument(format!("Invalid JSON payload received. {e}")))?;
@@ -181,9 +206,13 @@ async fn generate(
     }
 
     let principal = format!("serviceAccount:{email}");
-    let (token, info) = state
-        .tokens
-        .issue(TokenIssuer::Iam, principal, Vec::new(), request.scope, lifetime);
+    let (token, info) = state.tokens.issue(
+        TokenIssuer::Iam,
+        principal,
+        Vec::new(),
+        request.scope,
+        lifetime,
+    );
     Ok(json!({
         "accessToken": token,
         "expireTime": clock::format_rfc3339(info.expires_at),
@@ -195,13 +224,18 @@ fn parse_path(path: &str) -> Option<(String, String)> {
     let rest = path.strip_prefix("/v1/projects/")?;
     let (project, rest) = rest.split_once("/serviceAccounts/")?;
     let account = rest.strip_suffix(":generateAccessToken")?;
-    let account = percent_encoding::percent_decode_str(account).decode_utf8().ok()?;
+    let account = percent_encoding::percent_decode_str(account)
+        .decode_utf8()
+        .ok()?;
     let valid = |s: &str| !s.is_empty() && !s.contains('/');
     (valid(project) && valid(&account)).then(|| (project.to_string(), account.into_owned()))
 }
 
 /// Validates scope and lifetime; returns the token lifetime.
-fn check_request(request: &GenerateAccessTokenRequest, max_lifetime_secs: u64) -> Result<Duration, ApiError> {
+fn check_request(
+    request: &GenerateAccessTokenRequest,
+    max_lifetime_secs: u64,
+) -> Result<Duration, ApiError> {
     if request.scope.is_empty() || request.scope.iter().any(|s| s.trim().is_empty()) {
         return Err(ApiError::invalid_argument("Scope required."));
     }
@@ -247,7 +281,9 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(
-            parse_path("/v1/projects/-/serviceAccounts/sa%40p.iam.gserviceaccount.com:generateAccessToken"),
+            parse_path(
+                "/v1/projects/-/serviceAccounts/sa%40p.iam.gserviceaccount.com:generateAccessToken"
+            ),
             Some(("-".into(), "sa@p.iam.gserviceaccount.com".into()))
         );
         assert_eq!(

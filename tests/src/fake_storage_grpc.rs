@@ -160,7 +160,11 @@ impl FakeStorage {
     ///
     /// # Panics
     /// If `addr` cannot be bound.
-    pub async fn start_on(config: FakeStorageConfig, tokens: TokenRegistry, addr: SocketAddr) -> Self {
+    pub async fn start_on(
+        config: FakeStorageConfig,
+        tokens: TokenRegistry,
+        addr: SocketAddr,
+    ) -> Self {
         let state = Arc::new(StorageState {
             config,
             tokens,
@@ -170,7 +174,9 @@ impl FakeStorage {
         });
         let handler_state = state.clone();
         let server = BackgroundServer::spawn("fake-storage", addr, move |listener| {
-            server::serve_http(listener, move |req| Box::pin(route(handler_state.clone(), req)))
+            server::serve_http(listener, move |req| {
+                Box::pin(route(handler_state.clone(), req))
+            })
         })
         .unwrap_or_else(|e| panic!("FakeStorage: cannot listen on {addr}: {e}"));
         Self { state, server }
@@ -267,9 +273,11 @@ impl tonic::codegen::Service<tonic::Request<ListBucketsRequest>> for ListBuckets
                     faults::grpc_code(status),
                     format!("Injected fault: HTTP {status}."),
                 )),
-                Some(Fault::GoogleError { status, description, .. }) => {
-                    Err(Status::new(faults::grpc_code(status), description))
-                }
+                Some(Fault::GoogleError {
+                    status,
+                    description,
+                    ..
+                }) => Err(Status::new(faults::grpc_code(status), description)),
                 None => list_buckets(&state, &metadata, &message, &mut record),
             };
             record.code = match &result {
@@ -283,7 +291,10 @@ impl tonic::codegen::Service<tonic::Request<ListBucketsRequest>> for ListBuckets
 }
 
 fn metadata_str(metadata: &MetadataMap, key: &str) -> Option<String> {
-    metadata.get(key).and_then(|v| v.to_str().ok()).map(str::to_string)
+    metadata
+        .get(key)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn list_buckets(
@@ -301,7 +312,9 @@ fn list_buckets(
     })?;
     record.caller = Some(caller.principal.clone());
     if !STORAGE_READ_SCOPES.iter().any(|s| caller.has_scope(s)) {
-        return Err(Status::permission_denied("Request had insufficient authentication scopes."));
+        return Err(Status::permission_denied(
+            "Request had insufficient authentication scopes.",
+        ));
     }
     let config = &state.config;
     if let Some(allowed) = &config.allowed_principals
@@ -325,24 +338,35 @@ fn list_buckets(
             request.parent
         )));
     }
-    let Some(project) = request.parent.strip_prefix("projects/").filter(|p| !p.is_empty() && !p.contains('/')) else {
+    let Some(project) = request
+        .parent
+        .strip_prefix("projects/")
+        .filter(|p| !p.is_empty() && !p.contains('/'))
+    else {
         return Err(Status::invalid_argument(format!(
             "Invalid parent {:?}: expected projects/{{project}}.",
             request.parent
         )));
     };
     if project != config.project_id && project != config.project_number {
-        return Err(Status::not_found(format!("The project {project} was not found.")));
+        return Err(Status::not_found(format!(
+            "The project {project} was not found."
+        )));
     }
     let page_size = match usize::try_from(request.page_size) {
         Ok(0) => MAX_PAGE_SIZE,
         Ok(n) => n.min(MAX_PAGE_SIZE),
         Err(_) => return Err(Status::invalid_argument("page_size must not be negative.")),
     };
-    let offset = parse_page_token(&request.page_token)
-        .ok_or_else(|| Status::invalid_argument(format!("Invalid page token {:?}.", request.page_token)))?;
+    let offset = parse_page_token(&request.page_token).ok_or_else(|| {
+        Status::invalid_argument(format!("Invalid page token {:?}.", request.page_token))
+    })?;
 
-    let mut names: Vec<&String> = config.buckets.iter().filter(|b| b.starts_with(&request.prefix)).collect();
+    let mut names: Vec<&String> = config
+        .buckets
+        .iter()
+        .filter(|b| b.starts_with(&request.prefix))
+        .collect();
     names.sort();
     let page: Vec<Bucket> = names
         .iter()
@@ -389,7 +413,12 @@ fn parse_page_token(token: &str) -> Option<usize> {
 fn routing_param(header: &str, key: &str) -> Option<String> {
     header.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().ok().map(|c| c.into_owned());
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(|c| c.into_owned())
+        };
         (decode(k)? == key).then(|| decode(v)).flatten()
     })
 }
@@ -404,7 +433,10 @@ mod tests {
             routing_param("project=projects%2Fmy-project", "project").as_deref(),
             Some("projects/my-project")
         );
-        assert_eq!(routing_param("a=b&project=p", "project").as_deref(), Some("p"));
+        assert_eq!(
+            routing_param("a=b&project=p", "project").as_deref(),
+            Some("p")
+        );
         assert_eq!(routing_param("bucket=x", "project"), None);
     }
 
@@ -414,5 +446,151 @@ mod tests {
         assert_eq!(parse_page_token("fake-page-7"), Some(7));
         assert_eq!(parse_page_token("garbage"), None);
         assert_eq!(parse_page_token("fake-page--1"), None);
+    }
+
+    /// The real `StorageControl` client against the fake, with paging.
+    mod client {
+        use super::super::*;
+        use crate::{StaticBearerCredentials, TokenIssuer};
+        use google_cloud_gax::paginator::ItemPaginator as _;
+        use google_cloud_storage::client::StorageControl;
+        use std::time::Duration;
+
+        const SA: &str = "serviceAccount:crossfed@my-project.iam.gserviceaccount.com";
+
+        async fn fake(tokens: &TokenRegistry) -> FakeStorage {
+            let config = FakeStorageConfig {
+                buckets: ["b-3", "b-1", "a-0", "b-2", "b-4"]
+                    .map(String::from)
+                    .to_vec(),
+                allowed_principals: Some(vec![SA.into()]),
+                ..Default::default()
+            };
+            FakeStorage::start(config, tokens.clone()).await
+        }
+
+        async fn client(storage: &FakeStorage, token: &str) -> StorageControl {
+            StorageControl::builder()
+                .with_endpoint(storage.endpoint())
+                .with_credentials(StaticBearerCredentials::credentials(token))
+                .build()
+                .await
+                .expect("build StorageControl")
+        }
+
+        fn token(tokens: &TokenRegistry, principal: &str, scope: &str) -> String {
+            let scopes = vec![scope.to_string()];
+            tokens
+                .issue(
+                    TokenIssuer::Test,
+                    principal,
+                    vec![],
+                    scopes,
+                    Duration::from_secs(600),
+                )
+                .0
+        }
+
+        async fn list(
+            client: &StorageControl,
+            parent: &str,
+            page_size: i32,
+        ) -> Result<Vec<String>, google_cloud_storage::Error> {
+            let mut items = client
+                .list_buckets()
+                .set_parent(parent)
+                .set_page_size(page_size)
+                .by_item();
+            let mut names = Vec::new();
+            while let Some(bucket) = items.next().await {
+                names.push(bucket?.name);
+            }
+            Ok(names)
+        }
+
+        fn code(err: &google_cloud_storage::Error) -> Option<google_cloud_gax::error::rpc::Code> {
+            err.status().map(|s| s.code)
+        }
+
+        #[tokio::test]
+        async fn lists_buckets_with_paging() {
+            let tokens = TokenRegistry::new();
+            let storage = fake(&tokens).await;
+            let client = client(&storage, &token(&tokens, SA, crate::CLOUD_PLATFORM_SCOPE)).await;
+            let names = list(&client, "projects/my-project", 2).await.unwrap();
+            let want: Vec<String> = ["a-0", "b-1", "b-2", "b-3", "b-4"]
+                .iter()
+                .map(|b| format!("projects/_/buckets/{b}"))
+                .collect();
+            assert_eq!(names, want);
+            assert_eq!(storage.calls(), 3, "5 buckets in pages of 2");
+            let last = storage.last_request().unwrap();
+            assert_eq!(last.page_token.as_deref(), Some("fake-page-4"));
+            assert_eq!(
+                last.x_goog_request_params.as_deref(),
+                Some("project=projects%2Fmy-project")
+            );
+            assert!(last.x_goog_api_client.unwrap().starts_with("gl-rust/"));
+            assert_eq!(last.caller.as_deref(), Some(SA));
+
+            // By project number, one page.
+            assert_eq!(list(&client, "projects/123456", 0).await.unwrap().len(), 5);
+            assert_eq!(storage.calls(), 4);
+        }
+
+        #[tokio::test]
+        async fn rejects_bad_tokens_principals_and_projects() {
+            use google_cloud_gax::error::rpc::Code;
+            let tokens = TokenRegistry::new();
+            let storage = fake(&tokens).await;
+
+            let err = list(
+                &client(&storage, "ya29.not-issued").await,
+                "projects/my-project",
+                0,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(code(&err), Some(Code::Unauthenticated), "{err:?}");
+
+            let expired = token(&tokens, SA, crate::CLOUD_PLATFORM_SCOPE);
+            tokens.expire(&expired);
+            let err = list(&client(&storage, &expired).await, "projects/my-project", 0)
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::Unauthenticated), "{err:?}");
+
+            let federated = token(
+                &tokens,
+                "principal://iam.googleapis.com/x/subject/y",
+                crate::CLOUD_PLATFORM_SCOPE,
+            );
+            let err = list(
+                &client(&storage, &federated).await,
+                "projects/my-project",
+                0,
+            )
+            .await
+            .unwrap_err();
+            assert_eq!(code(&err), Some(Code::PermissionDenied), "{err:?}");
+
+            let iam_only = token(&tokens, SA, crate::IAM_SCOPE);
+            let err = list(&client(&storage, &iam_only).await, "projects/my-project", 0)
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::PermissionDenied), "{err:?}");
+
+            let good = client(&storage, &token(&tokens, SA, crate::CLOUD_PLATFORM_SCOPE)).await;
+            let err = list(&good, "projects/other-project", 0).await.unwrap_err();
+            assert_eq!(code(&err), Some(Code::NotFound), "{err:?}");
+
+            storage.inject_faults([Fault::Status(403)]);
+            let err = list(&good, "projects/my-project", 0).await.unwrap_err();
+            assert_eq!(code(&err), Some(Code::PermissionDenied), "{err:?}");
+            assert_eq!(
+                list(&good, "projects/my-project", 0).await.unwrap().len(),
+                5
+            );
+        }
     }
 }

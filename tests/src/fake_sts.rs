@@ -102,7 +102,11 @@ fn bad(err: OAuthError) -> (StatusCode, OAuthError) {
     (StatusCode::BAD_REQUEST, err)
 }
 
-async fn exchange(state: &GoogleState, req: Request<Incoming>, record: &mut StsRequestRecord) -> StsResult {
+async fn exchange(
+    state: &GoogleState,
+    req: Request<Incoming>,
+    record: &mut StsRequestRecord,
+) -> StsResult {
     let (parts, body) = req.into_parts();
     let body = server::read_body(body)
         .await
@@ -111,7 +115,11 @@ async fn exchange(state: &GoogleState, req: Request<Incoming>, record: &mut StsR
     record.form = form
         .iter()
         .map(|(k, v)| {
-            let v = if k == "subject_token" { "<redacted>" } else { v.as_str() };
+            let v = if k == "subject_token" {
+                "<redacted>"
+            } else {
+                v.as_str()
+            };
             (k.clone(), v.to_string())
         })
         .collect();
@@ -119,8 +127,12 @@ async fn exchange(state: &GoogleState, req: Request<Incoming>, record: &mut StsR
     check_fields(state, &form).map_err(bad)?;
     let scopes = check_scope(form.get("scope").map(String::as_str)).map_err(bad)?;
 
-    let subject = AwsSubjectToken::decode(form.get("subject_token").map(String::as_str).unwrap_or_default())
-        .map_err(bad)?;
+    let subject = AwsSubjectToken::decode(
+        form.get("subject_token")
+            .map(String::as_str)
+            .unwrap_or_default(),
+    )
+    .map_err(bad)?;
     record.subject_token_url = Some(subject.url.clone());
     record.subject_token_headers = subject.header_names();
     subject
@@ -151,7 +163,13 @@ async fn exchange(state: &GoogleState, req: Request<Incoming>, record: &mut StsR
         format!("principalSet://iam.googleapis.com/{pool}/*"),
     ];
     let lifetime = state.settings().sts_token_lifetime;
-    let (token, _) = state.tokens.issue(TokenIssuer::Sts, principal.clone(), principal_sets, scopes, lifetime);
+    let (token, _) = state.tokens.issue(
+        TokenIssuer::Sts,
+        principal.clone(),
+        principal_sets,
+        scopes,
+        lifetime,
+    );
     record.principal = Some(principal);
     Ok(json!({
         "access_token": token,
@@ -167,10 +185,14 @@ fn parse_form(body: &[u8]) -> Result<BTreeMap<String, String>, OAuthError> {
     let mut form = BTreeMap::new();
     for (key, value) in form_urlencoded::parse(body) {
         if !KNOWN_FIELDS.contains(&key.as_ref()) {
-            return Err(OAuthError::invalid_request(format!("Unknown parameter \"{key}\".")));
+            return Err(OAuthError::invalid_request(format!(
+                "Unknown parameter \"{key}\"."
+            )));
         }
         if form.insert(key.to_string(), value.into_owned()).is_some() {
-            return Err(OAuthError::invalid_request(format!("Duplicate parameter \"{key}\".")));
+            return Err(OAuthError::invalid_request(format!(
+                "Duplicate parameter \"{key}\"."
+            )));
         }
     }
     Ok(form)
@@ -203,13 +225,19 @@ fn check_fields(state: &GoogleState, form: &BTreeMap<String, String>) -> Result<
         Some(v) => Err(OAuthError::invalid_request(format!(
             "Invalid value for \"{name}\": {v:?}; expected {want:?}."
         ))),
-        None => Err(OAuthError::invalid_request(format!("Missing required parameter \"{name}\"."))),
+        None => Err(OAuthError::invalid_request(format!(
+            "Missing required parameter \"{name}\"."
+        ))),
     };
     expect("grant_type", TOKEN_EXCHANGE_GRANT)?;
     expect("requested_token_type", ACCESS_TOKEN_TYPE)?;
     expect("subject_token_type", AWS4_REQUEST_TOKEN_TYPE)?;
     match field("audience") {
-        None => return Err(OAuthError::invalid_request("Missing required parameter \"audience\".")),
+        None => {
+            return Err(OAuthError::invalid_request(
+                "Missing required parameter \"audience\".",
+            ));
+        }
         Some(a) if a != state.config.audience => {
             return Err(OAuthError {
                 error: "invalid_target".into(),
@@ -222,10 +250,13 @@ fn check_fields(state: &GoogleState, form: &BTreeMap<String, String>) -> Result<
         Some(_) => {}
     }
     if field("subject_token").is_none_or(str::is_empty) {
-        return Err(OAuthError::invalid_request("Missing required parameter \"subject_token\"."));
+        return Err(OAuthError::invalid_request(
+            "Missing required parameter \"subject_token\".",
+        ));
     }
     if let Some(options) = field("options") {
-        let parsed: Result<serde_json::Map<String, serde_json::Value>, _> = serde_json::from_str(options);
+        let parsed: Result<serde_json::Map<String, serde_json::Value>, _> =
+            serde_json::from_str(options);
         if parsed.is_err() {
             return Err(OAuthError::invalid_request(
                 "Invalid value for \"options\": must be a JSON object.",
@@ -238,9 +269,18 @@ fn check_fields(state: &GoogleState, form: &BTreeMap<String, String>) -> Result<
 /// Validates the space-separated scope list; it must include
 /// `cloud-platform` or `iam`.
 fn check_scope(scope: Option<&str>) -> Result<Vec<String>, OAuthError> {
-    let scopes: Vec<String> = scope.unwrap_or_default().split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    let valid = scopes.iter().all(|s| s.starts_with("https://www.googleapis.com/auth/"))
-        && scopes.iter().any(|s| s == crate::CLOUD_PLATFORM_SCOPE || s == crate::IAM_SCOPE);
+    let scopes: Vec<String> = scope
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let valid = scopes
+        .iter()
+        .all(|s| s.starts_with("https://www.googleapis.com/auth/"))
+        && scopes
+            .iter()
+            .any(|s| s == crate::CLOUD_PLATFORM_SCOPE || s == crate::IAM_SCOPE);
     if !valid {
         return Err(OAuthError::invalid_request(format!(
             "Invalid value for \"scope\": {scope:?}; expected {} or {}.",
@@ -253,7 +293,10 @@ fn check_scope(scope: Option<&str>) -> Result<Vec<String>, OAuthError> {
 
 /// Sends the serialized request to AWS STS exactly as signed and returns the
 /// caller ARN; AWS verifies the signature.
-async fn replay(state: &GoogleState, subject: &AwsSubjectToken) -> Result<String, (StatusCode, OAuthError)> {
+async fn replay(
+    state: &GoogleState,
+    subject: &AwsSubjectToken,
+) -> Result<String, (StatusCode, OAuthError)> {
     let mut request = state.http.post(&subject.url);
     for h in &subject.headers {
         let name = http::HeaderName::from_bytes(h.key.as_bytes());
@@ -271,7 +314,10 @@ async fn replay(state: &GoogleState, subject: &AwsSubjectToken) -> Result<String
             StatusCode::INTERNAL_SERVER_ERROR,
             OAuthError {
                 error: "server_error".into(),
-                description: format!("Fake STS cannot reach AWS STS at {}: {e}", state.aws_sts_url),
+                description: format!(
+                    "Fake STS cannot reach AWS STS at {}: {e}",
+                    state.aws_sts_url
+                ),
             },
         )
     })?;
@@ -295,14 +341,22 @@ async fn replay(state: &GoogleState, subject: &AwsSubjectToken) -> Result<String
 
 fn fault_error(fault: &Fault) -> (StatusCode, OAuthError) {
     let (status, error, description) = match fault {
-        Fault::GoogleError { status, error, description } => (*status, error.clone(), description.clone()),
+        Fault::GoogleError {
+            status,
+            error,
+            description,
+        } => (*status, error.clone(), description.clone()),
         Fault::Status(status) => {
             let error = match status {
                 429 => "rate_limit_exceeded",
                 500.. => "temporarily_unavailable",
                 _ => "invalid_request",
             };
-            (*status, error.to_string(), format!("Injected fault: HTTP {status}."))
+            (
+                *status,
+                error.to_string(),
+                format!("Injected fault: HTTP {status}."),
+            )
         }
         Fault::Delay(_) => (500, "server_error".into(), String::new()),
     };
@@ -311,7 +365,10 @@ fn fault_error(fault: &Fault) -> (StatusCode, OAuthError) {
 }
 
 fn oauth_error(status: StatusCode, err: &OAuthError) -> Response<Body> {
-    server::json_response(status, &json!({"error": err.error, "error_description": err.description}))
+    server::json_response(
+        status,
+        &json!({"error": err.error, "error_description": err.description}),
+    )
 }
 
 #[cfg(test)]
@@ -332,7 +389,10 @@ mod tests {
         let cp = crate::CLOUD_PLATFORM_SCOPE;
         let iam = crate::IAM_SCOPE;
         assert_eq!(check_scope(Some(cp)).unwrap(), [cp]);
-        assert_eq!(check_scope(Some(&format!("{iam} {cp}"))).unwrap(), [iam, cp]);
+        assert_eq!(
+            check_scope(Some(&format!("{iam} {cp}"))).unwrap(),
+            [iam, cp]
+        );
         assert!(check_scope(None).is_err());
         assert!(check_scope(Some("")).is_err());
         assert!(check_scope(Some("https://www.googleapis.com/auth/devstorage.read_only")).is_err());
@@ -342,12 +402,18 @@ mod tests {
     #[test]
     fn fault_errors() {
         let (s, e) = fault_error(&Fault::Status(503));
-        assert_eq!((s.as_u16(), e.error.as_str()), (503, "temporarily_unavailable"));
+        assert_eq!(
+            (s.as_u16(), e.error.as_str()),
+            (503, "temporarily_unavailable")
+        );
         let (s, e) = fault_error(&Fault::GoogleError {
             status: 400,
             error: "invalid_grant".into(),
             description: "d".into(),
         });
-        assert_eq!((s.as_u16(), e.error.as_str(), e.description.as_str()), (400, "invalid_grant", "d"));
+        assert_eq!(
+            (s.as_u16(), e.error.as_str(), e.description.as_str()),
+            (400, "invalid_grant", "d")
+        );
     }
 }

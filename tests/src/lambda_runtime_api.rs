@@ -29,9 +29,15 @@ pub const DEFAULT_INVOKE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LambdaError {
     /// The function reported an error (`/invocation/{id}/error`).
-    Function { error_type: String, error_message: String },
+    Function {
+        error_type: String,
+        error_message: String,
+    },
     /// The runtime failed to initialize (`/init/error`).
-    Init { error_type: String, error_message: String },
+    Init {
+        error_type: String,
+        error_message: String,
+    },
     /// No response within the timeout.
     Timeout(Duration),
     /// The response body was not JSON.
@@ -43,10 +49,16 @@ pub enum LambdaError {
 impl fmt::Display for LambdaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Function { error_type, error_message } => {
+            Self::Function {
+                error_type,
+                error_message,
+            } => {
                 write!(f, "function error {error_type}: {error_message}")
             }
-            Self::Init { error_type, error_message } => write!(f, "init error {error_type}: {error_message}"),
+            Self::Init {
+                error_type,
+                error_message,
+            } => write!(f, "init error {error_type}: {error_message}"),
             Self::Timeout(t) => write!(f, "no response within {t:?}"),
             Self::InvalidResponse(e) => write!(f, "invalid response: {e}"),
             Self::Stopped => f.write_str("the runtime API stopped"),
@@ -120,9 +132,15 @@ impl LambdaRuntimeApi {
             invocations: AtomicUsize::new(0),
         });
         let handler_state = state.clone();
-        let server = BackgroundServer::spawn("lambda-runtime-api", ([127, 0, 0, 1], 0).into(), move |listener| {
-            server::serve_http(listener, move |req| Box::pin(route(handler_state.clone(), req)))
-        })
+        let server = BackgroundServer::spawn(
+            "lambda-runtime-api",
+            ([127, 0, 0, 1], 0).into(),
+            move |listener| {
+                server::serve_http(listener, move |req| {
+                    Box::pin(route(handler_state.clone(), req))
+                })
+            },
+        )
         .expect("LambdaRuntimeApi: bind 127.0.0.1:0");
         Self { state, server }
     }
@@ -139,7 +157,8 @@ impl LambdaRuntimeApi {
     /// Invokes the function with `event` and waits up to
     /// [`DEFAULT_INVOKE_TIMEOUT`] for its response.
     pub async fn invoke(&self, event: serde_json::Value) -> Result<serde_json::Value, LambdaError> {
-        self.invoke_with_timeout(event, DEFAULT_INVOKE_TIMEOUT).await
+        self.invoke_with_timeout(event, DEFAULT_INVOKE_TIMEOUT)
+            .await
     }
 
     /// Invokes with a deadline of `timeout` (also sent as
@@ -199,7 +218,14 @@ impl Drop for LambdaRuntimeApi {
 /// A random UUID-formatted request id.
 fn request_id() -> String {
     let hex = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 async fn route(state: Arc<LambdaState>, req: Request<Incoming>) -> Response<Body> {
@@ -228,7 +254,11 @@ async fn route(state: Arc<LambdaState>, req: Request<Incoming>) -> Response<Body
                 let reply = lock(&state.in_flight).remove(id)?;
                 Some((kind.to_string(), reply))
             })() else {
-                return lambda_error(StatusCode::BAD_REQUEST, "InvalidRequestID", "Invalid request ID");
+                return lambda_error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidRequestID",
+                    "Invalid request ID",
+                );
             };
             match reply {
                 (kind, reply) if kind == "response" => {
@@ -249,7 +279,9 @@ async fn route(state: Arc<LambdaState>, req: Request<Incoming>) -> Response<Body
                     accepted()
                 }
                 (_, reply) => {
-                    let _ = reply.send(Err(LambdaError::InvalidResponse(format!("unknown path {path}"))));
+                    let _ = reply.send(Err(LambdaError::InvalidResponse(format!(
+                        "unknown path {path}"
+                    ))));
                     not_found()
                 }
             }
@@ -280,7 +312,10 @@ async fn next_invocation(state: &LambdaState) -> Response<Body> {
     lock(&state.in_flight).insert(pending.id.clone(), pending.reply);
     let mut response = Response::new(Body::new(Full::new(Bytes::from(pending.event.to_string()))));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     let mut set = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
@@ -288,7 +323,10 @@ async fn next_invocation(state: &LambdaState) -> Response<Body> {
     };
     set("lambda-runtime-aws-request-id", pending.id);
     set("lambda-runtime-deadline-ms", deadline_ms.to_string());
-    set("lambda-runtime-invoked-function-arn", state.function_arn.clone());
+    set(
+        "lambda-runtime-invoked-function-arn",
+        state.function_arn.clone(),
+    );
     set("lambda-runtime-trace-id", trace_id);
     response
 }
@@ -303,7 +341,8 @@ struct ErrorDocument {
 }
 
 async fn read_error(req: Request<Incoming>) -> ErrorDocument {
-    let header_type = server::header_str(req.headers(), "lambda-runtime-function-error-type").map(str::to_string);
+    let header_type =
+        server::header_str(req.headers(), "lambda-runtime-function-error-type").map(str::to_string);
     let body = server::read_body(req.into_body()).await.unwrap_or_default();
     let mut doc: ErrorDocument = serde_json::from_slice(&body).unwrap_or_else(|_| ErrorDocument {
         error_type: String::new(),
@@ -320,11 +359,18 @@ fn accepted() -> Response<Body> {
 }
 
 fn not_found() -> Response<Body> {
-    lambda_error(StatusCode::NOT_FOUND, "NotFound", "Unknown Runtime API path")
+    lambda_error(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "Unknown Runtime API path",
+    )
 }
 
 fn lambda_error(status: StatusCode, error_type: &str, message: &str) -> Response<Body> {
-    server::json_response(status, &json!({"errorType": error_type, "errorMessage": message}))
+    server::json_response(
+        status,
+        &json!({"errorType": error_type, "errorMessage": message}),
+    )
 }
 
 #[cfg(test)]
@@ -332,17 +378,36 @@ mod tests {
     use super::*;
 
     /// Minimal runtime loop over raw HTTP, standing in for `lambda_runtime`.
-    async fn runtime_once(addr: &str, answer: impl Fn(&serde_json::Value) -> (String, serde_json::Value)) {
+    async fn runtime_once(
+        addr: &str,
+        answer: impl Fn(&serde_json::Value) -> (String, serde_json::Value),
+    ) {
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let next = client
             .get(format!("http://{addr}{PREFIX}/invocation/next"))
             .send()
             .await
             .unwrap();
-        let id = next.headers()["lambda-runtime-aws-request-id"].to_str().unwrap().to_string();
-        let deadline: u128 = next.headers()["lambda-runtime-deadline-ms"].to_str().unwrap().parse().unwrap();
-        assert!(deadline > SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis());
-        assert!(next.headers().contains_key("lambda-runtime-invoked-function-arn"));
+        let id = next.headers()["lambda-runtime-aws-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let deadline: u128 = next.headers()["lambda-runtime-deadline-ms"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            deadline
+                > SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis()
+        );
+        assert!(
+            next.headers()
+                .contains_key("lambda-runtime-invoked-function-arn")
+        );
         assert!(next.headers().contains_key("lambda-runtime-trace-id"));
         let event: serde_json::Value = next.json().await.unwrap();
         let (kind, body) = answer(&event);
@@ -363,11 +428,17 @@ mod tests {
         let runtime = tokio::spawn(async move {
             runtime_once(&addr, |e| ("response".into(), json!({"echo": e}))).await;
             runtime_once(&addr, |_| {
-                ("error".into(), json!({"errorType": "Boom", "errorMessage": "it broke"}))
+                (
+                    "error".into(),
+                    json!({"errorType": "Boom", "errorMessage": "it broke"}),
+                )
             })
             .await;
         });
-        assert_eq!(api.invoke(json!({"n": 1})).await, Ok(json!({"echo": {"n": 1}})));
+        assert_eq!(
+            api.invoke(json!({"n": 1})).await,
+            Ok(json!({"echo": {"n": 1}}))
+        );
         assert_eq!(
             api.invoke(json!({})).await,
             Err(LambdaError::Function {
@@ -383,10 +454,16 @@ mod tests {
     async fn timeout_and_init_error() {
         let api = LambdaRuntimeApi::start().await;
         let short = Duration::from_millis(50);
-        assert_eq!(api.invoke_with_timeout(json!({}), short).await, Err(LambdaError::Timeout(short)));
+        assert_eq!(
+            api.invoke_with_timeout(json!({}), short).await,
+            Err(LambdaError::Timeout(short))
+        );
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let status = client
-            .post(format!("http://{}{PREFIX}/invocation/nope/response", api.address()))
+            .post(format!(
+                "http://{}{PREFIX}/invocation/nope/response",
+                api.address()
+            ))
             .body("{}")
             .send()
             .await
@@ -399,6 +476,9 @@ mod tests {
             .send()
             .await
             .unwrap();
-        assert!(matches!(api.invoke(json!({})).await, Err(LambdaError::Init { .. })));
+        assert!(matches!(
+            api.invoke(json!({})).await,
+            Err(LambdaError::Init { .. })
+        ));
     }
 }

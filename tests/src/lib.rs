@@ -15,6 +15,7 @@ mod fake_sts;
 mod faults;
 mod lambda_runtime_api;
 pub mod localcloud;
+pub mod scenario;
 mod server;
 mod static_credentials;
 mod token_registry;
@@ -22,8 +23,12 @@ mod token_registry;
 pub use connection_counter::ConnectionCounter;
 pub use fake_google::{FakeGoogle, FakeGoogleConfig};
 pub use fake_iam::IamRequestRecord;
-pub use fake_storage_grpc::{FakeStorage, FakeStorageConfig, StorageRequestRecord, proto as storage_proto};
-pub use fake_sts::{ACCESS_TOKEN_TYPE, AWS4_REQUEST_TOKEN_TYPE, StsRequestRecord, TOKEN_EXCHANGE_GRANT};
+pub use fake_storage_grpc::{
+    FakeStorage, FakeStorageConfig, StorageRequestRecord, proto as storage_proto,
+};
+pub use fake_sts::{
+    ACCESS_TOKEN_TYPE, AWS4_REQUEST_TOKEN_TYPE, StsRequestRecord, TOKEN_EXCHANGE_GRANT,
+};
 pub use faults::Fault;
 pub use lambda_runtime_api::{DEFAULT_INVOKE_TIMEOUT, LambdaError, LambdaRuntimeApi};
 pub use localcloud::{LocalCloud, RoleSession};

@@ -66,11 +66,13 @@ impl fmt::Debug for LocalCloud {
 impl LocalCloud {
     /// Path of the env file.
     pub fn env_file() -> PathBuf {
-        std::env::var_os(ENV_FILE_VAR).map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("target/localcloud/env")
-        })
+        std::env::var_os(ENV_FILE_VAR)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("..")
+                    .join("target/localcloud/env")
+            })
     }
 
     /// Loads the env file.
@@ -118,7 +120,11 @@ impl LocalCloud {
             vars.get(key)
                 .filter(|v| !v.is_empty())
                 .cloned()
-                .ok_or_else(|| format!("missing {key}; re-run `make test` to regenerate the local cloud env file"))
+                .ok_or_else(|| {
+                    format!(
+                        "missing {key}; re-run `make test` to regenerate the local cloud env file"
+                    )
+                })
         };
         let role = |prefix: &str| -> Result<RoleSession, String> {
             Ok(RoleSession {
@@ -130,7 +136,9 @@ impl LocalCloud {
             })
         };
         Ok(Self {
-            moto_url: get("LOCALCLOUD_MOTO_URL")?.trim_end_matches('/').to_string(),
+            moto_url: get("LOCALCLOUD_MOTO_URL")?
+                .trim_end_matches('/')
+                .to_string(),
             region: get("LOCALCLOUD_REGION")?,
             account_id: get("LOCALCLOUD_ACCOUNT_ID")?,
             admin_access_key_id: get("LOCALCLOUD_ADMIN_ACCESS_KEY_ID")?,
@@ -145,7 +153,10 @@ impl LocalCloud {
     /// `{moto_url}/?Action=GetCallerIdentity&Version=2011-06-15`, the
     /// regional credential verification URL for the moto endpoint.
     pub fn get_caller_identity_url(&self) -> String {
-        format!("{}/?Action=GetCallerIdentity&Version=2011-06-15", self.moto_url)
+        format!(
+            "{}/?Action=GetCallerIdentity&Version=2011-06-15",
+            self.moto_url
+        )
     }
 
     /// `arn:aws:sts::ACCOUNT:assumed-role/NAME` of a session: the
@@ -194,12 +205,18 @@ LOCALCLOUD_OTHER_ROLE_ASSUMED_ARN=arn:aws:sts::123456789012:assumed-role/other/s
             "http://127.0.0.1:5055/?Action=GetCallerIdentity&Version=2011-06-15"
         );
         let debug = format!("{c:?}");
-        assert!(!debug.contains("secret") && !debug.contains("FQoG"), "{debug}");
+        assert!(
+            !debug.contains("secret") && !debug.contains("FQoG"),
+            "{debug}"
+        );
     }
 
     #[test]
     fn missing_key_is_explained() {
         let err = LocalCloud::parse("LOCALCLOUD_REGION=x").unwrap_err();
-        assert!(err.contains("LOCALCLOUD_MOTO_URL") && err.contains("make test"), "{err}");
+        assert!(
+            err.contains("LOCALCLOUD_MOTO_URL") && err.contains("make test"),
+            "{err}"
+        );
     }
 }

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use google_cloud_auth::credentials::{CacheableResource, Credentials, CredentialsProvider, EntityTag};
+use google_cloud_auth::credentials::{
+    CacheableResource, Credentials, CredentialsProvider, EntityTag,
+};
 use google_cloud_auth::errors::CredentialsError;
 use http::{Extensions, HeaderMap, HeaderValue, header::AUTHORIZATION};
 
@@ -17,7 +19,8 @@ impl StaticBearerCredentials {
     /// # Panics
     /// If the token is not a valid header value.
     pub fn new(token: &str) -> Self {
-        let mut header = HeaderValue::from_str(&format!("Bearer {token}")).expect("token is a valid header value");
+        let mut header = HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("token is a valid header value");
         header.set_sensitive(true);
         Self { header }
     }
@@ -35,7 +38,10 @@ impl fmt::Debug for StaticBearerCredentials {
 }
 
 impl CredentialsProvider for StaticBearerCredentials {
-    async fn headers(&self, _extensions: Extensions) -> Result<CacheableResource<HeaderMap>, CredentialsError> {
+    async fn headers(
+        &self,
+        _extensions: Extensions,
+    ) -> Result<CacheableResource<HeaderMap>, CredentialsError> {
         let mut data = HeaderMap::new();
         data.insert(AUTHORIZATION, self.header.clone());
         Ok(CacheableResource::New {

@@ -151,7 +151,11 @@ mod tests {
             registry.validate_bearer(Some(&format!("Bearer {token}"))),
             Some(info)
         );
-        assert!(registry.validate_bearer(Some(&format!("Basic {token}"))).is_none());
+        assert!(
+            registry
+                .validate_bearer(Some(&format!("Basic {token}")))
+                .is_none()
+        );
         assert!(registry.validate("ya29.unknown").is_none());
         registry.expire(&token);
         assert!(registry.validate(&token).is_none());

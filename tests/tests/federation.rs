@@ -1,0 +1,429 @@
+//! The AWS → Google federation flow against moto (real SigV4 checks) and the strict Google
+//! fakes. Run through `make test`, which starts the local clouds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossfed::{CacheSettings, Credentials, Env, Error};
+use crossfed_tests::scenario::{ConfigShape, Scenario};
+use crossfed_tests::{ConnectionCounter, Fault, IAM_SCOPE};
+use google_cloud_auth::credentials::{CacheableResource, CredentialsProvider};
+use http::Extensions;
+
+async fn bearer(creds: &Credentials) -> String {
+    match creds.headers(Extensions::new()).await.expect("headers") {
+        CacheableResource::New { data, .. } => data["authorization"].to_str().unwrap().to_string(),
+        CacheableResource::NotModified => panic!("no entity tag was given"),
+    }
+}
+
+#[tokio::test]
+async fn happy_path_with_impersonation() {
+    let s = Scenario::start().await;
+    let creds = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap();
+    let auth = bearer(&creds).await;
+    let token = auth.strip_prefix("Bearer ").expect("bearer header");
+    let info = s
+        .google
+        .validate_token(token)
+        .expect("the fake issued this token");
+    assert_eq!(
+        info.principal,
+        format!("serviceAccount:{}", s.google.config().service_account_email)
+    );
+
+    let sts = s.google.last_sts_request().unwrap();
+    assert_eq!(sts.field("scope"), Some(IAM_SCOPE));
+    assert_eq!(
+        sts.field("audience"),
+        Some(s.google.config().audience.as_str())
+    );
+    let metrics = sts.x_goog_api_client.clone().unwrap();
+    assert!(
+        metrics.contains("google-byoid-sdk source/aws sa-impersonation/true config-lifetime/false"),
+        "{metrics}"
+    );
+    let iam = s.google.last_iam_request().unwrap();
+    assert_eq!(
+        iam.body.as_ref().unwrap()["scope"],
+        serde_json::json!([crossfed::CLOUD_PLATFORM_SCOPE])
+    );
+    assert_eq!(iam.body.as_ref().unwrap()["lifetime"], "3600s");
+    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 1));
+
+    // The token works with the official client library, through crossfed's provider.
+    let control = google_cloud_storage::client::StorageControl::builder()
+        .with_credentials(creds.clone())
+        .with_endpoint(s.storage.endpoint())
+        .build()
+        .await
+        .unwrap();
+    let resp = control
+        .list_buckets()
+        .set_parent("projects/my-project")
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = resp.buckets.iter().map(|b| b.bucket_id.clone()).collect();
+    assert_eq!(names, ["crossfed-bucket-a", "crossfed-bucket-b"]);
+    assert_eq!(
+        (s.google.sts_calls(), s.google.iam_calls()),
+        (1, 1),
+        "cached token reused"
+    );
+}
+
+#[tokio::test]
+async fn happy_path_without_impersonation() {
+    let s = Scenario::start().await;
+    let shape = ConfigShape {
+        impersonate: false,
+        ..Default::default()
+    };
+    let creds = s.builder(&s.config_json(&shape)).build().unwrap();
+    let auth = bearer(&creds).await;
+    let info = s
+        .google
+        .validate_token(auth.strip_prefix("Bearer ").unwrap())
+        .unwrap();
+    assert!(
+        info.principal.contains("assumed-role/crossfed-lambda"),
+        "{}",
+        info.principal
+    );
+    let sts = s.google.last_sts_request().unwrap();
+    assert_eq!(sts.field("scope"), Some(crossfed::CLOUD_PLATFORM_SCOPE));
+    assert!(
+        sts.x_goog_api_client
+            .clone()
+            .unwrap()
+            .contains("sa-impersonation/false")
+    );
+    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 0));
+}
+
+#[tokio::test]
+async fn configured_lifetime_is_honoured() {
+    let s = Scenario::start_with(|c| c.max_lifetime_secs = 43200).await;
+    let shape = ConfigShape {
+        lifetime_secs: Some(7200),
+        ..Default::default()
+    };
+    let creds = s.builder(&s.config_json(&shape)).build().unwrap();
+    let token = creds.token().await.unwrap();
+    let left = token
+        .expires_at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        left > Duration::from_secs(7100) && left <= Duration::from_secs(7200),
+        "{left:?}"
+    );
+    assert_eq!(
+        s.google.last_iam_request().unwrap().body.unwrap()["lifetime"],
+        "7200s"
+    );
+    let metrics = s.google.last_sts_request().unwrap();
+    assert!(
+        metrics
+            .x_goog_api_client
+            .clone()
+            .unwrap()
+            .contains("config-lifetime/true")
+    );
+}
+
+#[tokio::test]
+async fn lifetime_above_the_service_limit_is_reported() {
+    let s = Scenario::start().await; // fake IAM allows at most 3600 s
+    let shape = ConfigShape {
+        lifetime_secs: Some(7200),
+        ..Default::default()
+    };
+    let err = s
+        .builder(&s.config_json(&shape))
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("INVALID_ARGUMENT") && msg.contains("HTTP 400"),
+        "{msg}"
+    );
+}
+
+/// Inside Lambda, a config naming the instance metadata service must not make crossfed
+/// (or aws-config) touch it.
+#[tokio::test]
+async fn lambda_never_touches_imds() {
+    let s = Scenario::start().await;
+    let imds = ConnectionCounter::start().await;
+    let shape = ConfigShape {
+        imds_base: Some(imds.url()),
+        ..Default::default()
+    };
+    let env: Vec<(String, String)> = s.lambda_env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let creds = Credentials::builder()
+        .with_config_json(s.config_json(&shape).to_string())
+        .with_env(Env::from_slice(&pairs))
+        .build()
+        .unwrap();
+    creds
+        .token()
+        .await
+        .expect("token from the Lambda environment");
+    assert_eq!(imds.connections(), 0);
+
+    // Lambda without credentials in the environment: a clear error, still no IMDS.
+    let env = Env::from_slice(&[
+        ("AWS_LAMBDA_FUNCTION_NAME", "f"),
+        ("AWS_REGION", "us-east-1"),
+        ("CROSSFED_ALLOW_LOCAL_ENDPOINTS", "1"),
+    ]);
+    let creds = Credentials::builder()
+        .with_config_json(s.config_json(&shape).to_string())
+        .with_env(env)
+        .build()
+        .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(5), creds.token())
+        .await
+        .expect("fails fast")
+        .unwrap_err();
+    assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
+    assert_eq!(imds.connections(), 0);
+    assert_eq!(s.google.sts_calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_cold_callers_share_one_exchange() {
+    let s = Scenario::start().await;
+    s.google
+        .inject_sts_faults([Fault::Delay(Duration::from_millis(200))]);
+    let creds = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let c = creds.clone();
+            tokio::spawn(async move { bearer(&c).await })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for t in tasks {
+        seen.insert(t.await.unwrap());
+    }
+    assert_eq!(seen.len(), 1, "all callers got the same token");
+    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn refreshes_ahead_of_expiry_reusing_the_federated_token() {
+    let s = Scenario::start().await;
+    let shape = ConfigShape {
+        lifetime_secs: Some(600),
+        ..Default::default()
+    };
+    let settings = CacheSettings {
+        refresh_ahead: Duration::from_secs(598),
+        ..Default::default()
+    };
+    let creds = s
+        .builder(&s.config_json(&shape))
+        .with_cache_settings(settings)
+        .build()
+        .unwrap();
+    let first = creds.token().await.unwrap();
+    assert_eq!(
+        creds.token().await.unwrap().value,
+        first.value,
+        "fresh token is cached"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await; // now inside the refresh window
+    let second = creds.token().await.unwrap();
+    assert_ne!(second.value, first.value, "refreshed ahead of expiry");
+    assert!(second.expires_at > first.expires_at);
+    assert_eq!(s.google.iam_calls(), 2);
+    assert_eq!(
+        s.google.sts_calls(),
+        1,
+        "the still-valid federated token is reused"
+    );
+}
+
+#[tokio::test]
+async fn sts_unavailable_twice_then_ok() {
+    let s = Scenario::start().await;
+    s.google
+        .inject_sts_faults([Fault::Status(503), Fault::Status(503)]);
+    s.google.inject_iam_faults([Fault::Status(429)]);
+    let creds = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap();
+    creds.token().await.expect("retried");
+    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (3, 2));
+}
+
+#[tokio::test]
+async fn permanent_error_is_clear_and_retried_after_backoff() {
+    let s = Scenario::start().await;
+    s.google.inject_sts_faults([Fault::GoogleError {
+        status: 400,
+        error: "invalid_grant".into(),
+        description: "The audience in ID Token [x] does not match the expected audience.".into(),
+    }]);
+    let settings = CacheSettings {
+        error_backoff_min: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let creds = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .with_cache_settings(settings)
+        .build()
+        .unwrap();
+    let err = creds.token().await.unwrap_err();
+    assert!(matches!(err, Error::Google { status: 400, .. }), "{err:?}");
+    assert!(!err.is_transient());
+    let msg = err.to_string();
+    assert!(
+        msg.contains("invalid_grant") && msg.contains("does not match") && msg.contains("Hint:"),
+        "{msg}"
+    );
+    // Within the back-off: the same error, no new exchange.
+    let again = creds.token().await.unwrap_err().to_string();
+    assert!(
+        again.contains("invalid_grant") && again.contains("next attempt in"),
+        "{again}"
+    );
+    assert_eq!(s.google.sts_calls(), 1, "no retry storm");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    creds.token().await.expect("recovers after the back-off");
+    assert_eq!(s.google.sts_calls(), 2);
+}
+
+#[tokio::test]
+async fn wrong_audience_is_rejected_with_a_hint() {
+    let s = Scenario::start().await;
+    let mut config = s.config_json(&ConfigShape::default());
+    config["audience"] = serde_json::json!(
+        "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/my-pool/providers/other"
+    );
+    let err = s
+        .builder(&config)
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Google { .. }), "{msg}");
+    assert!(msg.contains("audience"), "{msg}");
+}
+
+#[tokio::test]
+async fn unbound_role_gets_permission_denied_with_a_hint() {
+    let s = Scenario::start().await;
+    let config = s.config_json(&ConfigShape::default());
+    let err = s
+        .builder_as(&s.cloud.other_role, &config)
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("PERMISSION_DENIED") && msg.contains("workloadIdentityUser"),
+        "{msg}"
+    );
+    assert_eq!(
+        s.google.sts_calls(),
+        1,
+        "STS accepted the other role; IAM refused it"
+    );
+}
+
+#[tokio::test]
+async fn attribute_condition_rejection_is_explained() {
+    let s = Scenario::start_with(|c| {
+        c.allowed_aws_roles = Some(vec!["arn:aws:sts::123456789012:assumed-role/nobody".into()])
+    })
+    .await;
+    let err = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("unauthorized_client") && msg.contains("attribute condition"),
+        "{msg}"
+    );
+}
+
+#[derive(Debug)]
+struct SkewedClock(Duration);
+impl crossfed::Clock for SkewedClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now() - self.0
+    }
+}
+
+#[tokio::test]
+async fn stale_signature_date_is_rejected() {
+    let s = Scenario::start().await;
+    let creds = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .with_clock(Arc::new(SkewedClock(Duration::from_secs(20 * 60))))
+        .build()
+        .unwrap();
+    let msg = creds.token().await.unwrap_err().to_string();
+    assert!(
+        msg.contains("invalid_grant") && msg.contains("clock"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_aws_credentials_fail_the_replayed_signature() {
+    let s = Scenario::start().await;
+    let mut bad = s.cloud.role.clone();
+    bad.secret_access_key = "not-the-secret".into();
+    let err = s
+        .builder_as(&bad, &s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("invalid_grant") && msg.to_lowercase().contains("signature"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn loopback_endpoints_need_the_opt_in() {
+    let s = Scenario::start().await;
+    let err = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .with_allow_local_endpoints(false)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { field, .. } if field == "token_url"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("CROSSFED_ALLOW_LOCAL_ENDPOINTS=1"));
+    assert_eq!(s.google.sts_calls(), 0);
+}
