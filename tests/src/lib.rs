@@ -13,6 +13,7 @@ mod fake_iam;
 mod fake_storage_grpc;
 mod fake_sts;
 mod faults;
+mod function_process;
 mod lambda_runtime_api;
 pub mod localcloud;
 pub mod scenario;
@@ -30,6 +31,7 @@ pub use fake_sts::{
     ACCESS_TOKEN_TYPE, AWS4_REQUEST_TOKEN_TYPE, StsRequestRecord, TOKEN_EXCHANGE_GRANT,
 };
 pub use faults::Fault;
+pub use function_process::FunctionProcess;
 pub use lambda_runtime_api::{DEFAULT_INVOKE_TIMEOUT, LambdaError, LambdaRuntimeApi};
 pub use localcloud::{LocalCloud, RoleSession};
 pub use static_credentials::StaticBearerCredentials;

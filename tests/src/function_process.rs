@@ -1,0 +1,74 @@
+//! A Lambda function binary running as a child process against a local Runtime API.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::LambdaRuntimeApi;
+use crate::scenario::Scenario;
+
+/// The child process; killed when dropped.
+pub struct FunctionProcess {
+    child: Child,
+}
+
+impl FunctionProcess {
+    /// Starts `binary` with a clean environment plus `env` (and `PATH`).
+    pub fn spawn(
+        binary: &Path,
+        env: &[(String, String)],
+        inherit_output: bool,
+    ) -> std::io::Result<Self> {
+        let mut cmd = Command::new(binary);
+        cmd.env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        if let Ok(path) = std::env::var("PATH") {
+            cmd.env("PATH", path);
+        }
+        if !inherit_output {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        Ok(FunctionProcess {
+            child: cmd.spawn()?,
+        })
+    }
+
+    /// Whether the process has exited (e.g. a failed init).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Scenario {
+    /// The environment Lambda would give `list-buckets`, with the credential configuration
+    /// stored as a SecureString in SSM and endpoints pointing at the local clouds.
+    pub async fn list_buckets_env(&self, runtime: &LambdaRuntimeApi) -> Vec<(String, String)> {
+        let config = self.config_json(&crate::scenario::ConfigShape::default());
+        let parameter = self.put_parameter(&config.to_string(), true).await;
+        let mut env = self.lambda_env();
+        for (k, v) in [
+            ("AWS_LAMBDA_FUNCTION_NAME", "list-buckets"),
+            ("AWS_LAMBDA_RUNTIME_API", runtime.address().as_str()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("CROSSFED_CONFIG_PARAMETER", parameter.as_str()),
+            ("GOOGLE_CLOUD_PROJECT", "my-project"),
+            (
+                "STORAGE_EMULATOR_HOST_GRPC",
+                self.storage.endpoint().as_str(),
+            ),
+            ("RUST_LOG", "info"),
+        ] {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        env
+    }
+}
