@@ -69,7 +69,9 @@ cargo-test:
 	CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --workspace
 
 run: venv
-	$(WITH_LOCALCLOUD) cargo run -p crossfed-tests --bin crossfed-localrun
+	cargo build -p list-buckets -p crossfed-tests --bins
+	$(WITH_LOCALCLOUD) env LIST_BUCKETS_BIN=$(CURDIR)/target/debug/list-buckets \
+	  $(CURDIR)/target/debug/crossfed-localrun
 
 bench: venv
 	$(WITH_LOCALCLOUD) cargo run --release -p crossfed-tests --bin crossfed-bench
