@@ -117,10 +117,7 @@ impl EndpointPolicy {
                     "sc2s.sgov.gov",
                 ];
                 suffixes.iter().any(|s| {
-                    rest == *s
-                        || rest
-                            .strip_suffix(&format!(".{s}"))
-                            .is_some_and(|region| is_label(region))
+                    rest == *s || rest.strip_suffix(&format!(".{s}")).is_some_and(is_label)
                 })
             });
         if url.scheme() != "https" || !aws_sts {

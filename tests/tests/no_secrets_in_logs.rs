@@ -32,15 +32,23 @@ async fn trace_logs_contain_no_secret() {
 
     let s = Scenario::start().await;
     s.google.inject_sts_faults([Fault::Status(503)]);
-    let creds = s.builder(&s.config_json(&ConfigShape::default())).build().unwrap();
+    let creds = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap();
     let token = creds.token().await.unwrap();
     let headers = creds.headers(http::Extensions::new()).await.unwrap();
     // An error path too: a rejected exchange logs and formats its error.
-    let other = s.builder_as(&s.cloud.other_role, &s.config_json(&ConfigShape::default())).build().unwrap();
+    let other = s
+        .builder_as(&s.cloud.other_role, &s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap();
     let err = other.token().await.unwrap_err();
 
     let mut text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    text.push_str(&format!("{creds:?}\n{token:?}\n{headers:?}\n{err}\n{err:?}\n"));
+    text.push_str(&format!(
+        "{creds:?}\n{token:?}\n{headers:?}\n{err}\n{err:?}\n"
+    ));
     assert!(text.contains("crossfed.sts"), "spans were captured: {text}");
     assert!(text.contains("obtained a Google access token"));
     let role = &s.cloud.role;
@@ -48,8 +56,14 @@ async fn trace_logs_contain_no_secret() {
         ("access token", token.value.expose()),
         ("secret key", role.secret_access_key.as_str()),
         ("session token", role.session_token.as_str()),
-        ("other secret key", s.cloud.other_role.secret_access_key.as_str()),
-        ("other session token", s.cloud.other_role.session_token.as_str()),
+        (
+            "other secret key",
+            s.cloud.other_role.secret_access_key.as_str(),
+        ),
+        (
+            "other session token",
+            s.cloud.other_role.session_token.as_str(),
+        ),
         ("any fake token", "ya29.fake-"),
         ("a SigV4 signature", "Signature="),
     ] {

@@ -59,7 +59,8 @@ async fn measure(s: &Scenario, c: &Contender) -> Row {
         headers(&creds).await;
         cold.push(started.elapsed());
     }
-    let calls_per_cold = (s.google.sts_calls() + s.google.iam_calls() - before) as f64 / COLD_RUNS as f64;
+    let calls_per_cold =
+        (s.google.sts_calls() + s.google.iam_calls() - before) as f64 / COLD_RUNS as f64;
 
     // Warm: the same object, token cached.
     let creds = (c.make)();
@@ -110,23 +111,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::set_var("AWS_SESSION_TOKEN", &cloud.role.session_token);
         std::env::set_var("AWS_REGION", &cloud.region);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(run())
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let s = Scenario::start().await;
+    let s = std::sync::Arc::new(Scenario::start().await);
     let config = s.config_json(&ConfigShape::default());
     let contenders = [
         Contender {
             name: "crossfed",
             make: Box::new({
-                let builder_config = config.clone();
-                let s = &s as *const Scenario as usize;
+                let config = config.clone();
+                let s = s.clone();
                 move || {
-                    // SAFETY: the scenario outlives every contender (both live in `run`).
-                    let s = unsafe { &*(s as *const Scenario) };
-                    GoogleCredentials::from(s.builder(&builder_config).build().expect("crossfed credentials"))
+                    GoogleCredentials::from(
+                        s.builder(&config).build().expect("crossfed credentials"),
+                    )
                 }
             }),
         },
@@ -150,9 +154,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut md = String::new();
     writeln!(md, "# Benchmarks\n")?;
-    writeln!(md, "`make bench` (release build) on this project's machine: {} cores, `{}`.", std::thread::available_parallelism()?, std::env::consts::ARCH)?;
-    writeln!(md, "Both libraries use the same `external_account` configuration (with service-account impersonation) against moto (real SigV4 verification of the replayed subject token) and the local Google STS / IAM Credentials fakes, in one process, one after the other.\n")?;
-    writeln!(md, "| library | warm `headers()` p50 | warm p99 | warm mean | cold exchange p50 | cold p99 | Google calls per cold fetch | STS calls for {CONCURRENT} concurrent cold callers |")?;
+    writeln!(
+        md,
+        "`make bench` (release build) on this project's machine: {} cores, `{}`.",
+        std::thread::available_parallelism()?,
+        std::env::consts::ARCH
+    )?;
+    writeln!(
+        md,
+        "Both libraries use the same `external_account` configuration (with service-account impersonation) against moto (real SigV4 verification of the replayed subject token) and the local Google STS / IAM Credentials fakes, in one process, one after the other.\n"
+    )?;
+    writeln!(
+        md,
+        "| library | warm `headers()` p50 | warm p99 | warm mean | cold exchange p50 | cold p99 | Google calls per cold fetch | STS calls for {CONCURRENT} concurrent cold callers |"
+    )?;
     writeln!(md, "|---|---|---|---|---|---|---|---|")?;
     for r in &rows {
         writeln!(
@@ -168,8 +183,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             r.concurrent_calls
         )?;
     }
-    writeln!(md, "\nWarm: {WARM_CALLS} sequential calls on one credentials object with a cached token. Cold: {COLD_RUNS} fresh objects, first `headers()` each (subject token signing, STS exchange with the fake replaying to moto, impersonation). Loopback only; absolute cold figures are dominated by moto's signature check.")?;
-    std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"), &md)?;
+    writeln!(
+        md,
+        "\nWarm: {WARM_CALLS} sequential calls on one credentials object with a cached token. Cold: {COLD_RUNS} fresh objects, first `headers()` each (subject token signing, STS exchange with the fake replaying to moto, impersonation). Loopback only; absolute cold figures are dominated by moto's signature check."
+    )?;
+    std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"),
+        &md,
+    )?;
     print!("{md}");
     Ok(())
 }
