@@ -10,6 +10,12 @@ use crossfed_tests::{ConnectionCounter, Fault, IAM_SCOPE};
 use google_cloud_auth::credentials::{CacheableResource, CredentialsProvider};
 use http::Extensions;
 
+/// The error a fresh credentials object reports for its first token.
+async fn token_error(builder: crossfed::Builder) -> Error {
+    let creds = builder.build().expect("valid configuration");
+    creds.token().await.expect_err("the exchange must fail")
+}
+
 async fn bearer(creds: &Credentials) -> String {
     match creds.headers(Extensions::new()).await.expect("headers") {
         CacheableResource::New { data, .. } => data["authorization"].to_str().unwrap().to_string(),
@@ -143,13 +149,7 @@ async fn lifetime_above_the_service_limit_is_reported() {
         lifetime_secs: Some(7200),
         ..Default::default()
     };
-    let err = s
-        .builder(&s.config_json(&shape))
-        .build()
-        .unwrap()
-        .token()
-        .await
-        .unwrap_err();
+    let err = token_error(s.builder(&s.config_json(&shape))).await;
     let msg = err.to_string();
     assert!(
         msg.contains("INVALID_ARGUMENT") && msg.contains("HTTP 400"),
@@ -315,13 +315,7 @@ async fn wrong_audience_is_rejected_with_a_hint() {
     config["audience"] = serde_json::json!(
         "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/my-pool/providers/other"
     );
-    let err = s
-        .builder(&config)
-        .build()
-        .unwrap()
-        .token()
-        .await
-        .unwrap_err();
+    let err = token_error(s.builder(&config)).await;
     let msg = err.to_string();
     assert!(matches!(err, Error::Google { .. }), "{msg}");
     assert!(msg.contains("audience"), "{msg}");
@@ -331,13 +325,7 @@ async fn wrong_audience_is_rejected_with_a_hint() {
 async fn unbound_role_gets_permission_denied_with_a_hint() {
     let s = Scenario::start().await;
     let config = s.config_json(&ConfigShape::default());
-    let err = s
-        .builder_as(&s.cloud.other_role, &config)
-        .build()
-        .unwrap()
-        .token()
-        .await
-        .unwrap_err();
+    let err = token_error(s.builder_as(&s.cloud.other_role, &config)).await;
     let msg = err.to_string();
     assert!(
         msg.contains("PERMISSION_DENIED") && msg.contains("workloadIdentityUser"),
@@ -356,13 +344,7 @@ async fn attribute_condition_rejection_is_explained() {
         c.allowed_aws_roles = Some(vec!["arn:aws:sts::123456789012:assumed-role/nobody".into()])
     })
     .await;
-    let err = s
-        .builder(&s.config_json(&ConfigShape::default()))
-        .build()
-        .unwrap()
-        .token()
-        .await
-        .unwrap_err();
+    let err = token_error(s.builder(&s.config_json(&ConfigShape::default()))).await;
     let msg = err.to_string();
     assert!(
         msg.contains("unauthorized_client") && msg.contains("attribute condition"),
@@ -398,13 +380,7 @@ async fn invalid_aws_credentials_fail_the_replayed_signature() {
     let s = Scenario::start().await;
     let mut bad = s.cloud.role.clone();
     bad.secret_access_key = "not-the-secret".into();
-    let err = s
-        .builder_as(&bad, &s.config_json(&ConfigShape::default()))
-        .build()
-        .unwrap()
-        .token()
-        .await
-        .unwrap_err();
+    let err = token_error(s.builder_as(&bad, &s.config_json(&ConfigShape::default()))).await;
     let msg = err.to_string();
     assert!(
         msg.contains("invalid_grant") && msg.to_lowercase().contains("signature"),
