@@ -1,0 +1,61 @@
+//! The HTTP data path of the official `Storage` client with crossfed credentials, against
+//! fake-gcs-server (`STORAGE_EMULATOR_HOST`-style endpoint from `make test`).
+
+use crossfed_tests::scenario::{ConfigShape, Scenario};
+use google_cloud_storage::client::Storage;
+
+#[tokio::test]
+async fn writes_and_reads_an_object_with_federated_credentials() {
+    let s = Scenario::start().await;
+    let endpoint = s
+        .cloud
+        .gcs_http
+        .clone()
+        .expect("LOCALCLOUD_GCS_HTTP from make test");
+    let bucket = format!("crossfed-data-{:x}", fastrand::u32(..));
+    let created = reqwest::Client::new()
+        .post(format!("{endpoint}/storage/v1/b?project=my-project"))
+        .json(&serde_json::json!({ "name": bucket }))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+
+    let creds = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap();
+    let storage = Storage::builder()
+        .with_endpoint(&endpoint)
+        .with_credentials(creds)
+        .build()
+        .await
+        .unwrap();
+    let payload = "héllo from AWS via Workload Identity Federation\n".repeat(1000);
+    let object = storage
+        .write_object(
+            format!("projects/_/buckets/{bucket}"),
+            "dir/greeting.txt",
+            payload.clone(),
+        )
+        .send_buffered()
+        .await
+        .unwrap();
+    assert_eq!(object.size, payload.len() as i64);
+
+    let mut reader = storage
+        .read_object(format!("projects/_/buckets/{bucket}"), "dir/greeting.txt")
+        .send()
+        .await
+        .unwrap();
+    let mut read = Vec::new();
+    while let Some(chunk) = reader.next().await.transpose().unwrap() {
+        read.extend_from_slice(&chunk);
+    }
+    assert_eq!(read, payload.as_bytes());
+    assert_eq!(
+        (s.google.sts_calls(), s.google.iam_calls()),
+        (1, 1),
+        "one exchange for both calls"
+    );
+}
