@@ -208,8 +208,13 @@ fn check_headers(headers: &HeaderMap) -> Result<(), OAuthError> {
             "Content-Type must be application/x-www-form-urlencoded, got {content_type:?}."
         )));
     }
-    let api_client = header_str(headers, "x-goog-api-client").unwrap_or_default();
-    if !api_client.starts_with("gl-rust/") && !api_client.contains("google-byoid-sdk") {
+    // Real STS does not require the metrics header (google-cloud-auth 1.19 sends none to
+    // STS); when present it must be well formed. crossfed's own tests assert its content.
+    let api_client = header_str(headers, "x-goog-api-client");
+    if let Some(api_client) = api_client
+        && !api_client.starts_with("gl-rust/")
+        && !api_client.contains("google-byoid-sdk")
+    {
         return Err(OAuthError::invalid_request(format!(
             "The x-goog-api-client header must start with gl-rust/ or contain google-byoid-sdk, \
              got {api_client:?}."
