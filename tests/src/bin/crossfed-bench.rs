@@ -187,6 +187,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         md,
         "\nWarm: {WARM_CALLS} sequential calls on one credentials object with a cached token. Cold: {COLD_RUNS} fresh objects, first `headers()` each (subject token signing, STS exchange with the fake replaying to moto, impersonation). Loopback only; absolute cold figures are dominated by moto's signature check."
     )?;
+    writeln!(
+        md,
+        "\nCaveats: the cold timer starts after the credentials object is built, so crossfed's eager work in `build()` (config validation, HTTP client) is outside it, while whatever the official library does lazily on first use is inside it. The official library's AWS source also PUTs to `imdsv2_session_token_url` whenever the config names it (that hangs in Lambda), so the shared configuration here names no metadata URLs."
+    )?;
     std::fs::write(
         concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"),
         &md,
