@@ -175,6 +175,12 @@ impl Scenario {
     /// Stores `value` in a new SSM parameter under `/crossfed/` and returns its name.
     pub async fn put_parameter(&self, value: &str, secure: bool) -> String {
         let name = format!("/crossfed/test-{:016x}", fastrand::u64(..));
+        self.write_parameter(&name, value, secure).await;
+        name
+    }
+
+    /// Creates or overwrites the SSM parameter `name`, as the admin user.
+    pub async fn write_parameter(&self, name: &str, value: &str, secure: bool) {
         let kind = if secure {
             aws_sdk_ssm::types::ParameterType::SecureString
         } else {
@@ -183,14 +189,13 @@ impl Scenario {
         self.admin_ssm()
             .await
             .put_parameter()
-            .name(&name)
+            .name(name)
             .value(value)
             .r#type(kind)
             .overwrite(true)
             .send()
             .await
             .expect("put SSM parameter as admin");
-        name
     }
 }
 

@@ -50,15 +50,7 @@ async fn cached_with_ttl_and_last_good_served_when_ssm_fails() {
     // An update shows after the TTL, not before.
     let mut updated = good.clone();
     updated["quota_project_id"] = serde_json::json!("billing-project");
-    s.admin_ssm()
-        .await
-        .put_parameter()
-        .name(&name)
-        .value(updated.to_string())
-        .overwrite(true)
-        .send()
-        .await
-        .unwrap();
+    s.write_parameter(&name, &updated.to_string(), false).await;
     assert_eq!(
         creds.config().await.unwrap().quota_project_id,
         None,
@@ -71,15 +63,7 @@ async fn cached_with_ttl_and_last_good_served_when_ssm_fails() {
     );
 
     // An invalid update, then a deleted parameter: the last good value is served.
-    s.admin_ssm()
-        .await
-        .put_parameter()
-        .name(&name)
-        .value("{\"type\":\"oops\"}")
-        .overwrite(true)
-        .send()
-        .await
-        .unwrap();
+    s.write_parameter(&name, "{\"type\":\"oops\"}", false).await;
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(
         creds.config().await.unwrap().quota_project_id.as_deref(),
@@ -125,15 +109,7 @@ async fn missing_parameter_and_denied_parameter_are_clear() {
 
     // Outside /crossfed/* the role has no ssm:GetParameter.
     let name = format!("/other/test-{:x}", fastrand::u64(..));
-    s.admin_ssm()
-        .await
-        .put_parameter()
-        .name(&name)
-        .value("{}")
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    s.write_parameter(&name, "{}", false).await;
     let err = builder(&s, &name, s.role_ssm().await)
         .build()
         .unwrap()
