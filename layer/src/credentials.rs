@@ -25,7 +25,7 @@ use crate::secret::Secret;
 use crate::sts;
 use crate::subject_token;
 use crate::token::Token;
-use crate::token_cache::{CacheSettings, Clock, Fetched, SystemClock, TokenCache, TokenSource};
+use crate::token_cache::{CacheSettings, Clock, Expiring, SystemClock, TokenCache, TokenSource};
 use crate::transport::{self, RetryPolicy, Timeouts};
 
 /// The default OAuth scope.
@@ -226,7 +226,7 @@ impl Credentials {
 
     /// A valid access token, from the cache when possible.
     pub async fn token(&self) -> Result<Token> {
-        Ok(self.inner.get().await?.token.clone())
+        Ok(self.inner.get().await?.item.token.clone())
     }
 
     /// The current credential configuration (from the cache when possible).
@@ -252,7 +252,7 @@ impl CredentialsProvider for Credentials {
         }
         Ok(CacheableResource::New {
             entity_tag: cached.tag.clone(),
-            data: cached.headers.clone(),
+            data: cached.item.headers.clone(),
         })
     }
 
@@ -268,7 +268,7 @@ impl AccessTokenCredentialsProvider for Credentials {
     async fn access_token(&self) -> std::result::Result<AccessToken, CredentialsError> {
         let cached = self.inner.get().await?;
         Ok(AccessToken {
-            token: cached.token.value.expose().to_string(),
+            token: cached.item.token.value.expose().to_string(),
         })
     }
 }
@@ -354,8 +354,22 @@ fn auth_headers(token: &Secret, quota_project: Option<&str>) -> Result<HeaderMap
     Ok(headers)
 }
 
+/// A Google access token and the request headers that carry it.
+struct GoogleToken {
+    token: Token,
+    headers: HeaderMap,
+}
+
+impl Expiring for GoogleToken {
+    fn expires_at(&self) -> std::time::SystemTime {
+        self.token.expires_at
+    }
+}
+
 impl TokenSource for FederatedSource {
-    async fn fetch(&self) -> Result<Fetched> {
+    type Output = GoogleToken;
+
+    async fn fetch(&self) -> Result<GoogleToken> {
         let config = self.loader.load(&self.aws).await?;
         let token = match &config.impersonation {
             Some(imp) => {
@@ -390,6 +404,6 @@ impl TokenSource for FederatedSource {
             expires_in_s = token.remaining(self.clock.now()).as_secs(),
             "obtained a Google access token"
         );
-        Ok((token, headers))
+        Ok(GoogleToken { token, headers })
     }
 }

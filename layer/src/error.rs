@@ -15,6 +15,10 @@ pub enum Step {
     Sts,
     /// Service-account impersonation (IAM Credentials `generateAccessToken`).
     Impersonation,
+    /// Obtaining a Google ID token (metadata server or `generateIdToken`).
+    IdToken,
+    /// AWS STS `AssumeRoleWithWebIdentity`.
+    AssumeRole,
 }
 
 impl fmt::Display for Step {
@@ -25,6 +29,8 @@ impl fmt::Display for Step {
             Step::SubjectToken => "signing the AWS subject token",
             Step::Sts => "the Google STS token exchange",
             Step::Impersonation => "service account impersonation",
+            Step::IdToken => "obtaining a Google ID token",
+            Step::AssumeRole => "AWS AssumeRoleWithWebIdentity",
         })
     }
 }

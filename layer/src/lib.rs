@@ -24,6 +24,7 @@ mod credentials;
 mod endpoint;
 mod error;
 mod google_error;
+mod id_token;
 mod impersonation;
 mod secret;
 mod sts;
@@ -31,6 +32,8 @@ mod subject_token;
 mod token;
 mod token_cache;
 mod transport;
+mod trust_policy;
+mod web_identity;
 mod whoami;
 
 pub use aws_identity::AwsIdentity;
@@ -41,10 +44,15 @@ pub use config_source::{
 pub use credentials::{Builder, CLOUD_PLATFORM_SCOPE, Credentials};
 pub use endpoint::ALLOW_LOCAL_ENV;
 pub use error::{Error, Result, Step};
+pub use id_token::{IdToken, IdTokenClaims, IdTokenSource, METADATA_HOST_ENV};
 pub use secret::Secret;
 pub use token::Token;
 pub use token_cache::{CacheSettings, Clock, SystemClock};
 pub use transport::{RetryPolicy, Timeouts};
+pub use trust_policy::google_trust_policy;
+pub use web_identity::{
+    DEFAULT_STS_REGION, GoogleWebIdentity, WebIdentityBuilder, default_session_name,
+};
 pub use whoami::{Whoami, aws_role_attribute, principals};
 
 /// Re-exported so callers can inject an environment (`Env::from_slice`) in tests.

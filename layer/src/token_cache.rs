@@ -13,17 +13,26 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use google_cloud_auth::credentials::EntityTag;
-use http::HeaderMap;
 
 use crate::error::{Error, Result};
 use crate::token::Token;
 
 /// Fetches a fresh token. Implemented by the federation flow.
-/// A fetched token and the request headers that carry it.
-pub(crate) type Fetched = (Token, HeaderMap);
+/// Something that stops being valid at a wall-clock time.
+pub(crate) trait Expiring {
+    fn expires_at(&self) -> SystemTime;
+}
 
+impl Expiring for Token {
+    fn expires_at(&self) -> SystemTime {
+        self.expires_at
+    }
+}
+
+/// Fetches a fresh item (a Google token, AWS credentials, ...).
 pub(crate) trait TokenSource: Send + Sync {
-    fn fetch(&self) -> impl Future<Output = Result<Fetched>> + Send;
+    type Output: Expiring + Send + Sync;
+    fn fetch(&self) -> impl Future<Output = Result<Self::Output>> + Send;
 }
 
 /// Source of wall-clock time (injectable for tests).
@@ -63,11 +72,10 @@ impl Default for CacheSettings {
     }
 }
 
-/// A cached token with the entity tag handed to `google-cloud-auth` callers.
+/// A cached item with the entity tag handed to `google-cloud-auth` callers.
 #[derive(Clone, Debug)]
-pub(crate) struct Cached {
-    pub token: Token,
-    pub headers: HeaderMap,
+pub(crate) struct Cached<T> {
+    pub item: T,
     pub tag: EntityTag,
 }
 
@@ -80,25 +88,25 @@ struct Failure {
     consecutive: u32,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    token: Option<Arc<Cached>>,
+#[derive(Debug)]
+struct State<T> {
+    token: Option<Arc<Cached<T>>>,
     failure: Option<Failure>,
     /// Bumped after every finished fetch, success or failure.
     generation: u64,
 }
 
-pub(crate) struct TokenCache<S> {
+pub(crate) struct TokenCache<S: TokenSource> {
     source: S,
     settings: CacheSettings,
     clock: Arc<dyn Clock>,
-    state: Mutex<State>,
+    state: Mutex<State<S::Output>>,
     refresh: tokio::sync::Mutex<()>,
 }
 
-enum Decision {
-    Fresh(Arc<Cached>),
-    Stale(Arc<Cached>),
+enum Decision<T> {
+    Fresh(Arc<Cached<T>>),
+    Stale(Arc<Cached<T>>),
     BackedOff(Error),
     Missing,
 }
@@ -109,7 +117,11 @@ impl<S: TokenSource> TokenCache<S> {
             source,
             settings,
             clock,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                token: None,
+                failure: None,
+                generation: 0,
+            }),
             refresh: tokio::sync::Mutex::new(()),
         }
     }
@@ -118,14 +130,18 @@ impl<S: TokenSource> TokenCache<S> {
         &self.source
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    fn state(&self) -> std::sync::MutexGuard<'_, State<S::Output>> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn decide(&self, state: &State) -> Decision {
+    fn decide(&self, state: &State<S::Output>) -> Decision<S::Output> {
         let now = self.clock.now();
         if let Some(cached) = &state.token {
-            let left = cached.token.remaining(now);
+            let left = cached
+                .item
+                .expires_at()
+                .duration_since(now)
+                .unwrap_or_default();
             if left > self.settings.refresh_ahead {
                 return Decision::Fresh(cached.clone());
             }
@@ -152,7 +168,7 @@ impl<S: TokenSource> TokenCache<S> {
     }
 
     /// Returns a valid token, fetching one if needed.
-    pub async fn get(&self) -> Result<Arc<Cached>> {
+    pub async fn get(&self) -> Result<Arc<Cached<S::Output>>> {
         let (decision, generation, backed_off) = {
             let state = self.state();
             let now = self.clock.now();
@@ -196,16 +212,15 @@ impl<S: TokenSource> TokenCache<S> {
         }
     }
 
-    async fn fetch_and_store(&self) -> Result<Arc<Cached>> {
+    async fn fetch_and_store(&self) -> Result<Arc<Cached<S::Output>>> {
         let result = self.source.fetch().await;
         let now = self.clock.now();
         let mut state = self.state();
         state.generation += 1;
         match result {
-            Ok((token, headers)) => {
+            Ok(item) => {
                 let cached = Arc::new(Cached {
-                    token,
-                    headers,
+                    item,
                     tag: EntityTag::new(),
                 });
                 state.token = Some(cached.clone());
@@ -259,7 +274,8 @@ mod tests {
         lifetime: Duration,
     }
     impl TokenSource for Arc<Source> {
-        async fn fetch(&self) -> Result<Fetched> {
+        type Output = Token;
+        async fn fetch(&self) -> Result<Token> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
             tokio::task::yield_now().await;
             if self.fail.load(Ordering::SeqCst) {
@@ -269,7 +285,7 @@ mod tests {
                 value: Secret::new(format!("t{n}")),
                 expires_at: self.clock.now() + self.lifetime,
             };
-            Ok((token, HeaderMap::new()))
+            Ok(token)
         }
     }
 
@@ -292,13 +308,13 @@ mod tests {
     #[tokio::test]
     async fn caches_and_refreshes_ahead_and_after_expiry() {
         let (clock, source, cache) = setup(false);
-        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t1");
-        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t1");
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t1");
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t1");
         assert_eq!(source.calls.load(Ordering::SeqCst), 1);
         clock.advance(Duration::from_secs(3600 - 200)); // inside the refresh-ahead window
-        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t2");
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t2");
         clock.advance(Duration::from_secs(3601)); // t2 expired (frozen sandbox thawed)
-        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t3");
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t3");
         assert_eq!(source.calls.load(Ordering::SeqCst), 3);
     }
 
@@ -309,7 +325,7 @@ mod tests {
             .map(|_| {
                 let c = cache.clone();
                 tokio::spawn(
-                    async move { c.get().await.map(|t| t.token.value.expose().to_string()) },
+                    async move { c.get().await.map(|t| t.item.value.expose().to_string()) },
                 )
             })
             .collect();
@@ -357,7 +373,7 @@ mod tests {
         cache.get().await.unwrap();
         source.fail.store(true, Ordering::SeqCst);
         clock.advance(Duration::from_secs(3600 - 100));
-        assert_eq!(cache.get().await.unwrap().token.value.expose(), "t1");
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t1");
         clock.advance(Duration::from_secs(101));
         assert!(cache.get().await.is_err());
     }
