@@ -17,6 +17,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Print a Google access token (like `gcloud auth print-access-token`).
@@ -37,6 +39,7 @@ enum Command {
     Aws(AwsCommand),
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum AwsCommand {
     /// Print `credential_process` JSON for ~/.aws/config.
