@@ -28,6 +28,13 @@ as AWS does.  An AWS4 Authorization header without a well-formed credential
 scope already crashes moto's request routing, so reject_malformed_sigv4()
 answers those with 403 IncompleteSignature before moto sees them.
 
+Fourth gap: moto's STS AssumeRoleWithWebIdentity accepts any token for any
+role and, with auth on, demands a SigV4 signature AWS does not require (and
+cannot route an unsigned call whose parameters are in the query string).
+web_identity.py (next to this file) makes it verify Google ID tokens signed by
+the test key in tests/fixtures and evaluate the role's trust policy like AWS;
+see its docstring.
+
 Note: moto never checks the age of X-Amz-Date; the crossfed fake STS does.
 """
 
@@ -49,6 +56,9 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import make_server
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import web_identity  # noqa: E402
 
 
 class MissingAuthenticationTokenError(_RESTError):
@@ -155,6 +165,17 @@ def apply_patches() -> None:
     access_control.IAMRequestBase.__init__ = _iam_request_init
     access_control.IAMRequestBase._create_aws_request = _create_aws_request
     SimpleSystemManagerResponse._authenticate_and_authorize_normal_action = _ssm_authenticate
+    web_identity.apply_patches()
+
+
+class _Dispatcher(DomainDispatcherApplication):
+    """Routes an unsigned AssumeRoleWithWebIdentity with query parameters to
+    STS (moto only recognises unsigned STS calls by their form body)."""
+
+    def infer_service_region_host(self, environ, path):
+        if web_identity.unsigned_web_identity_in_query(environ):
+            return "sts.us-east-1.amazonaws.com"
+        return super().infer_service_region_host(environ, path)
 
 
 _INCOMPLETE_SIGNATURE = (
@@ -189,7 +210,7 @@ def reject_malformed_sigv4(app):
 
 
 def make_app():
-    return reject_malformed_sigv4(DomainDispatcherApplication(create_backend_app))
+    return reject_malformed_sigv4(_Dispatcher(create_backend_app))
 
 
 def main() -> int:

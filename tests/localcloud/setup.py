@@ -2,8 +2,9 @@
 """Provision the freshly started moto server for crossfed tests.
 
 Run once after moto_server.py is up and auth is still OFF (moto's default).
-Creates the admin user, the two roles, turns SigV4 auth ON, assumes both roles
-and writes KEY=VALUE lines to target/localcloud/env (or $LOCALCLOUD_ENV_FILE).
+Creates the admin user, the two roles, the role a Google workload assumes with
+a Google ID token (crossfed-from-google) and its S3 bucket, turns SigV4 auth
+ON, assumes both roles and writes KEY=VALUE lines to target/localcloud/env (or $LOCALCLOUD_ENV_FILE).
 
 Output file format: one KEY=VALUE per line, no quotes, no `export`; readable by
 `set -a; . target/localcloud/env; set +a` and by a trivial line parser.
@@ -36,6 +37,13 @@ ADMIN_USER = "crossfed-admin"
 ROLES = {"ROLE": "crossfed-lambda", "OTHER_ROLE": "crossfed-other"}
 
 CFG = Config(retries={"max_attempts": 2})
+
+# Google -> AWS (AssumeRoleWithWebIdentity with a Google ID token; moto checks
+# tokens and trust policies through web_identity.py).
+GOOGLE_ROLE = "crossfed-from-google"
+GOOGLE_AUDIENCE = "crossfed-test-audience"
+GOOGLE_SUBS = ["111111111111111111111", "222222222222222222222"]
+GOOGLE_BUCKET = "crossfed-from-google-bucket"
 
 
 def client(service: str, key: str = "testing", secret: str = "testing", token: str | None = None):
@@ -84,6 +92,24 @@ TRUST_POLICY = policy(
 )
 
 
+GOOGLE_TRUST_POLICY = policy(
+    [
+        {
+            "Effect": "Allow",
+            "Principal": {"Federated": "accounts.google.com"},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    "accounts.google.com:oaud": GOOGLE_AUDIENCE,
+                    "accounts.google.com:sub": GOOGLE_SUBS,
+                }
+            },
+        }
+    ]
+)
+GOOGLE_ROLE_POLICY = policy([{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}])
+
+
 def set_auth(initial_no_auth_action_count: int) -> None:
     # moto 5.x: body is the bare number (float(request.data.decode())).
     req = urllib.request.Request(
@@ -113,6 +139,16 @@ def main() -> int:
         )
         iam.put_role_policy(RoleName=role, PolicyName="crossfed", PolicyDocument=ROLE_POLICY)
 
+    google_role_arn = iam.create_role(
+        RoleName=GOOGLE_ROLE,
+        AssumeRolePolicyDocument=GOOGLE_TRUST_POLICY,
+        MaxSessionDuration=DURATION,
+    )["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=GOOGLE_ROLE, PolicyName="crossfed", PolicyDocument=GOOGLE_ROLE_POLICY
+    )
+    client("s3").create_bucket(Bucket=GOOGLE_BUCKET)
+
     # --- auth ON ------------------------------------------------------------
     set_auth(0)
 
@@ -122,6 +158,10 @@ def main() -> int:
         "LOCALCLOUD_ACCOUNT_ID": ACCOUNT_ID,
         "LOCALCLOUD_ADMIN_ACCESS_KEY_ID": admin_key,
         "LOCALCLOUD_ADMIN_SECRET_ACCESS_KEY": admin_secret,
+        "LOCALCLOUD_GOOGLE_ROLE_ARN": google_role_arn,
+        "LOCALCLOUD_GOOGLE_AUDIENCE": GOOGLE_AUDIENCE,
+        "LOCALCLOUD_GOOGLE_SUB": GOOGLE_SUBS[0],
+        "LOCALCLOUD_GOOGLE_BUCKET": GOOGLE_BUCKET,
     }
 
     sts_admin = client("sts", admin_key, admin_secret)
@@ -171,6 +211,17 @@ def main() -> int:
             raise SystemExit(f"moto auth check failed: {label} was accepted")
     ssm_admin.delete_parameter(Name=name)
     ssm_admin.delete_parameter(Name=outside)
+
+    # --- sanity: AssumeRoleWithWebIdentity is reachable unsigned and strict ---
+    try:
+        client("sts").assume_role_with_web_identity(
+            RoleArn=google_role_arn, RoleSessionName="selfcheck", WebIdentityToken="not-a-jwt"
+        )
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") != "InvalidIdentityToken":
+            raise
+    else:
+        raise SystemExit("moto accepted an invalid web identity token")
 
     env["LOCALCLOUD_GCS_HTTP"] = f"http://{GCS_HOST}:{GCS_PORT}"
 

@@ -1,5 +1,5 @@
 //! One in-process server hosting the fake Google STS and IAM Credentials
-//! APIs, sharing a [`TokenRegistry`].
+//! APIs (generateAccessToken, generateIdToken), sharing a [`TokenRegistry`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,8 +13,13 @@ use url::Url;
 use crate::fake_iam::{self, IamRequestRecord};
 use crate::fake_sts::{self, StsRequestRecord};
 use crate::faults::{Fault, FaultQueue};
+use crate::id_tokens::IdTokenIssuer;
 use crate::server::{self, BackgroundServer, Body};
 use crate::token_registry::{TokenInfo, TokenRegistry};
+
+/// Default [`FakeGoogleConfig::service_account_unique_id`] (also the
+/// `LOCALCLOUD_GOOGLE_SUB` moto's `crossfed-from-google` role trusts).
+pub const DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID: &str = "111111111111111111111";
 
 /// Configuration of [`FakeGoogle`]; see [`Default`] for the example values.
 #[derive(Clone, Debug)]
@@ -29,6 +34,8 @@ pub struct FakeGoogleConfig {
     pub allowed_aws_roles: Option<Vec<String>>,
     /// The only service account the fake IAM Credentials API knows.
     pub service_account_email: String,
+    /// Its unique id: `sub` and `azp` of the ID tokens generateIdToken mints.
+    pub service_account_unique_id: String,
     /// Members holding `roles/iam.workloadIdentityUser` on the service
     /// account (`principal://...` or `principalSet://...`).
     pub bindings: Vec<String>,
@@ -48,6 +55,7 @@ impl Default for FakeGoogleConfig {
             aws_sts_url: "http://127.0.0.1:5055".into(),
             allowed_aws_roles: None,
             service_account_email: "crossfed@my-project.iam.gserviceaccount.com".into(),
+            service_account_unique_id: DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID.into(),
             bindings: Vec::new(),
             sts_token_lifetime: Duration::from_secs(3600),
             max_lifetime_secs: 3600,
@@ -123,10 +131,14 @@ pub(crate) struct GoogleState {
     pub(crate) settings: Mutex<Settings>,
     pub(crate) sts_faults: FaultQueue,
     pub(crate) iam_faults: FaultQueue,
+    pub(crate) id_token_faults: FaultQueue,
     pub(crate) sts_calls: AtomicUsize,
     pub(crate) iam_calls: AtomicUsize,
+    pub(crate) id_token_calls: AtomicUsize,
     pub(crate) sts_requests: Mutex<Vec<StsRequestRecord>>,
     pub(crate) iam_requests: Mutex<Vec<IamRequestRecord>>,
+    pub(crate) id_token_requests: Mutex<Vec<IamRequestRecord>>,
+    pub(crate) id_tokens: IdTokenIssuer,
 }
 
 impl GoogleState {
@@ -188,10 +200,14 @@ impl FakeGoogle {
             http,
             sts_faults: FaultQueue::default(),
             iam_faults: FaultQueue::default(),
+            id_token_faults: FaultQueue::default(),
             sts_calls: AtomicUsize::new(0),
             iam_calls: AtomicUsize::new(0),
+            id_token_calls: AtomicUsize::new(0),
             sts_requests: Mutex::new(Vec::new()),
             iam_requests: Mutex::new(Vec::new()),
+            id_token_requests: Mutex::new(Vec::new()),
+            id_tokens: IdTokenIssuer::new(),
         });
         let handler_state = state.clone();
         let server = BackgroundServer::spawn("fake-google", addr, move |listener| {
@@ -219,6 +235,15 @@ impl FakeGoogle {
     pub fn impersonation_url(&self) -> String {
         format!(
             "{}/v1/projects/-/serviceAccounts/{}:generateAccessToken",
+            self.iam_base_url(),
+            self.state.config.service_account_email
+        )
+    }
+
+    /// The generateIdToken URL of the configured service account.
+    pub fn id_token_url(&self) -> String {
+        format!(
+            "{}/v1/projects/-/serviceAccounts/{}:generateIdToken",
             self.iam_base_url(),
             self.state.config.service_account_email
         )
@@ -252,6 +277,11 @@ impl FakeGoogle {
         self.state.iam_calls.load(Ordering::SeqCst)
     }
 
+    /// Requests received by generateIdToken (including faulted ones).
+    pub fn id_token_calls(&self) -> usize {
+        self.state.id_token_calls.load(Ordering::SeqCst)
+    }
+
     /// STS requests that returned a token.
     pub fn sts_tokens_issued(&self) -> usize {
         lock(&self.state.sts_requests)
@@ -268,20 +298,41 @@ impl FakeGoogle {
             .count()
     }
 
+    /// generateIdToken requests that returned a token.
+    pub fn id_tokens_issued(&self) -> usize {
+        lock(&self.state.id_token_requests)
+            .iter()
+            .filter(|r| r.status == 200)
+            .count()
+    }
+
     /// Queues faults for the next STS requests (one per request, FIFO).
     pub fn inject_sts_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.state.sts_faults.push(faults);
     }
 
-    /// Queues faults for the next IAM requests (one per request, FIFO).
+    /// Queues faults for the next generateAccessToken requests (one per
+    /// request, FIFO).
     pub fn inject_iam_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.state.iam_faults.push(faults);
+    }
+
+    /// Queues faults for the next generateIdToken requests (one per request,
+    /// FIFO).
+    pub fn inject_id_token_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.state.id_token_faults.push(faults);
     }
 
     /// Drops all queued faults.
     pub fn clear_faults(&self) {
         self.state.sts_faults.clear();
         self.state.iam_faults.clear();
+        self.state.id_token_faults.clear();
+    }
+
+    /// generateIdToken faults not consumed yet.
+    pub fn pending_id_token_faults(&self) -> usize {
+        self.state.id_token_faults.pending()
     }
 
     /// Faults not consumed yet (STS, IAM).
@@ -318,6 +369,15 @@ impl FakeGoogle {
 
     pub fn last_iam_request(&self) -> Option<IamRequestRecord> {
         lock(&self.state.iam_requests).last().cloned()
+    }
+
+    /// Every generateIdToken request so far, oldest first.
+    pub fn id_token_requests(&self) -> Vec<IamRequestRecord> {
+        lock(&self.state.id_token_requests).clone()
+    }
+
+    pub fn last_id_token_request(&self) -> Option<IamRequestRecord> {
+        lock(&self.state.id_token_requests).last().cloned()
     }
 }
 
@@ -580,6 +640,98 @@ mod tests {
                 .0,
                 401
             );
+        }
+
+        async fn generate_id(google: &FakeGoogle, token: &str, body: Value) -> (u16, Value) {
+            let response = reqwest::Client::new()
+                .post(google.id_token_url())
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json().await.unwrap())
+        }
+
+        #[tokio::test]
+        async fn generate_id_token() {
+            let aws = stub_aws();
+            let google = start(&aws, None).await;
+            let aws_url = google.config().aws_sts_url.clone();
+            let subject = subject_token(&aws_url, &google.config().audience, GOOD_SIG);
+            let (_, body) = exchange(&google, &form(&google, &subject)).await;
+            let sts_token = body["access_token"].as_str().unwrap().to_string();
+
+            let (status, body) = generate_id(
+                &google,
+                &sts_token,
+                json!({"audience": "crossfed-test-audience", "includeEmail": true}),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+            let claims = crate::id_tokens::verify(body["token"].as_str().unwrap()).unwrap();
+            assert_eq!(claims.aud, "crossfed-test-audience");
+            assert_eq!(claims.sub, DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID);
+            assert_eq!(claims.azp, DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID);
+            assert_eq!(
+                claims.email.as_deref(),
+                Some("crossfed@my-project.iam.gserviceaccount.com")
+            );
+            let (status, body) = generate_id(&google, &sts_token, json!({"audience": "a"})).await;
+            assert_eq!(status, 200);
+            let claims = crate::id_tokens::verify(body["token"].as_str().unwrap()).unwrap();
+            assert!(claims.email.is_none() && claims.email_verified.is_none());
+            let record = google.last_id_token_request().unwrap();
+            assert_eq!(record.body, Some(json!({"audience": "a"})));
+            assert!(record.caller.unwrap().contains("/subject/"));
+            assert!(!format!("{:?}", google.id_token_requests()).contains("eyJ"));
+
+            for bad in [
+                json!({}),
+                json!({"audience": ""}),
+                json!({"audience": "a", "include_email": true}),
+            ] {
+                let (status, body) = generate_id(&google, &sts_token, bad.clone()).await;
+                assert_eq!(
+                    (status, body["error"]["status"].as_str()),
+                    (400, Some("INVALID_ARGUMENT")),
+                    "{bad}"
+                );
+            }
+            assert_eq!(
+                generate_id(&google, "ya29.nope", json!({"audience": "a"}))
+                    .await
+                    .0,
+                401
+            );
+
+            let unbound = {
+                let mut config = google.config().clone();
+                config.bindings =
+                    vec![config.principal_set_for_aws_role(
+                        "arn:aws:sts::123456789012:assumed-role/other",
+                    )];
+                FakeGoogle::start(config).await
+            };
+            let (_, body) = exchange(&unbound, &form(&unbound, &subject)).await;
+            let token = body["access_token"].as_str().unwrap();
+            let (status, body) = generate_id(&unbound, token, json!({"audience": "a"})).await;
+            assert_eq!(status, 403);
+            assert_eq!(
+                body["error"]["message"],
+                "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist)."
+            );
+
+            google.inject_id_token_faults([Fault::Status(503)]);
+            assert_eq!(
+                generate_id(&google, &sts_token, json!({"audience": "a"}))
+                    .await
+                    .0,
+                503
+            );
+            assert_eq!((google.id_token_calls(), google.id_tokens_issued()), (7, 2));
+            assert_eq!((google.iam_calls(), google.pending_faults()), (0, (0, 0)));
         }
 
         #[tokio::test]

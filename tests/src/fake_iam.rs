@@ -1,5 +1,6 @@
 //! Fake IAM Service Account Credentials API:
-//! `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken`.
+//! `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` and
+//! `POST /v1/projects/-/serviceAccounts/{email}:generateIdToken`.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -18,7 +19,8 @@ use crate::token_registry::TokenIssuer;
 /// Default token lifetime when the request has no `lifetime`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// What the fake saw in one generateAccessToken request (no tokens).
+/// What the fake saw in one generateAccessToken or generateIdToken request
+/// (no tokens).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IamRequestRecord {
     pub method: String,
@@ -49,6 +51,51 @@ struct GenerateAccessTokenRequest {
     lifetime: Option<String>,
 }
 
+/// The generateIdToken request body (unknown fields are errors).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct GenerateIdTokenRequest {
+    #[serde(default)]
+    delegates: Vec<String>,
+    #[serde(default)]
+    audience: String,
+    #[serde(default)]
+    include_email: bool,
+}
+
+/// The two IAM Credentials methods the fake serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IamMethod {
+    GenerateAccessToken,
+    GenerateIdToken,
+}
+
+impl IamMethod {
+    /// The method a path names; anything else counts as generateAccessToken
+    /// (and gets a 404).
+    pub(crate) fn of_path(path: &str) -> Self {
+        if path.ends_with(":generateIdToken") {
+            Self::GenerateIdToken
+        } else {
+            Self::GenerateAccessToken
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::GenerateAccessToken => ":generateAccessToken",
+            Self::GenerateIdToken => ":generateIdToken",
+        }
+    }
+
+    fn permission(self) -> &'static str {
+        match self {
+            Self::GenerateAccessToken => "iam.serviceAccounts.getAccessToken",
+            Self::GenerateIdToken => "iam.serviceAccounts.getOpenIdToken",
+        }
+    }
+}
+
 /// A Google API error: HTTP status, status name and message.
 #[derive(Debug)]
 struct ApiError(StatusCode, String, String);
@@ -73,7 +120,18 @@ impl ApiError {
 
 /// Handles one request under `/v1/projects/`.
 pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Response<Body> {
-    state.iam_calls.fetch_add(1, Ordering::SeqCst);
+    let method = IamMethod::of_path(req.uri().path());
+    let (calls, faults, requests) = match method {
+        IamMethod::GenerateAccessToken => {
+            (&state.iam_calls, &state.iam_faults, &state.iam_requests)
+        }
+        IamMethod::GenerateIdToken => (
+            &state.id_token_calls,
+            &state.id_token_faults,
+            &state.id_token_requests,
+        ),
+    };
+    calls.fetch_add(1, Ordering::SeqCst);
     let mut record = IamRequestRecord {
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
@@ -81,12 +139,12 @@ pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Respo
         x_goog_api_client: header_str(req.headers(), "x-goog-api-client").map(str::to_string),
         ..Default::default()
     };
-    let fault = state.iam_faults.next();
+    let fault = faults.next();
     record.fault.clone_from(&fault);
     let result = match fault {
         Some(Fault::Delay(delay)) => {
             tokio::time::sleep(delay).await;
-            generate(state, req, &mut record).await
+            generate(state, method, req, &mut record).await
         }
         Some(Fault::Status(status)) => Err(ApiError(
             http_status(status),
@@ -98,7 +156,7 @@ pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Respo
             error,
             description,
         }) => Err(ApiError(http_status(status), error, description)),
-        None => generate(state, req, &mut record).await,
+        None => generate(state, method, req, &mut record).await,
     };
     let response = match result {
         Ok(body) => {
@@ -112,12 +170,13 @@ pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Respo
             response
         }
     };
-    lock(&state.iam_requests).push(record);
+    lock(requests).push(record);
     response
 }
 
 async fn generate(
     state: &GoogleState,
+    method: IamMethod,
     req: Request<Incoming>,
     record: &mut IamRequestRecord,
 ) -> Result<serde_json::Value, ApiError> {
@@ -132,7 +191,7 @@ async fn generate(
             ),
         )
     };
-    let (project, email) = parse_path(parts.uri.path()).ok_or_else(not_found)?;
+    let (project, email) = parse_path(parts.uri.path(), method).ok_or_else(not_found)?;
     record.email = Some(email.clone());
     if parts.method != Method::POST {
         return Err(not_found());
@@ -171,9 +230,10 @@ async fn generate(
         ));
     }
     let permission_denied = || {
-        ApiError::permission_denied(
-            "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).",
-        )
+        ApiError::permission_denied(format!(
+            "Permission '{}' denied on resource (or it may not exist).",
+            method.permission()
+        ))
     };
     if !state
         .config
@@ -197,6 +257,9 @@ async fn generate(
         .await
         .map_err(ApiError::invalid_argument)?;
     record.body = serde_json::from_slice(&body).ok();
+    if method == IamMethod::GenerateIdToken {
+        return generate_id_token(state, &email, &body, permission_denied);
+    }
     let request: GenerateAccessTokenRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid_argument(format!("Invalid JSON payload received. {e}")))?;
     let lifetime = check_request(&request, state.settings().max_lifetime_secs)?;
@@ -219,11 +282,37 @@ async fn generate(
     }))
 }
 
-/// Splits `/v1/projects/{project}/serviceAccounts/{email}:generateAccessToken`.
-fn parse_path(path: &str) -> Option<(String, String)> {
+/// The generateIdToken part after authorization: body rules and the token.
+fn generate_id_token(
+    state: &GoogleState,
+    email: &str,
+    body: &[u8],
+    permission_denied: impl Fn() -> ApiError,
+) -> Result<serde_json::Value, ApiError> {
+    let request: GenerateIdTokenRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid_argument(format!("Invalid JSON payload received. {e}")))?;
+    if request.audience.trim().is_empty() {
+        return Err(ApiError::invalid_argument(
+            "Invalid value for audience: the audience is required and must not be empty.",
+        ));
+    }
+    if !request.delegates.is_empty() {
+        return Err(permission_denied());
+    }
+    let email = request.include_email.then_some(email);
+    let token = state.id_tokens.mint(
+        &request.audience,
+        &state.config.service_account_unique_id,
+        email,
+    );
+    Ok(json!({ "token": token }))
+}
+
+/// Splits `/v1/projects/{project}/serviceAccounts/{email}{method suffix}`.
+fn parse_path(path: &str, method: IamMethod) -> Option<(String, String)> {
     let rest = path.strip_prefix("/v1/projects/")?;
     let (project, rest) = rest.split_once("/serviceAccounts/")?;
-    let account = rest.strip_suffix(":generateAccessToken")?;
+    let account = rest.strip_suffix(method.suffix())?;
     let account = percent_encoding::percent_decode_str(account)
         .decode_utf8()
         .ok()?;
@@ -280,23 +369,59 @@ mod tests {
 
     #[test]
     fn paths() {
+        let access = IamMethod::GenerateAccessToken;
+        let id = IamMethod::GenerateIdToken;
         assert_eq!(
             parse_path(
-                "/v1/projects/-/serviceAccounts/sa%40p.iam.gserviceaccount.com:generateAccessToken"
+                "/v1/projects/-/serviceAccounts/sa%40p.iam.gserviceaccount.com:generateAccessToken",
+                access
             ),
             Some(("-".into(), "sa@p.iam.gserviceaccount.com".into()))
         );
         assert_eq!(
-            parse_path("/v1/projects/-/serviceAccounts/sa@p:generateAccessToken"),
+            parse_path(
+                "/v1/projects/-/serviceAccounts/sa@p:generateAccessToken",
+                access
+            ),
             Some(("-".into(), "sa@p".into()))
         );
+        let id_path = "/v1/projects/-/serviceAccounts/sa@p:generateIdToken";
+        assert_eq!(IamMethod::of_path(id_path), id);
+        assert_eq!(parse_path(id_path, id), Some(("-".into(), "sa@p".into())));
         for bad in [
-            "/v1/projects/-/serviceAccounts/sa@p:generateIdToken",
+            id_path,
             "/v1/projects/-/serviceAccounts/:generateAccessToken",
             "/v1/projects/-/serviceAccounts/a/b:generateAccessToken",
             "/v1/projects//serviceAccounts/sa@p:generateAccessToken",
         ] {
-            assert_eq!(parse_path(bad), None, "{bad}");
+            assert_eq!(parse_path(bad, access), None, "{bad}");
+        }
+        assert_eq!(
+            parse_path(
+                "/v1/projects/-/serviceAccounts/sa@p:generateAccessToken",
+                id
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn id_token_body_rules() {
+        let r: GenerateIdTokenRequest =
+            serde_json::from_value(json!({"audience": "a", "includeEmail": true})).unwrap();
+        assert!(r.include_email && r.audience == "a" && r.delegates.is_empty());
+        let r: GenerateIdTokenRequest = serde_json::from_value(json!({})).unwrap();
+        assert!(r.audience.is_empty() && !r.include_email);
+        for bad in [
+            json!({"audience": "a", "include_email": true}),
+            json!({"audience": "a", "lifetime": "3600s"}),
+            json!({"audience": 1}),
+            json!({"audience": "a", "includeEmail": "yes"}),
+        ] {
+            assert!(
+                serde_json::from_value::<GenerateIdTokenRequest>(bad.clone()).is_err(),
+                "{bad}"
+            );
         }
     }
 

@@ -1,5 +1,6 @@
 //! Test support for crossfed: strict in-process fakes of the Google services
-//! crossfed talks to (STS, IAM Credentials, Cloud Storage gRPC), a local
+//! crossfed talks to (STS, IAM Credentials, Cloud Storage gRPC, the GCE
+//! metadata server's identity endpoint), Google ID tokens, a local
 //! AWS Lambda Runtime API, and access to the local clouds of `make test`.
 //!
 //! Every fake runs on its own thread and Tokio runtime on an ephemeral
@@ -10,10 +11,12 @@ pub mod clock;
 mod connection_counter;
 mod fake_google;
 mod fake_iam;
+mod fake_metadata;
 mod fake_storage_grpc;
 mod fake_sts;
 mod faults;
 mod function_process;
+pub mod id_tokens;
 mod lambda_runtime_api;
 pub mod localcloud;
 pub mod scenario;
@@ -22,8 +25,9 @@ mod static_credentials;
 mod token_registry;
 
 pub use connection_counter::ConnectionCounter;
-pub use fake_google::{FakeGoogle, FakeGoogleConfig};
+pub use fake_google::{DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, FakeGoogle, FakeGoogleConfig};
 pub use fake_iam::IamRequestRecord;
+pub use fake_metadata::{FakeMetadata, FakeMetadataConfig, MetadataRequestRecord};
 pub use fake_storage_grpc::{
     FakeStorage, FakeStorageConfig, StorageRequestRecord, proto as storage_proto,
 };
@@ -32,6 +36,7 @@ pub use fake_sts::{
 };
 pub use faults::Fault;
 pub use function_process::FunctionProcess;
+pub use id_tokens::{IdTokenClaims, IdTokenIssuer};
 pub use lambda_runtime_api::{DEFAULT_INVOKE_TIMEOUT, LambdaError, LambdaRuntimeApi};
 pub use localcloud::{LocalCloud, RoleSession};
 pub use static_credentials::StaticBearerCredentials;

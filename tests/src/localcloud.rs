@@ -46,6 +46,21 @@ pub struct LocalCloud {
     pub other_role: RoleSession,
     /// `LOCALCLOUD_GCS_HTTP`, if a GCS emulator runs.
     pub gcs_http: Option<String>,
+    /// `LOCALCLOUD_GOOGLE_ROLE_ARN`: `arn:aws:iam::ACCOUNT:role/crossfed-from-google`,
+    /// assumable with `AssumeRoleWithWebIdentity` and a Google ID token
+    /// (see [`crate::id_tokens`]) whose `aud` is [`Self::google_audience`] and
+    /// whose `sub` is [`Self::google_sub`] (or `222222222222222222222`).
+    /// Its policy allows `s3:*`; `MaxSessionDuration` is 43200.
+    pub google_role_arn: String,
+    /// `LOCALCLOUD_GOOGLE_AUDIENCE`: `crossfed-test-audience` (the trust
+    /// policy's `accounts.google.com:oaud`).
+    pub google_audience: String,
+    /// `LOCALCLOUD_GOOGLE_SUB`: `111111111111111111111`, the default unique
+    /// id of the fake service account.
+    pub google_sub: String,
+    /// `LOCALCLOUD_GOOGLE_BUCKET`: `crossfed-from-google-bucket`, an S3
+    /// bucket in moto.
+    pub google_bucket: String,
     /// Every variable of the file.
     pub vars: BTreeMap<String, String>,
 }
@@ -59,6 +74,10 @@ impl fmt::Debug for LocalCloud {
             .field("role", &self.role)
             .field("other_role", &self.other_role)
             .field("gcs_http", &self.gcs_http)
+            .field("google_role_arn", &self.google_role_arn)
+            .field("google_audience", &self.google_audience)
+            .field("google_sub", &self.google_sub)
+            .field("google_bucket", &self.google_bucket)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +165,10 @@ impl LocalCloud {
             role: role("LOCALCLOUD_ROLE")?,
             other_role: role("LOCALCLOUD_OTHER_ROLE")?,
             gcs_http: get("LOCALCLOUD_GCS_HTTP").ok(),
+            google_role_arn: get("LOCALCLOUD_GOOGLE_ROLE_ARN")?,
+            google_audience: get("LOCALCLOUD_GOOGLE_AUDIENCE")?,
+            google_sub: get("LOCALCLOUD_GOOGLE_SUB")?,
+            google_bucket: get("LOCALCLOUD_GOOGLE_BUCKET")?,
             vars,
         })
     }
@@ -187,6 +210,10 @@ LOCALCLOUD_OTHER_ROLE_ACCESS_KEY_ID=ASIAOTHER
 LOCALCLOUD_OTHER_ROLE_SECRET_ACCESS_KEY=other-secret
 LOCALCLOUD_OTHER_ROLE_SESSION_TOKEN=tok
 LOCALCLOUD_OTHER_ROLE_ASSUMED_ARN=arn:aws:sts::123456789012:assumed-role/other/s2
+LOCALCLOUD_GOOGLE_ROLE_ARN=arn:aws:iam::123456789012:role/crossfed-from-google
+LOCALCLOUD_GOOGLE_AUDIENCE=crossfed-test-audience
+LOCALCLOUD_GOOGLE_SUB=111111111111111111111
+LOCALCLOUD_GOOGLE_BUCKET=crossfed-from-google-bucket
 "#;
 
     #[test]
@@ -196,6 +223,18 @@ LOCALCLOUD_OTHER_ROLE_ASSUMED_ARN=arn:aws:sts::123456789012:assumed-role/other/s
         assert_eq!(c.admin_secret_access_key, "admin-secret");
         assert_eq!(c.role.session_token, "FQoG+abc/def==");
         assert_eq!(c.gcs_http, None);
+        assert_eq!(
+            c.google_role_arn,
+            "arn:aws:iam::123456789012:role/crossfed-from-google"
+        );
+        assert_eq!(
+            (c.google_audience.as_str(), c.google_sub.as_str()),
+            (
+                "crossfed-test-audience",
+                crate::DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID
+            )
+        );
+        assert_eq!(c.google_bucket, "crossfed-from-google-bucket");
         assert_eq!(
             LocalCloud::aws_role_attribute(&c.role),
             "arn:aws:sts::123456789012:assumed-role/crossfed-lambda"
