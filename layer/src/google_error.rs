@@ -45,9 +45,11 @@ fn hint(step: Step, code: &str, description: &str) -> Option<String> {
         "AWS rejected the signed GetCallerIdentity request: the AWS credentials are invalid or expired, or the provider's AWS account id does not match"
     } else if code == "PERMISSION_DENIED" && step == Step::Impersonation {
         "grant roles/iam.workloadIdentityUser on the service account to the principal set of this AWS role (`crossfed whoami` prints it)"
+    } else if code == "PERMISSION_DENIED" && step == Step::IdToken {
+        "grant roles/iam.serviceAccountOpenIdTokenCreator on the service account to the calling principal"
     } else if code == "UNAUTHENTICATED" {
         "the federated token was not accepted; it may have expired"
-    } else if code == "NOT_FOUND" && step == Step::Impersonation {
+    } else if code == "NOT_FOUND" && matches!(step, Step::Impersonation | Step::IdToken) {
         "the service account in service_account_impersonation_url does not exist"
     } else if code == "invalid_grant" {
         "check the audience, the provider's AWS account id and its attribute mapping/condition"
