@@ -45,10 +45,39 @@ async fn trace_logs_contain_no_secret() {
         .unwrap();
     let err = other.token().await.unwrap_err();
 
+    // The reverse direction: a Google ID token for AWS credentials.
+    let metadata = crossfed_tests::FakeMetadata::start(Default::default()).await;
+    let sts = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(s.cloud.region.clone()))
+        .endpoint_url(&s.cloud.moto_url)
+        .no_credentials()
+        .load()
+        .await;
+    let web_identity = |audience: &str| {
+        crossfed::GoogleWebIdentity::builder(&s.cloud.google_role_arn, audience)
+            .with_id_token_source(crossfed::IdTokenSource::Metadata {
+                host: metadata.host(),
+            })
+            .with_sts_client(aws_sdk_sts::Client::new(&sts))
+            .build()
+            .unwrap()
+    };
+    let provider = web_identity(&s.cloud.google_audience);
+    let aws = provider.credentials().await.unwrap();
+    let denied = web_identity("wrong-audience")
+        .credentials()
+        .await
+        .unwrap_err();
+
     let mut text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     text.push_str(&format!(
         "{creds:?}\n{token:?}\n{headers:?}\n{err}\n{err:?}\n"
     ));
+    text.push_str(&format!("{provider:?}\n{aws:?}\n{denied}\n{denied:?}\n"));
+    assert!(
+        text.contains("crossfed.assume_role"),
+        "reverse-direction spans were captured"
+    );
     assert!(text.contains("crossfed.sts"), "spans were captured: {text}");
     assert!(text.contains("obtained a Google access token"));
     let role = &s.cloud.role;
@@ -66,6 +95,9 @@ async fn trace_logs_contain_no_secret() {
         ),
         ("any fake token", "ya29.fake-"),
         ("a SigV4 signature", "Signature="),
+        ("assumed-role secret key", aws.secret_access_key()),
+        ("assumed-role session token", aws.session_token().unwrap()),
+        ("a Google ID token (JWT)", "eyJ"),
     ] {
         assert!(!text.contains(secret), "{what} leaked into the logs");
     }
