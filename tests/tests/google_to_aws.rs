@@ -309,3 +309,25 @@ async fn loopback_iam_endpoint_needs_the_opt_in() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn session_name_and_policy_are_passed_to_aws() {
+    let cloud = LocalCloud::load();
+    let metadata = FakeMetadata::start(FakeMetadataConfig::default()).await;
+    let provider = builder(&cloud, &cloud.google_audience, metadata_source(&metadata))
+        .await
+        .with_session_policy("this is not JSON")
+        .build()
+        .unwrap();
+    let msg = provider.credentials().await.unwrap_err().to_string();
+    assert!(msg.contains("MalformedPolicyDocument"), "{msg}");
+
+    let bad_name = builder(&cloud, &cloud.google_audience, metadata_source(&metadata))
+        .await
+        .with_session_name("no spaces allowed")
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(bad_name, crossfed::Error::InvalidConfig { ref field, .. } if field == "session_name")
+    );
+}
