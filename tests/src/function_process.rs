@@ -50,22 +50,40 @@ impl Scenario {
     /// The environment Lambda would give `list-buckets`, with the credential configuration
     /// stored as a SecureString in SSM and endpoints pointing at the local clouds.
     pub async fn list_buckets_env(&self, runtime: &LambdaRuntimeApi) -> Vec<(String, String)> {
+        let grpc = self.storage.endpoint();
+        self.function_env(
+            runtime,
+            "list-buckets",
+            &[
+                ("GOOGLE_CLOUD_PROJECT", "my-project"),
+                ("STORAGE_EMULATOR_HOST_GRPC", &grpc),
+            ],
+        )
+        .await
+    }
+
+    /// The environment Lambda would give `function`: the role's credentials, the local
+    /// Runtime API, the credential configuration in a new SSM SecureString, loopback
+    /// endpoints allowed, plus `extra` (which wins over the defaults).
+    pub async fn function_env(
+        &self,
+        runtime: &LambdaRuntimeApi,
+        function: &str,
+        extra: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
         let config = self.config_json(&crate::scenario::ConfigShape::default());
         let parameter = self.put_parameter(&config.to_string(), true).await;
         let mut env = self.lambda_env();
-        for (k, v) in [
-            ("AWS_LAMBDA_FUNCTION_NAME", "list-buckets"),
-            ("AWS_LAMBDA_RUNTIME_API", runtime.address().as_str()),
+        let runtime_api = runtime.address();
+        let defaults = [
+            ("AWS_LAMBDA_FUNCTION_NAME", function),
+            ("AWS_LAMBDA_RUNTIME_API", runtime_api.as_str()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
             ("CROSSFED_CONFIG_PARAMETER", parameter.as_str()),
-            ("GOOGLE_CLOUD_PROJECT", "my-project"),
-            (
-                "STORAGE_EMULATOR_HOST_GRPC",
-                self.storage.endpoint().as_str(),
-            ),
             ("RUST_LOG", "info"),
-        ] {
+        ];
+        for (k, v) in defaults.iter().chain(extra.iter()) {
             env.retain(|(key, _)| key != k);
             env.push((k.to_string(), v.to_string()));
         }

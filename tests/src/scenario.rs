@@ -156,6 +156,37 @@ impl Scenario {
         self.ssm_client(creds).await
     }
 
+    /// An S3 client acting as the local admin user (to create buckets and objects).
+    pub async fn admin_s3(&self) -> aws_sdk_s3::Client {
+        let creds = AwsCredentials::new(
+            &self.cloud.admin_access_key_id,
+            &self.cloud.admin_secret_access_key,
+            None,
+            None,
+            "localcloud-admin",
+        );
+        self.s3_client(creds).await
+    }
+
+    /// An S3 client acting as the `crossfed-lambda` role.
+    pub async fn role_s3(&self) -> aws_sdk_s3::Client {
+        self.s3_client(Self::session_credentials(&self.cloud.role))
+            .await
+    }
+
+    async fn s3_client(&self, creds: AwsCredentials) -> aws_sdk_s3::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .credentials_provider(creds)
+            .region(aws_config::Region::new(self.cloud.region.clone()))
+            .endpoint_url(&self.cloud.moto_url)
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(s3)
+    }
+
     /// An SSM client acting as the `crossfed-lambda` role.
     pub async fn role_ssm(&self) -> aws_sdk_ssm::Client {
         self.ssm_client(Self::session_credentials(&self.cloud.role))
