@@ -60,8 +60,10 @@ localcloud-down:
 test: lint venv
 	$(WITH_LOCALCLOUD) $(MAKE) --no-print-directory cargo-test
 
-lint:
+lint: sam-venv
 	cargo fmt --all -- --check
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --region us-east-1
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Expects the local clouds up (use `make test`, or `make localcloud-up` first).
