@@ -156,7 +156,7 @@ pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Respo
             error,
             description,
         }) => Err(ApiError(http_status(status), error, description)),
-        None => generate(state, method, req, &mut record).await,
+        Some(Fault::CorruptUpload) | None => generate(state, method, req, &mut record).await,
     };
     let response = match result {
         Ok(body) => {

@@ -253,7 +253,7 @@ async fn handle(state: &MetadataState, req: Request<Incoming>) -> Response<Body>
             description,
             ..
         }) => Reply::text(http_status(status), description),
-        None => answer(state, &req, &record),
+        Some(Fault::CorruptUpload) | None => answer(state, &req, &record),
     };
     record.status = reply.status.as_u16();
     lock(&state.requests).push(record);

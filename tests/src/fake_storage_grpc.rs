@@ -1,14 +1,27 @@
-//! Fake Cloud Storage gRPC API (`google.storage.v2.Storage/ListBuckets`),
-//! the control path of `google_cloud_storage::client::StorageControl`.
-//! Serves h2c, so point the client at [`FakeStorage::endpoint`].
+//! Fake Cloud Storage gRPC API (`google.storage.v2.Storage`), the control
+//! path of `google_cloud_storage::client::StorageControl`. Serves h2c, so
+//! point the client at [`FakeStorage::endpoint`].
+//!
+//! `ListBuckets` answers from [`FakeStorageConfig::buckets`]. Started with
+//! [`FakeStorage::start_backed`], the fake fronts a fake-gcs-server (its HTTP
+//! JSON API, where the `Storage` client reads and writes objects): bucket
+//! names then come from the backend, and `ListObjects`, `GetObject` and
+//! `DeleteObject` are answered from it, with the generation and
+//! metageneration preconditions fake-gcs-server ignores checked here.
 
+use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
@@ -20,6 +33,8 @@ use crate::token_registry::TokenRegistry;
 /// Hand-written subset of `google.storage.v2` (field numbers as in
 /// `google/storage/v2/storage.proto`).
 pub mod proto {
+    use std::collections::HashMap;
+
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct ListBucketsRequest {
         #[prost(string, tag = "1")]
@@ -72,16 +87,160 @@ pub mod proto {
         #[prost(string, repeated, tag = "1")]
         pub paths: Vec<String>,
     }
+
+    /// `google.protobuf.Timestamp`.
+    #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+    pub struct Timestamp {
+        #[prost(int64, tag = "1")]
+        pub seconds: i64,
+        #[prost(int32, tag = "2")]
+        pub nanos: i32,
+    }
+
+    /// `google.protobuf.Empty`.
+    #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+    pub struct Empty {}
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ListObjectsRequest {
+        /// `projects/_/buckets/{bucket}`.
+        #[prost(string, tag = "1")]
+        pub parent: String,
+        #[prost(int32, tag = "2")]
+        pub page_size: i32,
+        #[prost(string, tag = "3")]
+        pub page_token: String,
+        #[prost(string, tag = "4")]
+        pub delimiter: String,
+        #[prost(bool, tag = "5")]
+        pub include_trailing_delimiter: bool,
+        #[prost(string, tag = "6")]
+        pub prefix: String,
+        #[prost(bool, tag = "7")]
+        pub versions: bool,
+        #[prost(message, optional, tag = "8")]
+        pub read_mask: Option<FieldMask>,
+        #[prost(string, tag = "10")]
+        pub lexicographic_start: String,
+        #[prost(string, tag = "11")]
+        pub lexicographic_end: String,
+        #[prost(bool, tag = "12")]
+        pub soft_deleted: bool,
+        #[prost(bool, tag = "13")]
+        pub include_folders_as_prefixes: bool,
+        #[prost(string, tag = "14")]
+        pub match_glob: String,
+        #[prost(string, tag = "15")]
+        pub filter: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ListObjectsResponse {
+        #[prost(message, repeated, tag = "1")]
+        pub objects: Vec<Object>,
+        #[prost(string, repeated, tag = "2")]
+        pub prefixes: Vec<String>,
+        #[prost(string, tag = "3")]
+        pub next_page_token: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct GetObjectRequest {
+        #[prost(string, tag = "1")]
+        pub bucket: String,
+        #[prost(string, tag = "2")]
+        pub object: String,
+        #[prost(int64, tag = "3")]
+        pub generation: i64,
+        #[prost(int64, optional, tag = "4")]
+        pub if_generation_match: Option<i64>,
+        #[prost(int64, optional, tag = "5")]
+        pub if_generation_not_match: Option<i64>,
+        #[prost(int64, optional, tag = "6")]
+        pub if_metageneration_match: Option<i64>,
+        #[prost(int64, optional, tag = "7")]
+        pub if_metageneration_not_match: Option<i64>,
+        #[prost(message, optional, tag = "10")]
+        pub read_mask: Option<FieldMask>,
+        #[prost(bool, optional, tag = "11")]
+        pub soft_deleted: Option<bool>,
+        #[prost(string, tag = "12")]
+        pub restore_token: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct DeleteObjectRequest {
+        #[prost(string, tag = "1")]
+        pub bucket: String,
+        #[prost(string, tag = "2")]
+        pub object: String,
+        #[prost(int64, tag = "4")]
+        pub generation: i64,
+        #[prost(int64, optional, tag = "5")]
+        pub if_generation_match: Option<i64>,
+        #[prost(int64, optional, tag = "6")]
+        pub if_generation_not_match: Option<i64>,
+        #[prost(int64, optional, tag = "7")]
+        pub if_metageneration_match: Option<i64>,
+        #[prost(int64, optional, tag = "8")]
+        pub if_metageneration_not_match: Option<i64>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Object {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        /// `projects/_/buckets/{bucket}`.
+        #[prost(string, tag = "2")]
+        pub bucket: String,
+        #[prost(string, tag = "27")]
+        pub etag: String,
+        #[prost(int64, tag = "3")]
+        pub generation: i64,
+        #[prost(int64, tag = "4")]
+        pub metageneration: i64,
+        #[prost(string, tag = "5")]
+        pub storage_class: String,
+        #[prost(int64, tag = "6")]
+        pub size: i64,
+        #[prost(string, tag = "7")]
+        pub content_encoding: String,
+        #[prost(string, tag = "13")]
+        pub content_type: String,
+        #[prost(message, optional, tag = "14")]
+        pub create_time: Option<Timestamp>,
+        #[prost(message, optional, tag = "16")]
+        pub checksums: Option<ObjectChecksums>,
+        #[prost(message, optional, tag = "17")]
+        pub update_time: Option<Timestamp>,
+        #[prost(map = "string, string", tag = "22")]
+        pub metadata: HashMap<String, String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ObjectChecksums {
+        #[prost(fixed32, optional, tag = "1")]
+        pub crc32c: Option<u32>,
+        #[prost(bytes = "vec", tag = "2")]
+        pub md5_hash: Vec<u8>,
+    }
 }
 
-use proto::{Bucket, ListBucketsRequest, ListBucketsResponse};
+use proto::{
+    Bucket, DeleteObjectRequest, Empty, GetObjectRequest, ListBucketsRequest, ListBucketsResponse,
+    ListObjectsRequest, ListObjectsResponse, Object, ObjectChecksums, Timestamp,
+};
 
 const SERVICE_PREFIX: &str = "/google.storage.v2.Storage/";
 const LIST_BUCKETS: &str = "/google.storage.v2.Storage/ListBuckets";
+const LIST_OBJECTS: &str = "/google.storage.v2.Storage/ListObjects";
+const GET_OBJECT: &str = "/google.storage.v2.Storage/GetObject";
+const DELETE_OBJECT: &str = "/google.storage.v2.Storage/DeleteObject";
 /// Server-side page size when the request leaves it at 0, and the maximum.
 const MAX_PAGE_SIZE: usize = 1000;
 const PAGE_TOKEN_PREFIX: &str = "fake-page-";
-/// Scopes that allow listing buckets.
+const BUCKET_PREFIX: &str = "projects/_/buckets/";
+/// Scopes that allow reading (listing buckets, listing and getting objects).
 const STORAGE_READ_SCOPES: [&str; 5] = [
     crate::CLOUD_PLATFORM_SCOPE,
     "https://www.googleapis.com/auth/cloud-platform.read-only",
@@ -89,6 +248,13 @@ const STORAGE_READ_SCOPES: [&str; 5] = [
     "https://www.googleapis.com/auth/devstorage.read_write",
     "https://www.googleapis.com/auth/devstorage.full_control",
 ];
+/// Scopes that allow deleting objects.
+const STORAGE_WRITE_SCOPES: [&str; 3] = [
+    crate::CLOUD_PLATFORM_SCOPE,
+    "https://www.googleapis.com/auth/devstorage.read_write",
+    "https://www.googleapis.com/auth/devstorage.full_control",
+];
+const PRECONDITION_FAILED: &str = "At least one of the pre-conditions you specified did not hold.";
 
 /// Configuration of [`FakeStorage`].
 #[derive(Clone, Debug)]
@@ -97,9 +263,10 @@ pub struct FakeStorageConfig {
     pub project_id: String,
     /// ...or `projects/{project_number}`.
     pub project_number: String,
-    /// Bucket names (ids) in the project.
+    /// Bucket names (ids) in the project (ignored when backed by
+    /// fake-gcs-server: its buckets are listed instead).
     pub buckets: Vec<String>,
-    /// If set, only tokens whose principal is listed may list buckets
+    /// If set, only tokens whose principal is listed may call the API
     /// (e.g. `serviceAccount:crossfed@my-project.iam.gserviceaccount.com`).
     pub allowed_principals: Option<Vec<String>>,
 }
@@ -120,10 +287,23 @@ impl Default for FakeStorageConfig {
 pub struct StorageRequestRecord {
     /// gRPC path, e.g. `/google.storage.v2.Storage/ListBuckets`.
     pub path: String,
+    /// `parent` of `ListBuckets` / `ListObjects`.
     pub parent: Option<String>,
     pub page_size: Option<i32>,
     pub page_token: Option<String>,
     pub prefix: Option<String>,
+    /// `delimiter` of `ListObjects`.
+    pub delimiter: Option<String>,
+    /// `bucket` of `GetObject` / `DeleteObject` (`projects/_/buckets/B`).
+    pub bucket: Option<String>,
+    /// `object` of `GetObject` / `DeleteObject`.
+    pub object: Option<String>,
+    /// `generation` of `GetObject` / `DeleteObject` (0: live version).
+    pub generation: Option<i64>,
+    pub if_generation_match: Option<i64>,
+    pub if_generation_not_match: Option<i64>,
+    pub if_metageneration_match: Option<i64>,
+    pub if_metageneration_not_match: Option<i64>,
     pub x_goog_request_params: Option<String>,
     pub x_goog_api_client: Option<String>,
     /// Principal of the caller's (valid) token.
@@ -133,10 +313,18 @@ pub struct StorageRequestRecord {
     pub fault: Option<Fault>,
 }
 
+/// fake-gcs-server's JSON API.
+#[derive(Debug)]
+struct Backend {
+    base: String,
+    http: reqwest::Client,
+}
+
 #[derive(Debug)]
 struct StorageState {
     config: FakeStorageConfig,
     tokens: TokenRegistry,
+    backend: Option<Backend>,
     faults: FaultQueue,
     calls: AtomicUsize,
     requests: Mutex<Vec<StorageRequestRecord>>,
@@ -156,6 +344,25 @@ impl FakeStorage {
         Self::start_on(config, tokens, ([127, 0, 0, 1], 0).into()).await
     }
 
+    /// Like [`FakeStorage::start`], backed by the fake-gcs-server whose HTTP
+    /// JSON API is at `backend` (e.g. [`crate::LocalCloud::gcs_http`],
+    /// `http://127.0.0.2:80`): objects written there over HTTP (by the
+    /// `Storage` client) are listed, read and deleted here over gRPC.
+    pub async fn start_backed(
+        config: FakeStorageConfig,
+        tokens: TokenRegistry,
+        backend: &str,
+    ) -> Self {
+        let backend = Backend {
+            base: backend.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("reqwest client"),
+        };
+        Self::spawn(config, tokens, Some(backend), ([127, 0, 0, 1], 0).into())
+    }
+
     /// Starts on `addr`.
     ///
     /// # Panics
@@ -165,9 +372,19 @@ impl FakeStorage {
         tokens: TokenRegistry,
         addr: SocketAddr,
     ) -> Self {
+        Self::spawn(config, tokens, None, addr)
+    }
+
+    fn spawn(
+        config: FakeStorageConfig,
+        tokens: TokenRegistry,
+        backend: Option<Backend>,
+        addr: SocketAddr,
+    ) -> Self {
         let state = Arc::new(StorageState {
             config,
             tokens,
+            backend,
             faults: FaultQueue::default(),
             calls: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
@@ -195,6 +412,11 @@ impl FakeStorage {
         &self.state.config
     }
 
+    /// The fake-gcs-server base URL, if started with [`FakeStorage::start_backed`].
+    pub fn backend(&self) -> Option<&str> {
+        self.state.backend.as_ref().map(|b| b.base.as_str())
+    }
+
     /// RPCs received (including faulted and rejected ones).
     pub fn calls(&self) -> usize {
         self.state.calls.load(Ordering::SeqCst)
@@ -209,7 +431,8 @@ impl FakeStorage {
         lock(&self.state.requests).last().cloned()
     }
 
-    /// Queues faults for the next RPCs (HTTP statuses map to gRPC codes).
+    /// Queues faults for the next RPCs (HTTP statuses map to gRPC codes;
+    /// [`Fault::CorruptUpload`] is ignored).
     pub fn inject_faults(&self, faults: impl IntoIterator<Item = Fault>) {
         self.state.faults.push(faults);
     }
@@ -221,26 +444,67 @@ async fn route(state: Arc<StorageState>, req: Request<Incoming>) -> Response<Bod
         return server::empty_response(StatusCode::NOT_FOUND);
     }
     state.calls.fetch_add(1, Ordering::SeqCst);
-    if path != LIST_BUCKETS {
-        lock(&state.requests).push(StorageRequestRecord {
-            path: path.clone(),
-            code: Code::Unimplemented as i32,
-            ..Default::default()
-        });
-        return Status::unimplemented(format!("{path} is not implemented by the fake")).into_http();
+    match path.as_str() {
+        LIST_BUCKETS => serve::<ListBucketsRequest>(state, req).await,
+        LIST_OBJECTS | GET_OBJECT | DELETE_OBJECT if state.backend.is_none() => {
+            lock(&state.requests).push(StorageRequestRecord {
+                path: path.clone(),
+                code: Code::Unimplemented as i32,
+                ..Default::default()
+            });
+            Status::unimplemented(format!(
+                "{path} needs a fake-gcs-server backend (FakeStorage::start_backed)"
+            ))
+            .into_http()
+        }
+        LIST_OBJECTS => serve::<ListObjectsRequest>(state, req).await,
+        GET_OBJECT => serve::<GetObjectRequest>(state, req).await,
+        DELETE_OBJECT => serve::<DeleteObjectRequest>(state, req).await,
+        _ => {
+            lock(&state.requests).push(StorageRequestRecord {
+                path: path.clone(),
+                code: Code::Unimplemented as i32,
+                ..Default::default()
+            });
+            Status::unimplemented(format!("{path} is not implemented by the fake")).into_http()
+        }
     }
-    let codec = tonic_prost::ProstCodec::<ListBucketsResponse, ListBucketsRequest>::default();
+}
+
+async fn serve<R: Rpc>(state: Arc<StorageState>, req: Request<Incoming>) -> Response<Body> {
+    let codec = tonic_prost::ProstCodec::<R::Response, R>::default();
     tonic::server::Grpc::new(codec)
-        .unary(ListBucketsService(state), req)
+        .unary(RpcService::<R>(state, PhantomData), req)
         .await
 }
 
-/// `tower::Service` adapter for `tonic::server::Grpc::unary`.
-#[derive(Clone)]
-struct ListBucketsService(Arc<StorageState>);
+/// One unary RPC of the fake.
+trait Rpc: prost::Message + Default + Send + Sync + 'static {
+    type Response: prost::Message + Default + Send + Sync + 'static;
+    const PATH: &'static str;
+    /// IAM permission, for the `allowed_principals` check.
+    const PERMISSION: &'static str;
+    /// Whether the RPC mutates (needs a read-write scope).
+    const WRITE: bool;
+    /// Fills the request-specific fields of the record.
+    fn describe(&self, record: &mut StorageRequestRecord);
+    /// The `x-goog-request-params` key and the value it must route.
+    fn routing(&self) -> (&'static str, &str);
+    /// Handles an authenticated, correctly routed request.
+    fn handle(self, state: Arc<StorageState>) -> BoxFuture<Result<Self::Response, Status>>;
+}
 
-impl tonic::codegen::Service<tonic::Request<ListBucketsRequest>> for ListBucketsService {
-    type Response = tonic::Response<ListBucketsResponse>;
+/// `tower::Service` adapter for `tonic::server::Grpc::unary`.
+struct RpcService<R>(Arc<StorageState>, PhantomData<fn() -> R>);
+
+impl<R> Clone for RpcService<R> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone(), PhantomData)
+    }
+}
+
+impl<R: Rpc> tonic::codegen::Service<tonic::Request<R>> for RpcService<R> {
+    type Response = tonic::Response<R::Response>;
     type Error = Status;
     type Future = BoxFuture<Result<Self::Response, Status>>;
 
@@ -248,26 +512,23 @@ impl tonic::codegen::Service<tonic::Request<ListBucketsRequest>> for ListBuckets
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: tonic::Request<ListBucketsRequest>) -> Self::Future {
+    fn call(&mut self, request: tonic::Request<R>) -> Self::Future {
         let state = self.0.clone();
         Box::pin(async move {
             let (metadata, _, message) = request.into_parts();
             let mut record = StorageRequestRecord {
-                path: LIST_BUCKETS.into(),
-                parent: Some(message.parent.clone()),
-                page_size: Some(message.page_size),
-                page_token: Some(message.page_token.clone()),
-                prefix: Some(message.prefix.clone()),
+                path: R::PATH.into(),
                 x_goog_request_params: metadata_str(&metadata, "x-goog-request-params"),
                 x_goog_api_client: metadata_str(&metadata, "x-goog-api-client"),
                 ..Default::default()
             };
+            message.describe(&mut record);
             let fault = state.faults.next();
             record.fault.clone_from(&fault);
             let result = match fault {
                 Some(Fault::Delay(delay)) => {
                     tokio::time::sleep(delay).await;
-                    list_buckets(&state, &metadata, &message, &mut record)
+                    handle(&state, &metadata, message, &mut record).await
                 }
                 Some(Fault::Status(status)) => Err(Status::new(
                     faults::grpc_code(status),
@@ -278,7 +539,9 @@ impl tonic::codegen::Service<tonic::Request<ListBucketsRequest>> for ListBuckets
                     description,
                     ..
                 }) => Err(Status::new(faults::grpc_code(status), description)),
-                None => list_buckets(&state, &metadata, &message, &mut record),
+                Some(Fault::CorruptUpload) | None => {
+                    handle(&state, &metadata, message, &mut record).await
+                }
             };
             record.code = match &result {
                 Ok(_) => Code::Ok as i32,
@@ -297,12 +560,14 @@ fn metadata_str(metadata: &MetadataMap, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn list_buckets(
-    state: &StorageState,
+/// Authentication, authorization and routing checks shared by every RPC,
+/// then the RPC itself.
+async fn handle<R: Rpc>(
+    state: &Arc<StorageState>,
     metadata: &MetadataMap,
-    request: &ListBucketsRequest,
+    request: R,
     record: &mut StorageRequestRecord,
-) -> Result<ListBucketsResponse, Status> {
+) -> Result<R::Response, Status> {
     let authorization = metadata.get("authorization").and_then(|v| v.to_str().ok());
     let caller = state.tokens.validate_bearer(authorization).ok_or_else(|| {
         Status::unauthenticated(
@@ -311,18 +576,28 @@ fn list_buckets(
         )
     })?;
     record.caller = Some(caller.principal.clone());
-    if !STORAGE_READ_SCOPES.iter().any(|s| caller.has_scope(s)) {
+    let scopes: &[&str] = if R::WRITE {
+        &STORAGE_WRITE_SCOPES
+    } else {
+        &STORAGE_READ_SCOPES
+    };
+    if !scopes.iter().any(|s| caller.has_scope(s)) {
         return Err(Status::permission_denied(
             "Request had insufficient authentication scopes.",
         ));
     }
-    let config = &state.config;
-    if let Some(allowed) = &config.allowed_principals
+    if let Some(allowed) = &state.config.allowed_principals
         && !allowed.iter().any(|m| caller.matches_member(m))
     {
+        let permission = R::PERMISSION;
+        let on = if permission.starts_with("storage.buckets") {
+            "the Google Cloud project"
+        } else {
+            "the Google Cloud Storage object"
+        };
         return Err(Status::permission_denied(format!(
-            "{} does not have storage.buckets.list access to the Google Cloud project. \
-             Permission 'storage.buckets.list' denied on resource (or it may not exist).",
+            "{} does not have {permission} access to {on}. \
+             Permission '{permission}' denied on resource (or it may not exist).",
             caller.principal.trim_start_matches("serviceAccount:")
         )));
     }
@@ -332,12 +607,42 @@ fn list_buckets(
         ));
     }
     let routing = metadata_str(metadata, "x-goog-request-params").unwrap_or_default();
-    if routing_param(&routing, "project").as_deref() != Some(request.parent.as_str()) {
+    let (key, value) = request.routing();
+    if routing_param(&routing, key).as_deref() != Some(value) {
         return Err(Status::invalid_argument(format!(
-            "x-goog-request-params must route project={:?}, got {routing:?}",
-            request.parent
+            "x-goog-request-params must route {key}={value:?}, got {routing:?}"
         )));
     }
+    request.handle(state.clone()).await
+}
+
+impl Rpc for ListBucketsRequest {
+    type Response = ListBucketsResponse;
+    const PATH: &'static str = LIST_BUCKETS;
+    const PERMISSION: &'static str = "storage.buckets.list";
+    const WRITE: bool = false;
+
+    fn describe(&self, record: &mut StorageRequestRecord) {
+        record.parent = Some(self.parent.clone());
+        record.page_size = Some(self.page_size);
+        record.page_token = Some(self.page_token.clone());
+        record.prefix = Some(self.prefix.clone());
+    }
+
+    fn routing(&self) -> (&'static str, &str) {
+        ("project", &self.parent)
+    }
+
+    fn handle(self, state: Arc<StorageState>) -> BoxFuture<Result<Self::Response, Status>> {
+        Box::pin(async move { list_buckets(&state, &self).await })
+    }
+}
+
+async fn list_buckets(
+    state: &StorageState,
+    request: &ListBucketsRequest,
+) -> Result<ListBucketsResponse, Status> {
+    let config = &state.config;
     let Some(project) = request
         .parent
         .strip_prefix("projects/")
@@ -362,12 +667,16 @@ fn list_buckets(
         Status::invalid_argument(format!("Invalid page token {:?}.", request.page_token))
     })?;
 
-    let mut names: Vec<&String> = config
-        .buckets
+    let all = match &state.backend {
+        Some(backend) => backend.bucket_names(&config.project_id).await?,
+        None => config.buckets.clone(),
+    };
+    let mut names: Vec<&String> = all
         .iter()
         .filter(|b| b.starts_with(&request.prefix))
         .collect();
     names.sort();
+    names.dedup();
     let page: Vec<Bucket> = names
         .iter()
         .skip(offset)
@@ -385,6 +694,466 @@ fn list_buckets(
         next_page_token,
         unreachable: Vec::new(),
     })
+}
+
+impl Rpc for ListObjectsRequest {
+    type Response = ListObjectsResponse;
+    const PATH: &'static str = LIST_OBJECTS;
+    const PERMISSION: &'static str = "storage.objects.list";
+    const WRITE: bool = false;
+
+    fn describe(&self, record: &mut StorageRequestRecord) {
+        record.parent = Some(self.parent.clone());
+        record.page_size = Some(self.page_size);
+        record.page_token = Some(self.page_token.clone());
+        record.prefix = Some(self.prefix.clone());
+        record.delimiter = Some(self.delimiter.clone());
+    }
+
+    fn routing(&self) -> (&'static str, &str) {
+        ("bucket", &self.parent)
+    }
+
+    fn handle(self, state: Arc<StorageState>) -> BoxFuture<Result<Self::Response, Status>> {
+        Box::pin(async move { list_objects(&state, self).await })
+    }
+}
+
+async fn list_objects(
+    state: &StorageState,
+    request: ListObjectsRequest,
+) -> Result<ListObjectsResponse, Status> {
+    let bucket_id = bucket_id(&request.parent, "parent")?;
+    let unsupported = [
+        ("versions", request.versions),
+        ("soft_deleted", request.soft_deleted),
+        (
+            "include_folders_as_prefixes",
+            request.include_folders_as_prefixes,
+        ),
+        (
+            "include_trailing_delimiter",
+            request.include_trailing_delimiter,
+        ),
+        (
+            "lexicographic_start",
+            !request.lexicographic_start.is_empty(),
+        ),
+        ("lexicographic_end", !request.lexicographic_end.is_empty()),
+        ("match_glob", !request.match_glob.is_empty()),
+        ("filter", !request.filter.is_empty()),
+    ];
+    if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
+        return Err(Status::unimplemented(format!(
+            "ListObjects.{field} is not supported by the fake"
+        )));
+    }
+    let page_size = match usize::try_from(request.page_size) {
+        Ok(0) => MAX_PAGE_SIZE,
+        Ok(n) => n.min(MAX_PAGE_SIZE),
+        Err(_) => return Err(Status::invalid_argument("page_size must not be negative.")),
+    };
+    let mut query = vec![("maxResults", page_size.to_string())];
+    for (key, value) in [
+        ("prefix", &request.prefix),
+        ("delimiter", &request.delimiter),
+        ("pageToken", &request.page_token),
+    ] {
+        if !value.is_empty() {
+            query.push((key, value.clone()));
+        }
+    }
+    let path = format!("/storage/v1/b/{}/o", encode(bucket_id));
+    let listing = state
+        .backend()?
+        .get(&path, &query)
+        .await
+        .map_err(|e| e.status(|| bucket_not_found(bucket_id)))?;
+    let objects = listing["items"]
+        .as_array()
+        .map(|items| items.iter().map(object_from_json).collect())
+        .transpose()?
+        .unwrap_or_default();
+    let prefixes = listing["prefixes"]
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ListObjectsResponse {
+        objects,
+        prefixes,
+        next_page_token: listing["nextPageToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    })
+}
+
+/// The generation and metageneration preconditions of a request.
+#[derive(Clone, Copy, Debug, Default)]
+struct Preconditions {
+    if_generation_match: Option<i64>,
+    if_generation_not_match: Option<i64>,
+    if_metageneration_match: Option<i64>,
+    if_metageneration_not_match: Option<i64>,
+}
+
+impl Preconditions {
+    fn any(&self) -> bool {
+        self.if_generation_match.is_some()
+            || self.if_generation_not_match.is_some()
+            || self.if_metageneration_match.is_some()
+            || self.if_metageneration_not_match.is_some()
+    }
+
+    fn record(&self, record: &mut StorageRequestRecord) {
+        record.if_generation_match = self.if_generation_match;
+        record.if_generation_not_match = self.if_generation_not_match;
+        record.if_metageneration_match = self.if_metageneration_match;
+        record.if_metageneration_not_match = self.if_metageneration_not_match;
+    }
+
+    /// `FAILED_PRECONDITION` unless `object` satisfies every precondition.
+    fn check(&self, object: &Object) -> Result<(), Status> {
+        let holds = self
+            .if_generation_match
+            .is_none_or(|g| g == object.generation)
+            && self
+                .if_generation_not_match
+                .is_none_or(|g| g != object.generation)
+            && self
+                .if_metageneration_match
+                .is_none_or(|m| m == object.metageneration)
+            && self
+                .if_metageneration_not_match
+                .is_none_or(|m| m != object.metageneration);
+        if holds {
+            Ok(())
+        } else {
+            Err(Status::failed_precondition(PRECONDITION_FAILED))
+        }
+    }
+}
+
+impl Rpc for GetObjectRequest {
+    type Response = Object;
+    const PATH: &'static str = GET_OBJECT;
+    const PERMISSION: &'static str = "storage.objects.get";
+    const WRITE: bool = false;
+
+    fn describe(&self, record: &mut StorageRequestRecord) {
+        record.bucket = Some(self.bucket.clone());
+        record.object = Some(self.object.clone());
+        record.generation = Some(self.generation);
+        self.preconditions().record(record);
+    }
+
+    fn routing(&self) -> (&'static str, &str) {
+        ("bucket", &self.bucket)
+    }
+
+    fn handle(self, state: Arc<StorageState>) -> BoxFuture<Result<Self::Response, Status>> {
+        Box::pin(async move {
+            if self.soft_deleted == Some(true) || !self.restore_token.is_empty() {
+                return Err(Status::unimplemented(
+                    "GetObject of soft-deleted objects is not supported by the fake",
+                ));
+            }
+            let bucket_id = bucket_id(&self.bucket, "bucket")?;
+            let object = get_object(&state, bucket_id, &self.object, self.generation).await?;
+            self.preconditions().check(&object)?;
+            Ok(object)
+        })
+    }
+}
+
+impl GetObjectRequest {
+    fn preconditions(&self) -> Preconditions {
+        Preconditions {
+            if_generation_match: self.if_generation_match,
+            if_generation_not_match: self.if_generation_not_match,
+            if_metageneration_match: self.if_metageneration_match,
+            if_metageneration_not_match: self.if_metageneration_not_match,
+        }
+    }
+}
+
+impl Rpc for DeleteObjectRequest {
+    type Response = Empty;
+    const PATH: &'static str = DELETE_OBJECT;
+    const PERMISSION: &'static str = "storage.objects.delete";
+    const WRITE: bool = true;
+
+    fn describe(&self, record: &mut StorageRequestRecord) {
+        record.bucket = Some(self.bucket.clone());
+        record.object = Some(self.object.clone());
+        record.generation = Some(self.generation);
+        self.preconditions().record(record);
+    }
+
+    fn routing(&self) -> (&'static str, &str) {
+        ("bucket", &self.bucket)
+    }
+
+    fn handle(self, state: Arc<StorageState>) -> BoxFuture<Result<Self::Response, Status>> {
+        Box::pin(async move {
+            let bucket_id = bucket_id(&self.bucket, "bucket")?;
+            let preconditions = self.preconditions();
+            // fake-gcs-server ignores ifGenerationMatch & co. on DELETE:
+            // read the object, check here, then delete exactly that generation.
+            let object = get_object(&state, bucket_id, &self.object, self.generation).await?;
+            preconditions.check(&object)?;
+            let path = object_path(bucket_id, &self.object);
+            let generation = object.generation.to_string();
+            match state
+                .backend()?
+                .delete(&path, &[("generation", generation)])
+                .await
+            {
+                Ok(()) => Ok(Empty {}),
+                // Replaced or deleted since the read.
+                Err(BackendError::Status(404, _)) if preconditions.any() => {
+                    Err(Status::failed_precondition(PRECONDITION_FAILED))
+                }
+                Err(e) => Err(e.status(|| no_such_object(bucket_id, &self.object))),
+            }
+        })
+    }
+}
+
+impl DeleteObjectRequest {
+    fn preconditions(&self) -> Preconditions {
+        Preconditions {
+            if_generation_match: self.if_generation_match,
+            if_generation_not_match: self.if_generation_not_match,
+            if_metageneration_match: self.if_metageneration_match,
+            if_metageneration_not_match: self.if_metageneration_not_match,
+        }
+    }
+}
+
+/// The live (`generation == 0`) or given generation of an object.
+async fn get_object(
+    state: &StorageState,
+    bucket_id: &str,
+    object: &str,
+    generation: i64,
+) -> Result<Object, Status> {
+    if object.is_empty() {
+        return Err(Status::invalid_argument("object must not be empty."));
+    }
+    let mut query = Vec::new();
+    if generation != 0 {
+        query.push(("generation", generation.to_string()));
+    }
+    let json = state
+        .backend()?
+        .get(&object_path(bucket_id, object), &query)
+        .await
+        .map_err(|e| e.status(|| no_such_object(bucket_id, object)))?;
+    object_from_json(&json)
+}
+
+fn no_such_object(bucket_id: &str, object: &str) -> Status {
+    Status::not_found(format!("No such object: {bucket_id}/{object}"))
+}
+
+fn bucket_not_found(bucket_id: &str) -> Status {
+    Status::not_found(format!("The specified bucket does not exist: {bucket_id}"))
+}
+
+/// `B` of `projects/_/buckets/B`.
+fn bucket_id<'a>(name: &'a str, field: &str) -> Result<&'a str, Status> {
+    name.strip_prefix(BUCKET_PREFIX)
+        .filter(|b| !b.is_empty() && !b.contains('/'))
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "Invalid {field} {name:?}: expected projects/_/buckets/{{bucket}}."
+            ))
+        })
+}
+
+fn encode(segment: &str) -> String {
+    utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
+}
+
+fn object_path(bucket_id: &str, object: &str) -> String {
+    format!("/storage/v1/b/{}/o/{}", encode(bucket_id), encode(object))
+}
+
+/// An object resource of the JSON API as a `google.storage.v2.Object`.
+fn object_from_json(json: &Value) -> Result<Object, Status> {
+    let bad = |what: &str| Status::internal(format!("backend object without a valid {what}"));
+    let str_field = |key: &str| json[key].as_str().unwrap_or_default().to_string();
+    let int_field = |key: &str| -> Result<i64, Status> {
+        match &json[key] {
+            Value::Null => Ok(0),
+            Value::String(s) => s.parse().map_err(|_| bad(key)),
+            Value::Number(n) => n.as_i64().ok_or_else(|| bad(key)),
+            _ => Err(bad(key)),
+        }
+    };
+    let time_field = |key: &str| -> Result<Option<Timestamp>, Status> {
+        let Some(text) = json[key].as_str() else {
+            return Ok(None);
+        };
+        let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| bad(key))?;
+        Ok(Some(Timestamp {
+            seconds: t.unix_timestamp(),
+            nanos: i32::try_from(t.nanosecond()).map_err(|_| bad(key))?,
+        }))
+    };
+    let crc32c = match json["crc32c"].as_str() {
+        Some(b64) => {
+            let bytes = BASE64_STANDARD.decode(b64).map_err(|_| bad("crc32c"))?;
+            let bytes: [u8; 4] = bytes.try_into().map_err(|_| bad("crc32c"))?;
+            Some(u32::from_be_bytes(bytes))
+        }
+        None => None,
+    };
+    let md5_hash = match json["md5Hash"].as_str() {
+        Some(b64) => BASE64_STANDARD.decode(b64).map_err(|_| bad("md5Hash"))?,
+        None => Vec::new(),
+    };
+    let metadata: HashMap<String, String> = json["metadata"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                    (k.clone(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let name = str_field("name");
+    let bucket = str_field("bucket");
+    if name.is_empty() || bucket.is_empty() {
+        return Err(bad("name or bucket"));
+    }
+    Ok(Object {
+        name,
+        bucket: format!("{BUCKET_PREFIX}{bucket}"),
+        etag: str_field("etag"),
+        generation: int_field("generation")?,
+        metageneration: int_field("metageneration")?,
+        storage_class: str_field("storageClass"),
+        size: int_field("size")?,
+        content_encoding: str_field("contentEncoding"),
+        content_type: str_field("contentType"),
+        create_time: time_field("timeCreated")?,
+        checksums: Some(ObjectChecksums { crc32c, md5_hash }),
+        update_time: time_field("updated")?,
+        metadata,
+    })
+}
+
+/// A failed backend call.
+#[derive(Debug)]
+enum BackendError {
+    /// The backend answered this HTTP status (and error message).
+    Status(u16, String),
+    /// The backend could not be reached or answered garbage.
+    Io(String),
+}
+
+impl BackendError {
+    /// The gRPC status: `not_found()` for 404, `UNAVAILABLE` when unreachable.
+    fn status(self, not_found: impl FnOnce() -> Status) -> Status {
+        match self {
+            BackendError::Status(404, _) => not_found(),
+            BackendError::Status(412, _) => Status::failed_precondition(PRECONDITION_FAILED),
+            BackendError::Status(code, message) => Status::new(
+                faults::grpc_code(code),
+                format!("fake-gcs-server answered HTTP {code}: {message}"),
+            ),
+            BackendError::Io(e) => Status::unavailable(format!("fake-gcs-server: {e}")),
+        }
+    }
+}
+
+impl StorageState {
+    fn backend(&self) -> Result<&Backend, Status> {
+        self.backend.as_ref().ok_or_else(|| {
+            Status::unimplemented("needs a fake-gcs-server backend (FakeStorage::start_backed)")
+        })
+    }
+}
+
+impl Backend {
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, BackendError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| BackendError::Io(e.to_string()))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| BackendError::Io(e.to_string()))?;
+        if !status.is_success() {
+            return Err(BackendError::Status(status.as_u16(), error_message(&text)));
+        }
+        serde_json::from_str(&text).map_err(|e| BackendError::Io(format!("bad JSON: {e}")))
+    }
+
+    async fn delete(&self, path: &str, query: &[(&str, String)]) -> Result<(), BackendError> {
+        let response = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| BackendError::Io(e.to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        Err(BackendError::Status(status.as_u16(), error_message(&text)))
+    }
+
+    /// Every bucket of the backend (fake-gcs-server ignores `project`).
+    async fn bucket_names(&self, project: &str) -> Result<Vec<String>, Status> {
+        let mut names = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut query = vec![("project", project.to_string())];
+            if !token.is_empty() {
+                query.push(("pageToken", token.clone()));
+            }
+            let page = self
+                .get("/storage/v1/b", &query)
+                .await
+                .map_err(|e| e.status(|| Status::not_found("no buckets")))?;
+            names.extend(
+                page["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|b| b["name"].as_str().map(str::to_string)),
+            );
+            match page["nextPageToken"].as_str() {
+                Some(next) if !next.is_empty() && next != token => token = next.to_string(),
+                _ => return Ok(names),
+            }
+        }
+    }
+}
+
+/// `error.message` of a JSON API error body, or the body itself.
+fn error_message(body: &str) -> String {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.trim().to_string())
 }
 
 fn bucket(name: &str, project_number: &str) -> Bucket {
@@ -591,6 +1360,279 @@ mod tests {
                 list(&good, "projects/my-project", 0).await.unwrap().len(),
                 5
             );
+        }
+    }
+
+    /// The real `StorageControl` (gRPC, this fake) and `Storage` (HTTP,
+    /// fake-gcs-server) clients on the same objects.
+    mod backed {
+        use super::super::*;
+        use crate::gcs_fault_proxy::test_support::*;
+        use google_cloud_gax::error::rpc::Code;
+        use google_cloud_gax::paginator::ItemPaginator as _;
+        use google_cloud_storage::client::StorageControl;
+
+        async fn control(storage: &FakeStorage, token: &str) -> StorageControl {
+            StorageControl::builder()
+                .with_endpoint(storage.endpoint())
+                .with_credentials(crate::StaticBearerCredentials::credentials(token))
+                .build()
+                .await
+                .expect("build StorageControl")
+        }
+
+        fn code(err: &google_cloud_storage::Error) -> Option<Code> {
+            err.status().map(|s| s.code)
+        }
+
+        #[tokio::test]
+        async fn objects_written_over_http_are_listed_read_and_deleted_over_grpc() {
+            let backend = backend();
+            let bucket = create_bucket(&backend, "grpc-backed").await;
+            let parent = format!("projects/_/buckets/{bucket}");
+            let tokens = TokenRegistry::new();
+            let good = token(&tokens, crate::CLOUD_PLATFORM_SCOPE);
+            let config = FakeStorageConfig {
+                allowed_principals: Some(vec![SA.into()]),
+                ..Default::default()
+            };
+            let fake = FakeStorage::start_backed(config, tokens.clone(), &backend).await;
+            assert_eq!(fake.backend(), Some(backend.as_str()));
+            let http = storage(&backend, &good).await;
+            let grpc = control(&fake, &good).await;
+
+            let payload = data(70_000, 3);
+            let written = http
+                .write_object(&parent, "dir/a.bin", payload.clone())
+                .set_metadata([("source-etag", "abc"), ("k", "v")])
+                .set_if_generation_match(0)
+                .send_buffered()
+                .await
+                .unwrap();
+            for name in ["dir/b.txt", "dir/sub/c.txt", "top.txt"] {
+                http.write_object(&parent, name, "x")
+                    .send_buffered()
+                    .await
+                    .unwrap();
+            }
+
+            // ListObjects, paged.
+            let mut items = grpc
+                .list_objects()
+                .set_parent(&parent)
+                .set_page_size(2)
+                .by_item();
+            let mut names = Vec::new();
+            while let Some(object) = items.next().await {
+                let object = object.unwrap();
+                assert_eq!(object.bucket, parent);
+                names.push(object.name);
+            }
+            assert_eq!(
+                names,
+                ["dir/a.bin", "dir/b.txt", "dir/sub/c.txt", "top.txt"]
+            );
+            let pages = fake
+                .requests()
+                .iter()
+                .filter(|r| r.path == LIST_OBJECTS)
+                .count();
+            assert_eq!(pages, 2);
+            let last = fake.last_request().unwrap();
+            assert_eq!(
+                last.x_goog_request_params.as_deref(),
+                Some(format!("bucket=projects%2F_%2Fbuckets%2F{bucket}").as_str())
+            );
+
+            // Prefix and delimiter.
+            let page = grpc
+                .list_objects()
+                .set_parent(&parent)
+                .set_prefix("dir/")
+                .set_delimiter("/")
+                .send()
+                .await
+                .unwrap();
+            let names: Vec<_> = page.objects.iter().map(|o| o.name.as_str()).collect();
+            assert_eq!(names, ["dir/a.bin", "dir/b.txt"]);
+            assert_eq!(page.prefixes, ["dir/sub/"]);
+            let a = &page.objects[0];
+            assert_eq!(a.size, payload.len() as i64);
+            assert_eq!(a.generation, written.generation);
+            assert_eq!(
+                a.metadata.get("source-etag").map(String::as_str),
+                Some("abc")
+            );
+            let checksums = a.checksums.clone().unwrap();
+            assert_eq!(checksums.crc32c, Some(crc32c::crc32c(&payload)));
+            assert_eq!(checksums.md5_hash.len(), 16);
+            assert!(a.create_time.is_some() && a.update_time.is_some());
+            assert_eq!(a.storage_class, "STANDARD");
+
+            // GetObject and its preconditions.
+            let get = |generation: Option<i64>, metagen: Option<i64>| {
+                let mut builder = grpc
+                    .get_object()
+                    .set_bucket(&parent)
+                    .set_object("dir/a.bin");
+                if let Some(g) = generation {
+                    builder = builder.set_if_generation_match(g);
+                }
+                if let Some(m) = metagen {
+                    builder = builder.set_if_metageneration_match(m);
+                }
+                builder.send()
+            };
+            let got = get(Some(written.generation), Some(1)).await.unwrap();
+            assert_eq!(got.metadata.get("k").map(String::as_str), Some("v"));
+            let err = get(Some(written.generation + 1), None).await.unwrap_err();
+            assert_eq!(code(&err), Some(Code::FailedPrecondition), "{err:?}");
+            let err = get(None, Some(7)).await.unwrap_err();
+            assert_eq!(code(&err), Some(Code::FailedPrecondition), "{err:?}");
+            let err = get(Some(0), None).await.unwrap_err();
+            assert_eq!(code(&err), Some(Code::FailedPrecondition), "{err:?}");
+            let err = grpc
+                .get_object()
+                .set_bucket(&parent)
+                .set_object("missing")
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::NotFound), "{err:?}");
+            let err = grpc
+                .get_object()
+                .set_bucket(&parent)
+                .set_object("dir/a.bin")
+                .set_generation(written.generation + 1)
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::NotFound), "{err:?}");
+
+            // DeleteObject: fake-gcs-server ignores ifGenerationMatch, the fake does not.
+            let err = grpc
+                .delete_object()
+                .set_bucket(&parent)
+                .set_object("dir/a.bin")
+                .set_if_generation_match(written.generation + 1)
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::FailedPrecondition), "{err:?}");
+            assert_eq!(backend_status(&backend, &bucket, "dir/a.bin").await, 200);
+            let err = grpc
+                .delete_object()
+                .set_bucket(&parent)
+                .set_object("dir/a.bin")
+                .set_if_generation_not_match(written.generation)
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::FailedPrecondition), "{err:?}");
+
+            // Read-only scope cannot delete.
+            let reader = control(
+                &fake,
+                &token(
+                    &tokens,
+                    "https://www.googleapis.com/auth/devstorage.read_only",
+                ),
+            )
+            .await;
+            let err = reader
+                .delete_object()
+                .set_bucket(&parent)
+                .set_object("dir/a.bin")
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::PermissionDenied), "{err:?}");
+
+            grpc.delete_object()
+                .set_bucket(&parent)
+                .set_object("dir/a.bin")
+                .set_if_generation_match(written.generation)
+                .set_if_metageneration_match(1)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(backend_status(&backend, &bucket, "dir/a.bin").await, 404);
+            let err = grpc
+                .delete_object()
+                .set_bucket(&parent)
+                .set_object("dir/a.bin")
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::NotFound), "{err:?}");
+            let last = fake.last_request().unwrap();
+            assert_eq!(last.object.as_deref(), Some("dir/a.bin"));
+            assert_eq!(last.code, Code::NotFound as i32);
+
+            // ListBuckets comes from the backend.
+            let mut buckets = grpc
+                .list_buckets()
+                .set_parent("projects/my-project")
+                .by_item();
+            let mut found = false;
+            while let Some(b) = buckets.next().await {
+                found |= b.unwrap().name == parent;
+            }
+            assert!(found);
+
+            // Faults, a missing bucket, a bad bucket name, an unknown token.
+            fake.inject_faults([Fault::Status(403)]);
+            let err = grpc
+                .get_object()
+                .set_bucket(&parent)
+                .set_object("top.txt")
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::PermissionDenied), "{err:?}");
+            let err = grpc
+                .list_objects()
+                .set_parent("projects/_/buckets/no-such-bucket-crossfed")
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::NotFound), "{err:?}");
+            let err = grpc
+                .get_object()
+                .set_bucket(&bucket)
+                .set_object("top.txt")
+                .send()
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(code(&err), Some(Code::InvalidArgument)) || err.is_binding(),
+                "{err:?}"
+            );
+            let err = control(&fake, "ya29.not-issued")
+                .await
+                .get_object()
+                .set_bucket(&parent)
+                .set_object("top.txt")
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::Unauthenticated), "{err:?}");
+            delete_bucket(&backend, &bucket).await;
+        }
+
+        #[tokio::test]
+        async fn object_rpcs_need_a_backend() {
+            let tokens = TokenRegistry::new();
+            let fake = FakeStorage::start(FakeStorageConfig::default(), tokens.clone()).await;
+            let grpc = control(&fake, &token(&tokens, crate::CLOUD_PLATFORM_SCOPE)).await;
+            let err = grpc
+                .get_object()
+                .set_bucket("projects/_/buckets/b")
+                .set_object("o")
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(code(&err), Some(Code::Unimplemented), "{err:?}");
         }
     }
 }

@@ -78,8 +78,8 @@ pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Respo
             tokio::time::sleep(delay).await;
             exchange(state, req, &mut record).await
         }
+        Some(Fault::CorruptUpload) | None => exchange(state, req, &mut record).await,
         Some(fault) => Err(fault_error(&fault)),
-        None => exchange(state, req, &mut record).await,
     };
     let response = match response {
         Ok(body) => {
@@ -363,7 +363,7 @@ fn fault_error(fault: &Fault) -> (StatusCode, OAuthError) {
                 format!("Injected fault: HTTP {status}."),
             )
         }
-        Fault::Delay(_) => (500, "server_error".into(), String::new()),
+        Fault::Delay(_) | Fault::CorruptUpload => (500, "server_error".into(), String::new()),
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, OAuthError { error, description })

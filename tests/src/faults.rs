@@ -22,6 +22,10 @@ pub enum Fault {
         error: String,
         description: String,
     },
+    /// Flip one byte of the next upload body in flight (only
+    /// [`crate::GcsFaultProxy`] acts on it: it stays queued until an upload
+    /// request carrying object data arrives). Every other fake ignores it.
+    CorruptUpload,
 }
 
 /// Thread-safe FIFO of pending faults.
@@ -37,6 +41,16 @@ impl FaultQueue {
 
     pub(crate) fn next(&self) -> Option<Fault> {
         self.lock().pop_front()
+    }
+
+    /// Pops the next fault only if `take` accepts it.
+    pub(crate) fn next_if(&self, take: impl FnOnce(&Fault) -> bool) -> Option<Fault> {
+        let mut queue = self.lock();
+        if take(queue.front()?) {
+            queue.pop_front()
+        } else {
+            None
+        }
     }
 
     pub(crate) fn clear(&self) {

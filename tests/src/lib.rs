@@ -14,8 +14,10 @@ mod fake_iam;
 mod fake_metadata;
 mod fake_storage_grpc;
 mod fake_sts;
+mod fake_vertex;
 mod faults;
 mod function_process;
+mod gcs_fault_proxy;
 pub mod id_tokens;
 mod lambda_runtime_api;
 pub mod localcloud;
@@ -34,8 +36,10 @@ pub use fake_storage_grpc::{
 pub use fake_sts::{
     ACCESS_TOKEN_TYPE, AWS4_REQUEST_TOKEN_TYPE, StsRequestRecord, TOKEN_EXCHANGE_GRANT,
 };
+pub use fake_vertex::{FakeVertex, FakeVertexConfig, VertexRequestRecord};
 pub use faults::Fault;
 pub use function_process::FunctionProcess;
+pub use gcs_fault_proxy::{GcsFaultProxy, ProxyRequestRecord};
 pub use id_tokens::{IdTokenClaims, IdTokenIssuer};
 pub use lambda_runtime_api::{DEFAULT_INVOKE_TIMEOUT, LambdaError, LambdaRuntimeApi};
 pub use localcloud::{LocalCloud, RoleSession};
