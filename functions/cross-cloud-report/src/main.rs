@@ -1,1 +1,22 @@
-fn main() {}
+//! `cross-cloud-report`: see the library docs. `main` only wires the runtime.
+
+use cross_cloud_report::{handler, init};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init::tracing();
+    let app = match Box::pin(init::from_env()).await {
+        Ok(app) => app,
+        Err(e) => return Err(init::report_init_error(e).await),
+    };
+    let app = &app;
+    run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        Box::pin(handler::handle(
+            app,
+            event.payload,
+            time::OffsetDateTime::now_utc(),
+        ))
+    }))
+    .await
+}

@@ -1,0 +1,97 @@
+//! A listed object, cloud-neutral, and the streaming listing both clouds implement.
+//!
+//! Listings yield one object at a time (the clients page underneath), so aggregate stats and
+//! the drift merge-join never hold a whole inventory in memory.
+
+use std::future::Future;
+
+/// Boxed error, as Lambda reports it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One object, with its key relative to the listed prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    pub size: u64,
+    pub storage_class: String,
+    /// The content MD5, when the cloud reports one (S3: a non-multipart ETag; GCS: `md5Hash`).
+    pub md5: Option<[u8; 16]>,
+}
+
+/// Objects in lexicographic (byte) order of key, one at a time.
+pub trait Listing: Send {
+    fn next(&mut self) -> impl Future<Output = Result<Option<ListedObject>, BoxError>> + Send;
+}
+
+/// `key` with `prefix` removed (listings only return keys under their prefix).
+pub fn relative(key: String, prefix: &str) -> String {
+    match key.strip_prefix(prefix) {
+        Some(rest) => rest.to_string(),
+        None => key,
+    }
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses 32 hex digits.
+pub fn parse_md5_hex(s: &str) -> Option<[u8; 16]> {
+    if s.len() != 32 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// An in-memory listing, for tests.
+#[cfg(test)]
+pub struct VecListing(pub std::collections::VecDeque<Result<ListedObject, String>>);
+
+#[cfg(test)]
+impl VecListing {
+    pub fn new(objects: Vec<ListedObject>) -> Self {
+        VecListing(objects.into_iter().map(Ok).collect())
+    }
+}
+
+#[cfg(test)]
+impl Listing for VecListing {
+    async fn next(&mut self) -> Result<Option<ListedObject>, BoxError> {
+        match self.0.pop_front() {
+            Some(Ok(o)) => Ok(Some(o)),
+            Some(Err(e)) => Err(e.into()),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A test object.
+#[cfg(test)]
+pub fn obj(key: &str, size: u64) -> ListedObject {
+    ListedObject {
+        key: key.to_string(),
+        size,
+        storage_class: "STANDARD".to_string(),
+        md5: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_hex_round_trip() {
+        let h = "d41d8cd98f00b204e9800998ecf8427e";
+        assert_eq!(hex(&parse_md5_hex(h).unwrap()), h);
+        assert_eq!(parse_md5_hex("d41d8cd98f00b204e9800998ecf8427e-2"), None);
+        assert_eq!(parse_md5_hex("zz1d8cd98f00b204e9800998ecf8427e"), None);
+        assert_eq!(relative("a/b/c".into(), "a/"), "b/c");
+        assert_eq!(relative("x".into(), ""), "x");
+    }
+}

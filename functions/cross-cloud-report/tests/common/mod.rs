@@ -1,0 +1,300 @@
+//! A known inventory in the local clouds — S3 buckets in moto, GCS buckets in fake-gcs-server
+//! (listed through the backed gRPC fake) — plus the fake Vertex AI, and the function's
+//! configuration pointing at all of them.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::StorageClass;
+use cross_cloud_report::config::Config;
+use cross_cloud_report::handler::App;
+use crossfed_tests::scenario::{ConfigShape, Scenario};
+use crossfed_tests::{FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig};
+use serde_json::json;
+
+pub const SUMMARY: &str = "- Everything listed; one sync pair drifts.";
+
+/// Running clouds with buckets named `ccr-{id}-*`.
+pub struct Fixture {
+    pub s: Scenario,
+    pub storage: FakeStorage,
+    pub vertex: FakeVertex,
+    pub gcs_http: String,
+    pub id: String,
+}
+
+impl Fixture {
+    /// S3 (moto):
+    /// - `ccr-{id}-s3`: `big.bin` 5000 B STANDARD_IA, `logs/b.log` 2000 B, `logs/a.log` 100 B,
+    ///   `img/c.png` 50 B.
+    /// - `ccr-{id}-src`: under `data/`: `a.txt` "alpha", `b.txt` "bravo-1", `c.txt` "charlie",
+    ///   `d.txt` "delta", `sub/e.txt` "echo"; outside it `other/x` (ignored).
+    /// - `ccr-{id}-out`: empty, for reports.
+    ///
+    /// GCS (fake-gcs-server):
+    /// - `ccr-{id}-gcs`: `a` 10 B STANDARD, `dir/b` 3000 B NEARLINE, `dir/c` 500 B STANDARD.
+    /// - `ccr-{id}-dst`: under `mirror/`: `a.txt` "alpha" (same), `b.txt` "bravo-2" (same
+    ///   size, other MD5), `c.txt` "charlie!!" (other size), `sub/e.txt` "echo" (same),
+    ///   `z-extra.txt` "zulu" (extra); outside it `other/q` (ignored).
+    /// - `ccr-{id}-gout`: empty, for reports.
+    pub async fn start() -> Self {
+        let s = Scenario::start().await;
+        let gcs_http = s.cloud.gcs_http.clone().expect(
+            "LOCALCLOUD_GCS_HTTP: start the local clouds (tests/localcloud/localcloud.sh up)",
+        );
+        let storage =
+            FakeStorage::start_backed(FakeStorageConfig::default(), s.google.tokens(), &gcs_http)
+                .await;
+        let vertex = FakeVertex::start(
+            FakeVertexConfig {
+                reply: Some(SUMMARY.into()),
+                ..FakeVertexConfig::default()
+            },
+            s.google.tokens(),
+        )
+        .await;
+        let f = Fixture {
+            s,
+            storage,
+            vertex,
+            gcs_http,
+            id: format!("{:08x}", fastrand::u32(..)),
+        };
+        f.populate().await;
+        f
+    }
+
+    pub fn bucket(&self, name: &str) -> String {
+        format!("ccr-{}-{name}", self.id)
+    }
+
+    async fn populate(&self) {
+        let s3 = self.s.admin_s3().await;
+        for name in ["s3", "src", "out"] {
+            s3.create_bucket()
+                .bucket(self.bucket(name))
+                .send()
+                .await
+                .expect("create S3 bucket");
+        }
+        let inventory = self.bucket("s3");
+        for (key, size, class) in [
+            ("big.bin", 5000, StorageClass::StandardIa),
+            ("logs/b.log", 2000, StorageClass::Standard),
+            ("logs/a.log", 100, StorageClass::Standard),
+            ("img/c.png", 50, StorageClass::Standard),
+        ] {
+            s3.put_object()
+                .bucket(&inventory)
+                .key(key)
+                .storage_class(class)
+                .body(ByteStream::from(vec![b'x'; size]))
+                .send()
+                .await
+                .expect("put S3 object");
+        }
+        let src = self.bucket("src");
+        for (key, body) in [
+            ("data/a.txt", "alpha"),
+            ("data/b.txt", "bravo-1"),
+            ("data/c.txt", "charlie"),
+            ("data/d.txt", "delta"),
+            ("data/sub/e.txt", "echo"),
+            ("other/x", "outside the pair's prefix"),
+        ] {
+            s3.put_object()
+                .bucket(&src)
+                .key(key)
+                .body(ByteStream::from(body.as_bytes().to_vec()))
+                .send()
+                .await
+                .expect("put S3 object");
+        }
+
+        for name in ["gcs", "dst", "gout"] {
+            self.create_gcs_bucket(&self.bucket(name)).await;
+        }
+        let gcs = self.bucket("gcs");
+        for (key, size, class) in [
+            ("a", 10, "STANDARD"),
+            ("dir/b", 3000, "NEARLINE"),
+            ("dir/c", 500, "STANDARD"),
+        ] {
+            self.upload_gcs(&gcs, key, &vec![b'y'; size], class).await;
+        }
+        let dst = self.bucket("dst");
+        for (key, body) in [
+            ("mirror/a.txt", "alpha"),
+            ("mirror/b.txt", "bravo-2"),
+            ("mirror/c.txt", "charlie!!"),
+            ("mirror/sub/e.txt", "echo"),
+            ("mirror/z-extra.txt", "zulu"),
+            ("other/q", "outside"),
+        ] {
+            self.upload_gcs(&dst, key, body.as_bytes(), "STANDARD")
+                .await;
+        }
+    }
+
+    async fn create_gcs_bucket(&self, name: &str) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/storage/v1/b?project=my-project", self.gcs_http))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("fake-gcs-server reachable");
+        assert!(
+            resp.status().is_success(),
+            "create bucket: {}",
+            resp.status()
+        );
+    }
+
+    /// A multipart upload to the JSON API (to set the storage class).
+    async fn upload_gcs(&self, bucket: &str, key: &str, data: &[u8], class: &str) {
+        let mut body = format!(
+            "--B\r\nContent-Type: application/json\r\n\r\n{}\r\n--B\r\nContent-Type: application/octet-stream\r\n\r\n",
+            json!({ "name": key, "storageClass": class })
+        )
+        .into_bytes();
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n--B--\r\n");
+        let resp = reqwest::Client::new()
+            .post(format!(
+                "{}/upload/storage/v1/b/{bucket}/o?uploadType=multipart",
+                self.gcs_http
+            ))
+            .header("content-type", "multipart/related; boundary=B")
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        assert!(
+            resp.status().is_success(),
+            "upload {key}: {}",
+            resp.status()
+        );
+    }
+
+    /// Reads a GCS object through the JSON API.
+    pub async fn read_gcs(&self, bucket: &str, key: &str) -> Option<String> {
+        let key: String = key
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let resp = reqwest::Client::new()
+            .get(format!(
+                "{}/storage/v1/b/{bucket}/o/{key}?alt=media",
+                self.gcs_http
+            ))
+            .send()
+            .await
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        resp.text().await.ok()
+    }
+
+    /// Reads an S3 object as the admin user.
+    pub async fn read_s3(&self, bucket: &str, key: &str) -> String {
+        let out = self
+            .s
+            .admin_s3()
+            .await
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get s3://{bucket}/{key}: {e:?}"));
+        let bytes = out.body.collect().await.unwrap().into_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    /// Keys under `prefix` in an S3 bucket.
+    pub async fn s3_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self
+            .s
+            .admin_s3()
+            .await
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    }
+
+    /// The function's variables (without credentials).
+    pub fn vars(&self) -> Vec<(String, String)> {
+        [
+            (
+                "REPORT_GCS_BUCKETS",
+                format!("{},gs://{}/dir", self.bucket("gcs"), self.bucket("gcs")),
+            ),
+            ("REPORT_S3_BUCKETS", self.bucket("s3")),
+            (
+                "REPORT_SYNC_PAIRS",
+                format!(
+                    "s3://{}/data=gs://{}/mirror",
+                    self.bucket("src"),
+                    self.bucket("dst")
+                ),
+            ),
+            (
+                "REPORT_OUTPUT",
+                format!(
+                    "s3://{}/reports,gs://{}/reports/daily",
+                    self.bucket("out"),
+                    self.bucket("gout")
+                ),
+            ),
+            ("REPORT_TOP_N", "2".to_string()),
+            ("GOOGLE_CLOUD_PROJECT", "my-project".to_string()),
+            ("VERTEX_TIMEOUT_SECS", "5".to_string()),
+            ("GOOGLE_VERTEX_BASE_URL", self.vertex.url()),
+            ("STORAGE_EMULATOR_HOST", self.gcs_http.clone()),
+            ("STORAGE_EMULATOR_HOST_GRPC", self.storage.endpoint()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// The function's clients, in process, as the `crossfed-lambda` role, with `edit`
+    /// applied to the variables.
+    pub async fn app_with(&self, edit: impl FnOnce(&mut HashMap<String, String>)) -> App {
+        let mut vars: HashMap<String, String> = self.vars().into_iter().collect();
+        edit(&mut vars);
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid config");
+        let credentials = self
+            .s
+            .builder(&self.s.config_json(&ConfigShape::default()))
+            .build()
+            .expect("crossfed credentials");
+        let mut app = cross_cloud_report::init::build(config, credentials, self.s.role_s3().await)
+            .await
+            .expect("clients");
+        app.vertex = app
+            .vertex
+            .clone()
+            .with_retry_delay(std::time::Duration::from_millis(10));
+        app
+    }
+
+    pub async fn app(&self) -> App {
+        self.app_with(|_| {}).await
+    }
+}
