@@ -1,1 +1,25 @@
-fn main() {}
+//! `gcs-sync` Lambda entry point: builds the clients once, then handles S3 notifications
+//! (via SQS or direct) by replicating objects into `SYNC_DESTINATION`.
+
+use gcs_sync::{handler, init};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init::tracing();
+    let app = match init::App::from_env().await {
+        Ok(app) => app,
+        Err(e) => {
+            init::report_init_error(&e).await;
+            return Err(e);
+        }
+    };
+    let app = &app;
+    run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let deadline = event.context.deadline();
+            handler::handle(&app.replicator, &app.limits, event.payload, deadline).await
+        },
+    ))
+    .await
+}

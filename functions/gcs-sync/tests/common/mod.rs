@@ -1,0 +1,458 @@
+//! Shared harness for the gcs-sync integration tests: moto (source bucket, role
+//! credentials), fake-gcs-server behind `GcsFaultProxy` (uploads) and the backed gRPC fake
+//! (`StorageControl`), events shaped like real S3 notifications.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::primitives::ByteStream;
+use crossfed_tests::scenario::{ConfigShape, Scenario};
+use crossfed_tests::{FakeStorage, FakeStorageConfig, GcsFaultProxy};
+use gcs_sync::config::Settings;
+use gcs_sync::init::App;
+use serde_json::{Value, json};
+
+pub const PREFIX: &str = "mirror";
+
+/// One test's clouds: a fresh S3 bucket and a fresh Cloud Storage bucket.
+pub struct Harness {
+    pub scenario: Scenario,
+    /// gRPC fake backed by fake-gcs-server (`StorageControl`).
+    pub grpc: FakeStorage,
+    /// Fault proxy in front of fake-gcs-server (`Storage`).
+    pub proxy: GcsFaultProxy,
+    pub s3: aws_sdk_s3::Client,
+    pub backend: String,
+    pub source_bucket: String,
+    pub dest_bucket: String,
+    http: reqwest::Client,
+    sequence: std::sync::atomic::AtomicU64,
+}
+
+/// What S3 answered to a put.
+#[derive(Clone, Debug)]
+pub struct Put {
+    pub key: String,
+    pub etag: String,
+    pub version_id: Option<String>,
+    pub size: u64,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        let scenario = Scenario::start().await;
+        let backend = scenario
+            .cloud
+            .gcs_http
+            .clone()
+            .expect("LOCALCLOUD_GCS_HTTP: run `tests/localcloud/localcloud.sh up`");
+        let grpc = FakeStorage::start_backed(
+            FakeStorageConfig::default(),
+            scenario.google.tokens(),
+            &backend,
+        )
+        .await;
+        let proxy = GcsFaultProxy::start(&backend).await;
+        let suffix = format!("{:012x}", fastrand::u64(..) >> 16);
+        let source_bucket = format!("gcs-sync-src-{suffix}");
+        let dest_bucket = format!("gcs-sync-dst-{suffix}");
+        let s3 = scenario.admin_s3().await;
+        s3.create_bucket()
+            .bucket(&source_bucket)
+            .send()
+            .await
+            .expect("create source bucket in moto");
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let status = http
+            .post(format!("{backend}/storage/v1/b?project=test"))
+            .json(&json!({ "name": dest_bucket }))
+            .send()
+            .await
+            .expect("create destination bucket")
+            .status();
+        assert!(status.is_success(), "create bucket: {status}");
+        Harness {
+            scenario,
+            grpc,
+            proxy,
+            s3,
+            backend,
+            source_bucket,
+            dest_bucket,
+            http,
+            sequence: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// `SYNC_*` for the local clouds, quick retries, plus `extra` (wins).
+    pub fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let destination = format!("gs://{}/{PREFIX}", self.dest_bucket);
+        let mut env: Vec<(String, String)> = [
+            ("SYNC_DESTINATION", destination.as_str()),
+            ("STORAGE_EMULATOR_HOST", self.proxy.url().as_str()),
+            ("STORAGE_EMULATOR_HOST_GRPC", self.grpc.endpoint().as_str()),
+            ("SYNC_RETRY_ATTEMPTS", "4"),
+            ("SYNC_RETRY_INITIAL_BACKOFF_MS", "10"),
+            ("SYNC_RETRY_MAX_BACKOFF_MS", "50"),
+            ("SYNC_DEADLINE_MARGIN_MS", "1000"),
+            ("SYNC_ABORT_MARGIN_MS", "200"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        env
+    }
+
+    pub fn settings(&self, extra: &[(&str, &str)]) -> Settings {
+        let env: HashMap<String, String> = self.env(extra).into_iter().collect();
+        Settings::from_lookup(|k| env.get(k).cloned()).expect("settings")
+    }
+
+    /// The function's clients in-process, as the `crossfed-lambda` role.
+    pub async fn app(&self, extra: &[(&str, &str)]) -> App {
+        let config = self.scenario.config_json(&ConfigShape::default());
+        let credentials = self.scenario.builder(&config).build().expect("credentials");
+        App::new(
+            &self.settings(extra),
+            credentials,
+            self.scenario.role_s3().await,
+        )
+        .await
+        .expect("app")
+    }
+
+    /// Runs the handler with `left` until the deadline.
+    pub async fn invoke(app: &App, event: Value, left: Duration) -> Result<Value, String> {
+        gcs_sync::handler::handle(
+            &app.replicator,
+            &app.limits,
+            event,
+            SystemTime::now() + left,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+
+    pub async fn put(&self, key: &str, data: Vec<u8>) -> Put {
+        let size = data.len() as u64;
+        let out = self
+            .s3
+            .put_object()
+            .bucket(&self.source_bucket)
+            .key(key)
+            .content_type("application/x-test")
+            .metadata("origin", "test")
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .expect("put object");
+        Put {
+            key: key.to_string(),
+            etag: out.e_tag().unwrap().trim_matches('"').to_string(),
+            version_id: out.version_id().map(str::to_string),
+            size,
+        }
+    }
+
+    /// [`Harness::put`] taking ownership (for concurrent puts).
+    pub async fn put_owned(&self, key: String, data: Vec<u8>) -> Put {
+        self.put(&key, data).await
+    }
+
+    pub async fn delete_source(&self, key: &str) {
+        self.s3
+            .delete_object()
+            .bucket(&self.source_bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("delete object");
+    }
+
+    /// The next sequencer (increasing, S3-like 18 hex digits).
+    pub fn next_sequencer(&self) -> String {
+        let n = self
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        format!("00{:016X}", 0x6554_0000_0000_0000u64 + n)
+    }
+
+    /// An S3 notification record as S3 sends it (key URL-encoded).
+    pub fn record(&self, event_name: &str, put: &Put, sequencer: &str) -> Value {
+        let mut object = json!({
+            "key": s3_encode_key(&put.key),
+            "sequencer": sequencer,
+        });
+        if event_name.starts_with("ObjectCreated") {
+            object["size"] = json!(put.size);
+            object["eTag"] = json!(put.etag);
+        }
+        if let Some(v) = &put.version_id {
+            object["versionId"] = json!(v);
+        }
+        json!({
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "us-east-1",
+            "eventTime": "2024-05-01T12:00:00.000Z",
+            "eventName": event_name,
+            "userIdentity": {"principalId": "AWS:AROAEXAMPLE:admin"},
+            "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "FMyUVURIY8"},
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "configurationId": "gcs-sync",
+                "bucket": {
+                    "name": self.source_bucket,
+                    "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                    "arn": format!("arn:aws:s3:::{}", self.source_bucket)
+                },
+                "object": object
+            }
+        })
+    }
+
+    pub fn created(&self, put: &Put) -> Value {
+        let seq = self.next_sequencer();
+        self.record("ObjectCreated:Put", put, &seq)
+    }
+
+    pub fn removed(&self, put: &Put) -> Value {
+        let seq = self.next_sequencer();
+        self.record("ObjectRemoved:Delete", put, &seq)
+    }
+
+    /// Where `key` lands.
+    pub fn dest_name(key: &str) -> String {
+        format!("{PREFIX}/{key}")
+    }
+
+    /// The destination object's JSON resource, if it exists.
+    pub async fn gcs_object(&self, name: &str) -> Option<Value> {
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.backend,
+            self.dest_bucket,
+            encode_component(name)
+        );
+        let resp = self.http.get(url).send().await.unwrap();
+        match resp.status().as_u16() {
+            404 => None,
+            200 => Some(resp.json().await.unwrap()),
+            s => panic!("GET {name}: {s}"),
+        }
+    }
+
+    /// The destination object's custom metadata value.
+    pub async fn gcs_metadata(&self, name: &str, key: &str) -> Option<String> {
+        self.gcs_object(name).await?["metadata"][key]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// The destination object's bytes.
+    pub async fn gcs_bytes(&self, name: &str) -> Vec<u8> {
+        self.gcs_download(name)
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    pub async fn gcs_download(&self, name: &str) -> reqwest::Response {
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}?alt=media",
+            self.backend,
+            self.dest_bucket,
+            encode_component(name)
+        );
+        let resp = self.http.get(url).send().await.unwrap();
+        assert!(
+            resp.status().is_success(),
+            "download {name}: {}",
+            resp.status()
+        );
+        resp
+    }
+
+    /// Names in the destination bucket.
+    pub async fn gcs_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut token = String::new();
+        loop {
+            let url = format!(
+                "{}/storage/v1/b/{}/o?maxResults=1000&pageToken={}",
+                self.backend,
+                self.dest_bucket,
+                encode_component(&token)
+            );
+            let page: Value = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for item in page["items"].as_array().into_iter().flatten() {
+                names.push(item["name"].as_str().unwrap().to_string());
+            }
+            match page["nextPageToken"].as_str() {
+                Some(t) if !t.is_empty() => token = t.to_string(),
+                _ => break,
+            }
+        }
+        names.sort();
+        names
+    }
+
+    pub async fn gcs_delete(&self, name: &str) {
+        let url = format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.backend,
+            self.dest_bucket,
+            encode_component(name)
+        );
+        let _ = self.http.delete(url).send().await;
+    }
+}
+
+/// An SQS batch: one message per `(id, body)`.
+pub fn sqs_event(messages: &[(String, Value)]) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id,
+                "receiptHandle": format!("AQEB{id}"),
+                "body": body.to_string(),
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1714564800000",
+                    "SenderId": "AIDAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": "1714564800001"
+                },
+                "messageAttributes": {},
+                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:gcs-sync",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+/// An S3 notification body carrying `records`.
+pub fn notification(records: Vec<Value>) -> Value {
+    json!({ "Records": records })
+}
+
+/// Message ids reported in `batchItemFailures`.
+pub fn failures(response: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not an SQS batch response: {response}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Keys as S3 puts them in notifications: form encoding (`+` for space).
+pub fn s3_encode_key(key: &str) -> String {
+    let mut out = String::new();
+    for b in key.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn encode_component(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Deterministic pseudo-random bytes: `len` bytes of stream `seed` starting at `offset`
+/// (random access, so large data can be produced and compared chunk by chunk).
+pub fn data_at(seed: u64, offset: u64, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    let mut block = offset / 8;
+    let skip = (offset % 8) as usize;
+    while out.len() < len + skip {
+        out.extend_from_slice(
+            &splitmix(seed ^ block.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_le_bytes(),
+        );
+        block += 1;
+    }
+    out.drain(..skip);
+    out.truncate(len);
+    out
+}
+
+pub fn data(seed: u64, len: usize) -> Vec<u8> {
+    data_at(seed, 0, len)
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Cloud Storage's base64 big-endian CRC32C.
+pub fn crc32c_b64(crc: u32) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = crc.to_be_bytes();
+    let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+    let m = u32::from(b[3]) << 16;
+    [
+        T[(n >> 18) as usize & 63],
+        T[(n >> 12) as usize & 63],
+        T[(n >> 6) as usize & 63],
+        T[n as usize & 63],
+        T[(m >> 18) as usize & 63],
+        T[(m >> 12) as usize & 63],
+        b'=',
+        b'=',
+    ]
+    .iter()
+    .map(|&c| c as char)
+    .collect()
+}
+
+#[test]
+fn helpers() {
+    assert_eq!(s3_encode_key("a b/ü+x.txt"), "a+b/%C3%BC%2Bx.txt");
+    assert_eq!(
+        gcs_sync::event::decode_key(&s3_encode_key("日本 😀%")).unwrap(),
+        "日本 😀%"
+    );
+    let all = data(7, 100);
+    assert_eq!(data_at(7, 13, 50), all[13..63]);
+    assert_eq!(crc32c_b64(crc32c::crc32c(b"hello")), "mnG7TA==");
+}

@@ -1,0 +1,180 @@
+//! One large object (300 MiB, multipart in S3) through the real binary: streamed, never
+//! held in memory (peak RSS of the function process checked), verified byte for byte.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use common::{Harness, Put, crc32c_b64, data_at, failures, notification, sqs_event};
+use crossfed_tests::{FunctionProcess, LambdaRuntimeApi};
+
+const SIZE: u64 = 300 * 1024 * 1024;
+const PART: u64 = 16 * 1024 * 1024;
+const SEED: u64 = 0x5eed;
+/// Peak resident set size allowed for the function process.
+const MAX_RSS_KIB: u64 = 128 * 1024;
+
+/// Uploads the deterministic stream in parts; returns the put and its CRC32C.
+async fn upload(h: &Harness, key: &str) -> (Put, u32) {
+    let created =
+        h.s3.create_multipart_upload()
+            .bucket(&h.source_bucket)
+            .key(key)
+            .content_type("application/octet-stream")
+            .send()
+            .await
+            .unwrap();
+    let upload_id = created.upload_id().unwrap();
+    let mut crc = 0u32;
+    let mut parts = Vec::new();
+    let mut offset = 0;
+    while offset < SIZE {
+        let len = PART.min(SIZE - offset) as usize;
+        let chunk = data_at(SEED, offset, len);
+        crc = crc32c::crc32c_append(crc, &chunk);
+        let number = (offset / PART + 1) as i32;
+        let part =
+            h.s3.upload_part()
+                .bucket(&h.source_bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(chunk))
+                .send()
+                .await
+                .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        );
+        offset += len as u64;
+    }
+    let done =
+        h.s3.complete_multipart_upload()
+            .bucket(&h.source_bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    let put = Put {
+        key: key.to_string(),
+        etag: done.e_tag().unwrap().trim_matches('"').to_string(),
+        version_id: None,
+        size: SIZE,
+    };
+    (put, crc)
+}
+
+/// Pid of our child process running `binary`.
+fn child_pid(binary: &Path) -> Option<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid: u32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+            (ppid == me && exe == binary).then_some(pid)
+        })
+}
+
+/// `VmHWM` (peak RSS) in KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[tokio::test]
+async fn streams_a_300_mib_object_with_bounded_memory() {
+    let h = Harness::start().await;
+    let key = "large/300MiB.bin";
+    let started = Instant::now();
+    let (put, crc) = upload(&h, key).await;
+    assert!(put.etag.ends_with("-19"), "multipart ETag: {}", put.etag);
+    eprintln!("uploaded to S3 in {:?}", started.elapsed());
+
+    let binary = Path::new(env!("CARGO_BIN_EXE_gcs-sync"))
+        .canonicalize()
+        .unwrap();
+    let runtime =
+        LambdaRuntimeApi::start_with_arn("arn:aws:lambda:us-east-1:123456789012:function:gcs-sync")
+            .await;
+    let env = h.env(&[]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = h.scenario.function_env(&runtime, "gcs-sync", &env).await;
+    let _function = FunctionProcess::spawn(&binary, &env, false).unwrap();
+
+    let mut record = h.created(&put);
+    record["eventName"] = "ObjectCreated:CompleteMultipartUpload".into();
+    let event = sqs_event(&[("big".into(), notification(vec![record]))]);
+    let started = Instant::now();
+    let response = runtime
+        .invoke_with_timeout(event, Duration::from_secs(600))
+        .await
+        .expect("invocation");
+    eprintln!("replicated in {:?}", started.elapsed());
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let pid = child_pid(&binary).expect("function process");
+    let peak = peak_rss_kib(pid).expect("VmHWM");
+    eprintln!("function peak RSS: {} MiB", peak / 1024);
+    assert!(peak < MAX_RSS_KIB, "peak RSS {peak} KiB");
+
+    let name = Harness::dest_name(key);
+    let object = h.gcs_object(&name).await.expect("copied");
+    assert_eq!(object["size"], SIZE.to_string());
+    assert_eq!(object["crc32c"], crc32c_b64(crc));
+    assert_eq!(object["metadata"]["x-crossfed-source-etag"], put.etag);
+    // The upload was resumable, in chunks, and the final chunk's declared CRC32C verified.
+    let chunks: Vec<_> = h
+        .proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.upload_bytes.is_some())
+        .collect();
+    assert!(chunks.len() >= 37, "{} chunks", chunks.len());
+    assert_eq!(chunks.last().unwrap().checksum_ok, Some(true));
+
+    // Streamed byte-for-byte comparison.
+    let mut download = h.gcs_download(&name).await;
+    let mut offset = 0u64;
+    let mut streamed_crc = 0u32;
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        assert_eq!(
+            &chunk[..],
+            &data_at(SEED, offset, chunk.len())[..],
+            "difference within {} bytes after offset {offset}",
+            chunk.len()
+        );
+        streamed_crc = crc32c::crc32c_append(streamed_crc, &chunk);
+        offset += chunk.len() as u64;
+    }
+    assert_eq!((offset, streamed_crc), (SIZE, crc));
+    h.gcs_delete(&name).await;
+    h.delete_source(key).await;
+}
