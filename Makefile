@@ -71,8 +71,8 @@ cargo-test:
 	CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --workspace
 
 run: venv
-	cargo build -p list-buckets -p crossfed-tests --bins
-	$(WITH_LOCALCLOUD) env LIST_BUCKETS_BIN=$(CURDIR)/target/debug/list-buckets \
+	cargo build -p list-buckets -p gcs-sync -p cross-cloud-report -p crossfed-tests --bins
+	$(WITH_LOCALCLOUD) env FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug \
 	  $(CURDIR)/target/debug/crossfed-localrun
 
 bench: venv
