@@ -76,7 +76,9 @@ run: venv
 	  $(CURDIR)/target/debug/crossfed-localrun
 
 bench: venv
-	$(WITH_LOCALCLOUD) cargo run --release -p crossfed-tests --bin crossfed-bench
+	$(WITH_LOCALCLOUD) bash -c 'set -e; \
+	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy --nocapture; \
+	  cargo run --release -p crossfed-tests --bin crossfed-bench'
 
 # ---- AWS SAM ----------------------------------------------------------------
 

@@ -12,13 +12,15 @@ use common::{Harness, Put, crc32c_b64, data_at, failures, notification, sqs_even
 use crossfed_tests::{FunctionProcess, LambdaRuntimeApi};
 
 const SIZE: u64 = 300 * 1024 * 1024;
+/// `make bench`: the 1 GiB copy.
+const BENCH_SIZE: u64 = 1024 * 1024 * 1024;
 const PART: u64 = 16 * 1024 * 1024;
 const SEED: u64 = 0x5eed;
 /// Peak resident set size allowed for the function process.
 const MAX_RSS_KIB: u64 = 128 * 1024;
 
 /// Uploads the deterministic stream in parts; returns the put and its CRC32C.
-async fn upload(h: &Harness, key: &str) -> (Put, u32) {
+async fn upload(h: &Harness, key: &str, size: u64) -> (Put, u32) {
     let created =
         h.s3.create_multipart_upload()
             .bucket(&h.source_bucket)
@@ -31,8 +33,8 @@ async fn upload(h: &Harness, key: &str) -> (Put, u32) {
     let mut crc = 0u32;
     let mut parts = Vec::new();
     let mut offset = 0;
-    while offset < SIZE {
-        let len = PART.min(SIZE - offset) as usize;
+    while offset < size {
+        let len = PART.min(size - offset) as usize;
         let chunk = data_at(SEED, offset, len);
         crc = crc32c::crc32c_append(crc, &chunk);
         let number = (offset / PART + 1) as i32;
@@ -71,7 +73,7 @@ async fn upload(h: &Harness, key: &str) -> (Put, u32) {
         key: key.to_string(),
         etag: done.e_tag().unwrap().trim_matches('"').to_string(),
         version_id: None,
-        size: SIZE,
+        size,
     };
     (put, crc)
 }
@@ -110,13 +112,19 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-#[tokio::test]
-async fn streams_a_300_mib_object_with_bounded_memory() {
+/// Copies a `size`-byte multipart object through the real binary and verifies it byte for
+/// byte; returns the replication time and the function's peak RSS in KiB.
+async fn copy_large_object(size: u64) -> (Duration, u64) {
     let h = Harness::start().await;
-    let key = "large/300MiB.bin";
+    let key = format!("large/{}MiB.bin", size >> 20);
+    let key = key.as_str();
     let started = Instant::now();
-    let (put, crc) = upload(&h, key).await;
-    assert!(put.etag.ends_with("-19"), "multipart ETag: {}", put.etag);
+    let (put, crc) = upload(&h, key, size).await;
+    assert!(
+        put.etag.ends_with(&format!("-{}", size.div_ceil(PART))),
+        "multipart ETag: {}",
+        put.etag
+    );
     eprintln!("uploaded to S3 in {:?}", started.elapsed());
 
     let binary = Path::new(env!("CARGO_BIN_EXE_gcs-sync"))
@@ -135,10 +143,11 @@ async fn streams_a_300_mib_object_with_bounded_memory() {
     let event = sqs_event(&[("big".into(), notification(vec![record]))]);
     let started = Instant::now();
     let response = runtime
-        .invoke_with_timeout(event, Duration::from_secs(600))
+        .invoke_with_timeout(event, Duration::from_secs(900))
         .await
         .expect("invocation");
-    eprintln!("replicated in {:?}", started.elapsed());
+    let elapsed = started.elapsed();
+    eprintln!("replicated in {elapsed:?}");
     assert_eq!(failures(&response), Vec::<String>::new());
     let pid = child_pid(&binary).expect("function process");
     let peak = peak_rss_kib(pid).expect("VmHWM");
@@ -147,7 +156,7 @@ async fn streams_a_300_mib_object_with_bounded_memory() {
 
     let name = Harness::dest_name(key);
     let object = h.gcs_object(&name).await.expect("copied");
-    assert_eq!(object["size"], SIZE.to_string());
+    assert_eq!(object["size"], size.to_string());
     assert_eq!(object["crc32c"], crc32c_b64(crc));
     assert_eq!(object["metadata"]["x-crossfed-source-etag"], put.etag);
     // The upload was resumable, in chunks, and the final chunk's declared CRC32C verified.
@@ -157,7 +166,11 @@ async fn streams_a_300_mib_object_with_bounded_memory() {
         .into_iter()
         .filter(|r| r.method == "PUT" && r.upload_bytes.is_some())
         .collect();
-    assert!(chunks.len() >= 37, "{} chunks", chunks.len());
+    assert!(
+        chunks.len() as u64 >= size / (8 << 20),
+        "{} chunks",
+        chunks.len()
+    );
     assert_eq!(chunks.last().unwrap().checksum_ok, Some(true));
 
     // Streamed byte-for-byte comparison.
@@ -174,7 +187,33 @@ async fn streams_a_300_mib_object_with_bounded_memory() {
         streamed_crc = crc32c::crc32c_append(streamed_crc, &chunk);
         offset += chunk.len() as u64;
     }
-    assert_eq!((offset, streamed_crc), (SIZE, crc));
+    assert_eq!((offset, streamed_crc), (size, crc));
     h.gcs_delete(&name).await;
     h.delete_source(key).await;
+    (elapsed, peak)
+}
+
+#[tokio::test]
+async fn streams_a_300_mib_object_with_bounded_memory() {
+    copy_large_object(SIZE).await;
+}
+
+/// `make bench` only (`--ignored`, release build): the 1 GiB copy's time and peak RSS,
+/// written to `target/bench-gcs-sync.md` for BENCHMARKS.md. Not a timed test: it asserts
+/// correctness and the memory bound only.
+#[tokio::test]
+#[ignore = "benchmark: run by make bench"]
+async fn bench_one_gib_copy() {
+    let (elapsed, peak) = copy_large_object(BENCH_SIZE).await;
+    let mib_s = BENCH_SIZE as f64 / (1 << 20) as f64 / elapsed.as_secs_f64();
+    let line = format!(
+        "| gcs-sync, 1 GiB multipart S3 object -> GCS (resumable, CRC32C verified) | {:.1} s | {mib_s:.0} MiB/s | {} MiB |\n",
+        elapsed.as_secs_f64(),
+        peak / 1024
+    );
+    let out = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/bench-gcs-sync.md"
+    );
+    std::fs::write(out, line).unwrap();
 }

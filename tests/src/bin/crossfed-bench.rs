@@ -191,6 +191,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         md,
         "\nCaveats: the cold timer starts after the credentials object is built, so crossfed's eager work in `build()` (config validation, HTTP client) is outside it, while whatever the official library does lazily on first use is inside it. The official library's AWS source also PUTs to `imdsv2_session_token_url` whenever the config names it (that hangs in Lambda), so the shared configuration here names no metadata URLs."
     )?;
+    let sync = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-gcs-sync.md");
+    if let Ok(row) = std::fs::read_to_string(sync) {
+        writeln!(md, "\n## S3 -> GCS replication\n")?;
+        writeln!(
+            md,
+            "`cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy` (run by `make bench` first): the real `gcs-sync` binary under a local Runtime API copies a 1 GiB multipart object from moto to fake-gcs-server through the checksum-verifying proxy, all on this machine's loopback. Peak RSS is the function process's `VmHWM`.\n"
+        )?;
+        writeln!(md, "| what | time | throughput | peak RSS |")?;
+        writeln!(md, "|---|---|---|---|")?;
+        write!(md, "{row}")?;
+    }
     std::fs::write(
         concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"),
         &md,
