@@ -8,19 +8,6 @@ use crate::handler::App;
 use crate::listing::BoxError;
 use crate::vertex::VertexClient;
 
-/// JSON logs (Lambda's JSON log format), level from `RUST_LOG` (default `info`).
-pub fn tracing() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .without_time()
-        .init();
-}
-
 /// Reads the configuration (strictly: a bad value fails init with what to fix), the
 /// crossfed credentials (`CROSSFED_CONFIG_PARAMETER` / `GOOGLE_APPLICATION_CREDENTIALS`) and
 /// the AWS SDK configuration (`AWS_ENDPOINT_URL*` honoured), builds the clients and warms
@@ -43,29 +30,6 @@ pub async fn from_env() -> Result<App, BoxError> {
         tracing::warn!(error = %e, "could not obtain a Google token at start-up; will retry per invocation");
     }
     Ok(app)
-}
-
-/// Reports a failed init to the Runtime API (`/init/error`, so the invoke error says what to
-/// fix instead of a bare `Runtime.ExitError`) and logs it; returns the error to exit with.
-pub async fn report_init_error(error: BoxError) -> BoxError {
-    tracing::error!(error = %error, "init failed");
-    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
-        return error;
-    };
-    let sent = reqwest::Client::new()
-        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
-        .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
-        .timeout(std::time::Duration::from_secs(2))
-        .json(&serde_json::json!({
-            "errorType": "InitError",
-            "errorMessage": error.to_string(),
-        }))
-        .send()
-        .await;
-    if let Err(e) = sent {
-        tracing::warn!(error = %e, "could not report the init error to the Runtime API");
-    }
-    error
 }
 
 /// The clients for `config`, with Google `credentials` and an S3 client.

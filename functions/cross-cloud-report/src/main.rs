@@ -5,10 +5,13 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init::tracing();
+    crossfed::lambda::init_tracing();
     let app = match Box::pin(init::from_env()).await {
         Ok(app) => app,
-        Err(e) => return Err(init::report_init_error(e).await),
+        Err(e) => {
+            crossfed::lambda::report_init_error(&e).await;
+            return Err(e);
+        }
     };
     let app = &app;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {

@@ -19,19 +19,6 @@ pub struct App {
     pub limits: Limits,
 }
 
-/// JSON logs (Lambda's JSON log format), level from `RUST_LOG` (default `info`).
-pub fn tracing() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .without_time()
-        .init();
-}
-
 impl App {
     /// Reads the settings (`SYNC_*`, `STORAGE_EMULATOR_HOST[_GRPC]`), the credential
     /// configuration (`CROSSFED_CONFIG_PARAMETER` / `GOOGLE_APPLICATION_CREDENTIALS`) and the
@@ -87,31 +74,6 @@ impl App {
             replicator: Arc::new(Replicator::new(s3, gcs, settings.delete_mode)),
             limits: settings.limits.clone(),
         })
-    }
-}
-
-/// Logs an init failure and reports it to the Runtime API's `/init/error`, so the caller
-/// of the first invocation sees what to fix (instead of a bare `Runtime.ExitError`).
-pub async fn report_init_error(error: &Error) {
-    tracing::error!(error = %error, "initialization failed");
-    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
-        return;
-    };
-    let Ok(client) = reqwest::Client::builder().no_proxy().build() else {
-        return;
-    };
-    let body = serde_json::json!({
-        "errorType": "Runtime.InitError",
-        "errorMessage": error.to_string(),
-    });
-    let sent = client
-        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
-        .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
-        .json(&body)
-        .send()
-        .await;
-    if let Err(e) = sent {
-        tracing::warn!(error = %e, "could not report the init error to the Runtime API");
     }
 }
 

@@ -6,11 +6,11 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    init::tracing();
+    crossfed::lambda::init_tracing();
     let app = match init::App::from_env().await {
         Ok(app) => app,
         Err(e) => {
-            init::report_init_error(&e).await;
+            crossfed::lambda::report_init_error(&e).await;
             return Err(e);
         }
     };

@@ -9,19 +9,6 @@ pub struct App {
     pub project: String,
 }
 
-/// JSON logs (Lambda's JSON log format), level from `RUST_LOG` (default `info`).
-pub fn tracing() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_target(false)
-        .without_time()
-        .init();
-}
-
 /// The gRPC endpoint: `STORAGE_EMULATOR_HOST_GRPC` (`host:port` or a URL) when set.
 pub fn grpc_endpoint(value: Option<String>) -> Option<String> {
     let value = value.filter(|v| !v.trim().is_empty())?;
