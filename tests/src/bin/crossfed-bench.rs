@@ -196,7 +196,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(md, "\n## S3 -> GCS replication\n")?;
         writeln!(
             md,
-            "`cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy` (run by `make bench` first): the real `gcs-sync` binary under a local Runtime API copies a 1 GiB multipart object from moto to fake-gcs-server through the checksum-verifying proxy, all on this machine's loopback. Peak RSS is the function process's `VmHWM`.\n"
+            "`cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy` (run by `make bench` first): the real `gcs-sync` binary under a local Runtime API copies a 1 GiB multipart object from moto to fake-gcs-server through the checksum-verifying proxy, all on this machine's loopback. Peak RSS is the function process's `VmHWM`. Moto, the proxy and fake-gcs-server share the same 2 cores, so the time says more about the emulators than about S3 or Cloud Storage; the memory bound is the point.\n"
         )?;
         writeln!(md, "| what | time | throughput | peak RSS |")?;
         writeln!(md, "|---|---|---|---|")?;
