@@ -227,12 +227,9 @@ async fn refreshes_ahead_of_expiry() {
     assert_eq!(metadata.calls(), 2);
 }
 
-/// AWS → Google → AWS: crossfed's federated Google credentials (the principal set bound on
-/// the service account) call generateIdToken for it; its ID token assumes the role trusted
-/// for Google.
-#[tokio::test]
-async fn chain_from_aws_through_google_back_to_aws() {
-    let s = Scenario::start().await;
+/// A provider whose ID tokens come from the fake IAM `generateIdToken`, authorised by
+/// crossfed's federated (not impersonated) credentials of the `crossfed-lambda` role.
+async fn chained_provider(s: &Scenario) -> GoogleWebIdentity {
     let shape = ConfigShape {
         impersonate: false,
         ..Default::default()
@@ -243,11 +240,20 @@ async fn chain_from_aws_through_google_back_to_aws() {
         service_account: s.google.config().service_account_email.clone(),
         endpoint: s.google.iam_base_url().parse().unwrap(),
     };
-    let provider = builder(&s.cloud, &s.cloud.google_audience, source)
+    builder(&s.cloud, &s.cloud.google_audience, source)
         .await
         .with_allow_local_endpoints(true)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// AWS → Google → AWS: crossfed's federated Google credentials (the principal set bound on
+/// the service account) call generateIdToken for it; its ID token assumes the role trusted
+/// for Google.
+#[tokio::test]
+async fn chain_from_aws_through_google_back_to_aws() {
+    let s = Scenario::start().await;
+    let provider = chained_provider(&s).await;
     let creds = provider.credentials().await.unwrap();
     assert!(creds.access_key_id().starts_with("ASIA"));
     assert_eq!(
@@ -269,21 +275,7 @@ async fn chain_from_aws_through_google_back_to_aws() {
 #[tokio::test]
 async fn unbound_principal_cannot_mint_id_tokens() {
     let s = Scenario::start_with(|c| c.bindings.clear()).await;
-    let shape = ConfigShape {
-        impersonate: false,
-        ..Default::default()
-    };
-    let google = s.builder(&s.config_json(&shape)).build().unwrap();
-    let source = IdTokenSource::IamCredentials {
-        credentials: google.into(),
-        service_account: s.google.config().service_account_email.clone(),
-        endpoint: s.google.iam_base_url().parse().unwrap(),
-    };
-    let provider = builder(&s.cloud, &s.cloud.google_audience, source)
-        .await
-        .with_allow_local_endpoints(true)
-        .build()
-        .unwrap();
+    let provider = chained_provider(&s).await;
     let msg = provider.credentials().await.unwrap_err().to_string();
     assert!(
         msg.contains("PERMISSION_DENIED") && msg.contains("serviceAccountOpenIdTokenCreator"),
