@@ -44,3 +44,12 @@ pub async fn report_init_error(error: &dyn Display) {
         tracing::warn!(error = %e, "could not report the init error to the Runtime API");
     }
 }
+
+/// Passes an init result through, reporting an error first (see [`report_init_error`]):
+/// `let app = crossfed::lambda::check_init(App::from_env().await).await?;`
+pub async fn check_init<T, E: Display>(result: Result<T, E>) -> Result<T, E> {
+    if let Err(e) = &result {
+        report_init_error(e).await;
+    }
+    result
+}

@@ -6,13 +6,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     crossfed::lambda::init_tracing();
-    let app = match Box::pin(init::from_env()).await {
-        Ok(app) => app,
-        Err(e) => {
-            crossfed::lambda::report_init_error(&e).await;
-            return Err(e);
-        }
-    };
+    let app = crossfed::lambda::check_init(Box::pin(init::from_env()).await).await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         Box::pin(handler::handle(
