@@ -15,7 +15,7 @@ fn builder(s: &Scenario, name: &str, ssm: aws_sdk_ssm::Client) -> crossfed::goog
         )
         .with_ssm_client(ssm)
         .with_allow_local_endpoints(true)
-        .with_retry_policy(crossfed_tests::scenario::quick_retries())
+        .with_context(crossfed_tests::scenario::quick_context())
 }
 
 #[tokio::test]
