@@ -1,8 +1,12 @@
 //! The [`Backend`] over crossfed's federated credentials: one cached token per scope set,
-//! all sharing the configuration, the AWS identity and the federated (STS) token.
+//! all sharing the configuration, the AWS identity and the federated (STS) token; ID tokens
+//! from the same federated token, cached per audience.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+use crossfed::ErrorChain;
+use crossfed::google::Credentials;
 
 use crate::backend::{AccessToken, Backend, BackendError, Identity};
 use crate::metadata::DEFAULT_SCOPE;
@@ -11,38 +15,30 @@ use crate::settings::Settings;
 /// Most distinct scope sets cached (each is one token); more are refused.
 const MAX_SCOPE_SETS: usize = 16;
 
-type Factory = Box<dyn Fn(&[String]) -> crossfed::Result<crossfed::Credentials> + Send + Sync>;
-
 /// Federated credentials behind the metadata server.
 pub struct FederatedBackend {
-    default: crossfed::Credentials,
-    scoped: Mutex<HashMap<Vec<String>, crossfed::Credentials>>,
-    make: Factory,
+    default: Credentials,
+    scoped: Mutex<HashMap<Vec<String>, Credentials>>,
     project_id: Option<String>,
 }
 
 impl FederatedBackend {
     /// Credentials from the settings' SSM parameter. Validates without any network call.
     pub fn from_settings(settings: &Settings) -> crossfed::Result<Self> {
-        let parameter = settings.config_parameter.clone();
-        let make = move |scopes: &[String]| {
-            crossfed::Credentials::builder()
-                .with_config_parameter(parameter.clone())
-                .with_scopes(scopes.iter().cloned())
-                .build()
-        };
-        Self::new(Box::new(make), settings.project_id.clone())
+        let credentials = Credentials::builder()
+            .with_config_parameter(settings.config_parameter.clone())
+            .with_scopes([DEFAULT_SCOPE])
+            .build()?;
+        Ok(Self::new(credentials, settings.project_id.clone()))
     }
 
-    /// Credentials made by `make` for each scope set.
-    pub fn new(make: Factory, project_id: Option<String>) -> crossfed::Result<Self> {
-        let default = make(&[DEFAULT_SCOPE.to_string()])?;
-        Ok(FederatedBackend {
-            default,
+    /// Serves `credentials` (cloud-platform scope) and the other scope sets derived from them.
+    pub fn new(credentials: Credentials, project_id: Option<String>) -> Self {
+        FederatedBackend {
+            default: credentials,
             scoped: Mutex::new(HashMap::new()),
-            make,
             project_id,
-        })
+        }
     }
 
     /// Loads the configuration (SSM) so that errors surface at init.
@@ -53,11 +49,11 @@ impl FederatedBackend {
     /// Fetches the default token now (a warm-up; failures are only logged).
     pub async fn warm_up(&self) {
         if let Err(e) = self.default.token().await {
-            tracing::warn!(error = %chain(&e), "could not get a Google access token yet");
+            tracing::warn!(error = %ErrorChain(&e), "could not get a Google access token yet");
         }
     }
 
-    fn credentials_for(&self, scopes: &[String]) -> Result<crossfed::Credentials, BackendError> {
+    fn credentials_for(&self, scopes: &[String]) -> Result<Credentials, BackendError> {
         if scopes == [DEFAULT_SCOPE] {
             return Ok(self.default.clone());
         }
@@ -70,31 +66,19 @@ impl FederatedBackend {
                 "Too many distinct scope sets (more than {MAX_SCOPE_SETS}); request cloud-platform instead."
             )));
         }
-        let c = (self.make)(scopes).map_err(failed)?;
+        let c = self
+            .default
+            .with_scopes(scopes.iter().cloned())
+            .map_err(failed)?;
         scoped.insert(scopes.to_vec(), c.clone());
         Ok(c)
     }
 }
 
-/// The error and its causes on one line.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
-
 fn failed(e: crossfed::Error) -> BackendError {
     BackendError::Failed {
         transient: e.is_transient(),
-        message: chain(&e),
+        message: ErrorChain(&e).to_string(),
     }
 }
 
@@ -115,14 +99,13 @@ impl Backend for FederatedBackend {
         })
     }
 
-    async fn id_token(
-        &self,
-        _audience: &str,
-        _include_email: bool,
-    ) -> Result<String, BackendError> {
-        Err(BackendError::Unavailable(
-            "ID tokens are not available yet.".into(),
-        ))
+    async fn id_token(&self, audience: &str, include_email: bool) -> Result<String, BackendError> {
+        let token = self
+            .default
+            .id_token(audience, include_email)
+            .await
+            .map_err(failed)?;
+        Ok(token.jwt.expose().to_string())
     }
 
     async fn identity(&self) -> Result<Identity, BackendError> {
@@ -152,7 +135,7 @@ impl Backend for FederatedBackend {
         // A fresh token returns at once; one inside the refresh-ahead window is renewed.
         for c in std::iter::once(&self.default).chain(scoped.iter()) {
             if let Err(e) = c.token().await {
-                tracing::warn!(error = %chain(&e), "refreshing a Google access token failed");
+                tracing::warn!(error = %ErrorChain(&e), "refreshing a Google access token failed");
             }
         }
     }

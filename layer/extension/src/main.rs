@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crossfed_extension::federated::{FederatedBackend, chain};
+use crossfed::ErrorChain;
+use crossfed_extension::federated::FederatedBackend;
 use crossfed_extension::settings::Settings;
 use crossfed_extension::{lifecycle, logging, server};
 use lambda_extension::{Extension, LambdaEvent, service_fn};
@@ -32,7 +33,7 @@ async fn prepare() -> Result<(TcpListener, Arc<FederatedBackend>), String> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let backend = FederatedBackend::from_settings(&settings).map_err(|e| chain(&e))?;
+    let backend = FederatedBackend::from_settings(&settings).map_err(|e| ErrorChain(&e).to_string())?;
     let listener = server::bind(settings.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
@@ -85,7 +86,7 @@ async fn run() -> ExitCode {
     };
     // The configuration loads while the runtime starts; its errors fail the init.
     if let Err(e) = backend.load().await {
-        return init_error(&registered.extension_id, &chain(&e)).await;
+        return init_error(&registered.extension_id, &ErrorChain(&e).to_string()).await;
     }
     tokio::spawn({
         let backend = backend.clone();

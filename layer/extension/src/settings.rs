@@ -6,10 +6,7 @@ use std::net::SocketAddr;
 pub const METADATA_ADDR_ENV: &str = "CROSSFED_METADATA_ADDR";
 /// Default listen address.
 pub const DEFAULT_METADATA_ADDR: &str = "127.0.0.1:8173";
-/// The SSM parameter holding the credential configuration (the only config source).
-pub const CONFIG_PARAMETER_ENV: &str = "CROSSFED_CONFIG_PARAMETER";
-/// Google's key-file variable: a function on the layer must not set it.
-pub const CREDENTIALS_FILE_ENV: &str = "GOOGLE_APPLICATION_CREDENTIALS";
+pub use crossfed::google::{CONFIG_PARAMETER_ENV, CREDENTIALS_FILE_ENV};
 /// The project reported as `project/project-id`.
 pub const PROJECT_ENV: &str = "GOOGLE_CLOUD_PROJECT";
 
