@@ -33,7 +33,8 @@ async fn prepare() -> Result<(TcpListener, Arc<FederatedBackend>), String> {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let backend = FederatedBackend::from_settings(&settings).map_err(|e| ErrorChain(&e).to_string())?;
+    let backend =
+        FederatedBackend::from_settings(&settings).map_err(|e| ErrorChain(&e).to_string())?;
     let listener = server::bind(settings.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
