@@ -324,6 +324,9 @@ impl AccessTokenCredentialsProvider for Credentials {
     }
 }
 
+/// An ID token cache key: (audience, include_email).
+type IdTokenKey = (String, bool);
+
 /// What every scope set and ID token audience of one configuration shares: config loader,
 /// AWS identity, HTTP transport and the federated (STS) token.
 struct Federation {
@@ -337,7 +340,7 @@ struct Federation {
     /// One STS exchange at a time: concurrent scope sets and audiences share its result.
     sts_flight: tokio::sync::Mutex<()>,
     /// ID token caches by (audience, include_email).
-    id_tokens: Mutex<HashMap<(String, bool), Arc<TokenCache<FederatedIdToken>>>>,
+    id_tokens: Mutex<HashMap<IdTokenKey, Arc<TokenCache<FederatedIdToken>>>>,
 }
 
 /// The federation flow for one scope set: config → AWS identity → subject token → STS →
