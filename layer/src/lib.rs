@@ -26,7 +26,6 @@ mod error;
 mod google_error;
 mod id_token;
 mod impersonation;
-pub mod lambda;
 mod secret;
 mod sts;
 mod subject_token;

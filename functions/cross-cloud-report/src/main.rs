@@ -1,12 +1,11 @@
 //! `cross-cloud-report`: see the library docs. `main` only wires the runtime.
 
-use cross_cloud_report::{handler, init};
+use cross_cloud_report::handler::{self, App};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    crossfed::lambda::init_tracing();
-    let app = crossfed::lambda::check_init(Box::pin(init::from_env()).await).await?;
+    let app = crossfed_kit::cold_start(App::from_env).await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         Box::pin(handler::handle(
