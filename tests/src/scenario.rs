@@ -111,13 +111,13 @@ impl Scenario {
 
     /// A builder for the given config, as the `crossfed-lambda` role, loopback allowed,
     /// with quick retries.
-    pub fn builder(&self, config: &Value) -> crossfed::Builder {
+    pub fn builder(&self, config: &Value) -> crossfed::google::Builder {
         self.builder_as(&self.cloud.role, config)
     }
 
     /// Like [`Scenario::builder`] for another role session.
-    pub fn builder_as(&self, session: &RoleSession, config: &Value) -> crossfed::Builder {
-        crossfed::Credentials::builder()
+    pub fn builder_as(&self, session: &RoleSession, config: &Value) -> crossfed::google::Builder {
+        crossfed::google::Credentials::builder()
             .with_config_json(config.to_string())
             .with_aws_identity(
                 Self::session_credentials(session),
@@ -232,9 +232,7 @@ impl Scenario {
 
 /// Retries fast enough for tests.
 pub fn quick_retries() -> crossfed::RetryPolicy {
-    crossfed::RetryPolicy {
-        max_attempts: 4,
-        min_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-    }
+    crossfed::RetryPolicy::default()
+        .with_max_attempts(4)
+        .with_delays(Duration::from_millis(10), Duration::from_millis(50))
 }

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use crossfed::{Credentials, Error};
+use crossfed::Error;
+use crossfed::google::Credentials;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 
-fn builder(s: &Scenario, name: &str, ssm: aws_sdk_ssm::Client) -> crossfed::Builder {
+fn builder(s: &Scenario, name: &str, ssm: aws_sdk_ssm::Client) -> crossfed::google::Builder {
     Credentials::builder()
         .with_config_parameter(name)
         .with_aws_identity(

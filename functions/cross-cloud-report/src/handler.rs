@@ -41,7 +41,7 @@ impl App {
     /// while the token cache warms up.
     pub async fn from_env(env: Env) -> Result<Self, BoxError> {
         let config = Config::from_env(&env)?;
-        let credentials = crossfed::Credentials::from_env()?;
+        let credentials = crossfed::google::Credentials::from_env()?;
         crossfed_kit::warm_up::alongside(&credentials, async {
             let s3 = crossfed_kit::aws::s3_from_env(&env, None).await;
             Self::new(config, credentials.clone(), s3).await
@@ -52,7 +52,7 @@ impl App {
     /// The clients for `config`, with Google `credentials` and an S3 client.
     pub async fn new(
         config: Config,
-        credentials: crossfed::Credentials,
+        credentials: crossfed::google::Credentials,
         s3: aws_sdk_s3::Client,
     ) -> Result<Self, BoxError> {
         let mut control = StorageControl::builder().with_credentials(credentials.clone());

@@ -2,16 +2,16 @@
 
 use cross_cloud_report::handler::{self, App};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let app = crossfed_kit::cold_start(App::from_env).await?;
-    let app = &app;
-    run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         Box::pin(handler::handle(
-            app,
+            &app,
             event.payload,
-            time::OffsetDateTime::now_utc(),
+            OffsetDateTime::now_utc(),
         ))
     }))
     .await

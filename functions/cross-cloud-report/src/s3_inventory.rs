@@ -57,16 +57,16 @@ impl Listing for S3Listing {
 }
 
 fn listed(object: Object, prefix: &str) -> ListedObject {
-    let md5 = object.e_tag().and_then(crossfed_kit::etag::md5);
+    // An S3 listing omits the class of STANDARD objects.
     let storage_class = object
         .storage_class()
-        .map(|c| c.as_str().to_string())
-        .unwrap_or_else(|| "STANDARD".to_string());
+        .map_or("STANDARD", |c| c.as_str())
+        .to_string();
     ListedObject {
-        key: relative(object.key.unwrap_or_default(), prefix),
+        md5: object.e_tag().and_then(crossfed_kit::etag::md5),
         size: object.size.unwrap_or_default().max(0) as u64,
+        key: relative(object.key.unwrap_or_default(), prefix),
         storage_class,
-        md5,
     }
 }
 

@@ -99,17 +99,19 @@ impl Config {
             start_margin: ms(r.number("SYNC_DEADLINE_MARGIN_MS", 10_000, 0..=900_000)),
             abort_margin: ms(r.number("SYNC_ABORT_MARGIN_MS", 2_000, 0..=900_000)),
         };
-        if limits.abort_margin > limits.start_margin {
-            r.problem("SYNC_ABORT_MARGIN_MS must not exceed SYNC_DEADLINE_MARGIN_MS");
-        }
+        r.not_above(
+            ("SYNC_ABORT_MARGIN_MS", limits.abort_margin),
+            ("SYNC_DEADLINE_MARGIN_MS", limits.start_margin),
+        );
         let retries = Retries {
             attempts: r.number("SYNC_RETRY_ATTEMPTS", 5, 1..=20),
             initial_backoff: ms(r.number("SYNC_RETRY_INITIAL_BACKOFF_MS", 200, 1..=60_000)),
             max_backoff: ms(r.number("SYNC_RETRY_MAX_BACKOFF_MS", 5_000, 1..=300_000)),
         };
-        if retries.initial_backoff > retries.max_backoff {
-            r.problem("SYNC_RETRY_INITIAL_BACKOFF_MS must not exceed SYNC_RETRY_MAX_BACKOFF_MS");
-        }
+        r.not_above(
+            ("SYNC_RETRY_INITIAL_BACKOFF_MS", retries.initial_backoff),
+            ("SYNC_RETRY_MAX_BACKOFF_MS", retries.max_backoff),
+        );
         let upload_chunk = r.number(
             "SYNC_UPLOAD_CHUNK_BYTES",
             8 * MIB,

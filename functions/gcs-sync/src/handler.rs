@@ -38,7 +38,7 @@ impl App {
     /// then builds the S3 and Cloud Storage clients while the token cache warms up.
     pub async fn from_env(env: Env) -> Result<Self, BoxError> {
         let config = Config::from_env(&env)?;
-        let credentials = crossfed::Credentials::from_env()?;
+        let credentials = crossfed::google::Credentials::from_env()?;
         let app = crossfed_kit::warm_up::alongside(&credentials, async {
             let retry = retry_config(&config.retries);
             let s3 = crossfed_kit::aws::s3_from_env(&env, Some(retry)).await;
@@ -56,7 +56,7 @@ impl App {
     /// Builds the Cloud Storage clients for `config` around an S3 client.
     pub async fn new(
         config: &Config,
-        credentials: crossfed::Credentials,
+        credentials: crossfed::google::Credentials,
         s3: aws_sdk_s3::Client,
     ) -> Result<Self, BoxError> {
         let retries = &config.retries;

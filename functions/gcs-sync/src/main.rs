@@ -7,11 +7,8 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let app = crossfed_kit::cold_start(App::from_env).await?;
-    let app = &app;
-    run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            handler::handle(app, event.payload, event.context.deadline()).await
-        },
-    ))
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        handler::handle(&app, event.payload, event.context.deadline())
+    }))
     .await
 }

@@ -142,6 +142,13 @@ impl EnvReader<'_> {
         result.map_err(|e| self.problem(e)).ok()
     }
 
+    /// Records "`LOWER` must not exceed `UPPER`" when `lower > upper`.
+    pub fn not_above<T: PartialOrd>(&mut self, lower: (&str, T), upper: (&str, T)) {
+        if lower.1 > upper.1 {
+            self.problem(format!("{} must not exceed {}", lower.0, upper.0));
+        }
+    }
+
     /// Records a problem.
     pub fn problem(&mut self, message: impl Into<String>) {
         self.problems.push(message.into());
@@ -202,6 +209,8 @@ mod tests {
             None
         );
         assert_eq!(r.required_parse("M", "set it", |v| Ok(v.len())), Some(1));
+        r.not_above(("LO", 2), ("HI", 1));
+        r.not_above(("LO", 1), ("HI", 1));
         let e = r.finish(()).unwrap_err();
         assert_eq!(
             e.0,
@@ -211,6 +220,7 @@ mod tests {
                 "N `70` must be a whole number from 1 to 64",
                 "M is odd",
                 "MISSING2 is not set: set it",
+                "LO must not exceed HI",
             ]
         );
         assert!(e.to_string().starts_with("invalid configuration: MISSING"));

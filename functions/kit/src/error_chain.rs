@@ -2,20 +2,11 @@
 
 use std::error::Error;
 
-/// `error` and every source below it, joined by `: `. A source whose text the message so far
-/// already contains (errors that print their cause themselves) is not repeated.
+/// `error` and every source below it, joined by `: `; a cause whose text is already shown
+/// (errors that print their cause themselves) is not repeated. Same as
+/// `crossfed::ErrorChain`, as a `String`.
 pub fn chain(error: &(dyn Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let part = e.to_string();
-        if !part.is_empty() && !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = e.source();
-    }
-    text
+    crossfed::ErrorChain(error).to_string()
 }
 
 #[cfg(test)]

@@ -31,7 +31,9 @@ where
 {
     let env = Env::process();
     logging::init(&env);
-    match init(env.clone()).await {
+    // Boxed: a function's init future is large (many clients) and would otherwise be laid out
+    // inline in `main`'s.
+    match Box::pin(init(env.clone())).await {
         Ok(app) => Ok(app),
         Err(e) => {
             let e: BoxError = e.into();

@@ -11,7 +11,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(4);
 
 /// Fetches a token (the configuration fetch, STS exchange and impersonation) within `limit`.
 /// A failure is logged, not returned: the first invocation retries and reports it.
-pub async fn warm_up(credentials: &crossfed::Credentials, limit: Duration) -> bool {
+pub async fn warm_up(credentials: &crossfed::google::Credentials, limit: Duration) -> bool {
     match tokio::time::timeout(limit, credentials.token()).await {
         Ok(Ok(_)) => true,
         Ok(Err(e)) => {
@@ -33,7 +33,10 @@ pub async fn warm_up(credentials: &crossfed::Credentials, limit: Duration) -> bo
 
 /// Runs `work` (client and channel construction) concurrently with the warm-up
 /// ([`TIMEOUT`]), returning `work`'s output once both are done.
-pub async fn alongside<T>(credentials: &crossfed::Credentials, work: impl Future<Output = T>) -> T {
+pub async fn alongside<T>(
+    credentials: &crossfed::google::Credentials,
+    work: impl Future<Output = T>,
+) -> T {
     let (_, out) = tokio::join!(warm_up(credentials, TIMEOUT), work);
     out
 }

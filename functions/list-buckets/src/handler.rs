@@ -21,7 +21,7 @@ impl App {
     /// concurrently, warms the token cache so the first invocation makes no auth call either.
     pub async fn from_env(env: Env) -> Result<Self, BoxError> {
         let config = Config::from_env(&env)?;
-        let credentials = crossfed::Credentials::from_env()?;
+        let credentials = crossfed::google::Credentials::from_env()?;
         let mut builder = StorageControl::builder().with_credentials(credentials.clone());
         if let Some(endpoint) = &config.grpc_endpoint {
             builder = builder.with_endpoint(endpoint);

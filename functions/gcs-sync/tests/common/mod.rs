@@ -4,7 +4,6 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
