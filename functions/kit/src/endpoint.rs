@@ -75,7 +75,8 @@ pub fn check(var: &str, raw: &str, allow_local: bool) -> Result<String, String> 
             ));
         }
     }
-    Ok(url.as_str().trim_end_matches('/').to_string())
+    // As given (a default port stays), without a trailing slash.
+    Ok(with_scheme.trim_end_matches('/').to_string())
 }
 
 fn is_loopback(url: &Url) -> bool {
@@ -132,6 +133,10 @@ mod tests {
         assert_eq!(
             read(&[(STORAGE_GRPC_ENV, "127.0.0.1:9000"), LOCAL]),
             Ok(Some("http://127.0.0.1:9000".into()))
+        );
+        assert_eq!(
+            read(&[(STORAGE_GRPC_ENV, "127.0.0.22:80"), LOCAL]),
+            Ok(Some("http://127.0.0.22:80".into()))
         );
         assert_eq!(
             read(&[(STORAGE_GRPC_ENV, "http://localhost:4443/"), LOCAL]),
