@@ -261,7 +261,7 @@ async fn one_retry_recovers_from_429_and_slow_vertex_times_out() {
     );
     assert_eq!(
         f.vertex.calls(),
-        3,
+        4,
         "429 retried once, then the slow call retried once"
     );
 }
