@@ -37,7 +37,11 @@ async fn main() -> Result<(), Error> {
         "arn:aws:lambda:us-east-1:123456789012:function:python-list-buckets",
     )
     .await;
-    let addr = "127.0.0.1:8173";
+    // The layer's default is 127.0.0.1:8173; a free port keeps parallel runs apart.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .to_string();
+    let addr = addr.as_str();
     let env = s
         .function_env(
             &api,
