@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::destination::Destination;
 use crate::replicate::DeleteMode;
+use crate::retry_delay::{self, DEFAULT_DELAYS};
 
 const MIB: usize = 1024 * 1024;
 /// Resumable upload chunks are multiples of 256 KiB.
@@ -55,12 +56,17 @@ impl Default for Retries {
 /// Everything the function reads from its environment (besides credentials).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
+    /// `SYNC_SOURCE_BUCKET` (required): the only bucket whose events are applied.
+    pub source_bucket: String,
     /// `SYNC_DESTINATION` (required).
     pub destination: Destination,
     /// `SYNC_DELETE_MODE`: `delete` (default) or `keep`.
     pub delete_mode: DeleteMode,
     pub limits: Limits,
     pub retries: Retries,
+    /// `SYNC_RETRY_DELAYS_S` (default `30,120,600`): seconds before a failed SQS message is
+    /// tried again, by receive count (the last repeating).
+    pub retry_delays: Vec<Duration>,
     /// `SYNC_UPLOAD_CHUNK_BYTES` (default 8 MiB, a multiple of 256 KiB): objects this large
     /// or larger use resumable uploads in chunks of this size; smaller ones one request.
     /// Memory per upload in flight is about this much.
@@ -82,6 +88,12 @@ impl Settings {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
+        let source_bucket = get("SYNC_SOURCE_BUCKET").ok_or(
+            "SYNC_SOURCE_BUCKET is not set: set it to the name of the S3 bucket whose notifications this function receives",
+        )?;
+        validate_s3_bucket(&source_bucket).map_err(|reason| {
+            format!("SYNC_SOURCE_BUCKET={source_bucket:?} is invalid: {reason}; set it to the bare bucket name (no s3://)")
+        })?;
         let destination = get("SYNC_DESTINATION")
             .ok_or("SYNC_DESTINATION is not set: set it to gs://BUCKET or gs://BUCKET/PREFIX")?
             .parse::<Destination>()
@@ -136,16 +148,38 @@ impl Settings {
                 "SYNC_UPLOAD_CHUNK_BYTES={upload_chunk} is invalid: use a multiple of {UPLOAD_QUANTUM} (256 KiB)"
             ));
         }
+        let retry_delays = match get("SYNC_RETRY_DELAYS_S") {
+            Some(raw) => retry_delay::parse_delays(&raw)?,
+            None => DEFAULT_DELAYS.to_vec(),
+        };
         Ok(Settings {
+            source_bucket,
             destination,
             delete_mode,
             limits,
             retries,
+            retry_delays,
             upload_chunk,
             storage_endpoint: get("STORAGE_EMULATOR_HOST").map(with_scheme),
             grpc_endpoint: get("STORAGE_EMULATOR_HOST_GRPC").map(with_scheme),
         })
     }
+}
+
+/// S3 bucket naming rules (general purpose buckets).
+fn validate_s3_bucket(bucket: &str) -> Result<(), &'static str> {
+    if !(3..=63).contains(&bucket.len()) {
+        return Err("an S3 bucket name has 3 to 63 characters");
+    }
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
+    if !bucket.chars().all(allowed) {
+        return Err("an S3 bucket name has only lowercase letters, digits, '-' and '.'");
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !edge_ok(bucket.chars().next()) || !edge_ok(bucket.chars().last()) {
+        return Err("an S3 bucket name starts and ends with a letter or digit");
+    }
+    Ok(())
 }
 
 /// `host:port` -> `http://host:port`; URLs unchanged.
@@ -162,9 +196,16 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// `vars` over a `SYNC_SOURCE_BUCKET=src` default (unless `vars` is empty).
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
-        let map: HashMap<String, String> = vars
+        let defaults: &[(&str, &str)] = if vars.is_empty() {
+            &[]
+        } else {
+            &[("SYNC_SOURCE_BUCKET", "src")]
+        };
+        let map: HashMap<String, String> = defaults
             .iter()
+            .chain(vars)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
@@ -172,8 +213,14 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let s = settings(&[("SYNC_DESTINATION", "gs://bucket/p")]).unwrap();
+        let s = settings(&[
+            ("SYNC_SOURCE_BUCKET", "src"),
+            ("SYNC_DESTINATION", "gs://bucket/p"),
+        ])
+        .unwrap();
+        assert_eq!(s.source_bucket, "src");
         assert_eq!(s.destination.prefix(), "p/");
+        assert_eq!(s.retry_delays, DEFAULT_DELAYS);
         assert_eq!(s.delete_mode, DeleteMode::Delete);
         assert_eq!(s.limits, Limits::default());
         assert_eq!(s.retries, Retries::default());
@@ -184,7 +231,9 @@ mod tests {
     #[test]
     fn overrides() {
         let s = settings(&[
+            ("SYNC_SOURCE_BUCKET", "my.source-bucket"),
             ("SYNC_DESTINATION", "gs://bucket"),
+            ("SYNC_RETRY_DELAYS_S", "5,60"),
             ("SYNC_DELETE_MODE", "keep"),
             ("SYNC_CONCURRENCY", "2"),
             ("SYNC_DEADLINE_MARGIN_MS", "500"),
@@ -196,6 +245,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.delete_mode, DeleteMode::Keep);
+        assert_eq!(
+            s.retry_delays,
+            [Duration::from_secs(5), Duration::from_secs(60)]
+        );
         assert_eq!(s.limits.concurrency, 2);
         assert_eq!(s.limits.start_margin, Duration::from_millis(500));
         assert_eq!(s.retries.attempts, 3);
@@ -207,7 +260,24 @@ mod tests {
     #[test]
     fn errors_say_what_to_fix() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[], "SYNC_DESTINATION is not set"),
+            (&[], "SYNC_SOURCE_BUCKET is not set"),
+            (
+                &[("SYNC_SOURCE_BUCKET", "s3://src")],
+                "SYNC_SOURCE_BUCKET=\"s3://src\" is invalid",
+            ),
+            (&[("SYNC_SOURCE_BUCKET", "Src")], "SYNC_SOURCE_BUCKET"),
+            (
+                &[("SYNC_SOURCE_BUCKET", "src")],
+                "SYNC_DESTINATION is not set",
+            ),
+            (
+                &[
+                    ("SYNC_SOURCE_BUCKET", "src"),
+                    ("SYNC_DESTINATION", "gs://bucket"),
+                    ("SYNC_RETRY_DELAYS_S", "30,x"),
+                ],
+                "SYNC_RETRY_DELAYS_S",
+            ),
             (&[("SYNC_DESTINATION", "s3://x")], "gs://BUCKET"),
             (
                 &[

@@ -9,7 +9,7 @@ use google_cloud_storage::error::WriteError;
 use google_cloud_storage::model::Object;
 
 use crate::destination::Destination;
-use crate::ordering::CopyState;
+use crate::reconcile::{self, CopyState};
 use crate::s3_source::SourceObject;
 
 /// A Cloud Storage call failed (after the client's retries).
@@ -121,9 +121,10 @@ impl GcsWriter {
             user_metadata,
             ..
         } = source;
+        // Source keys that look like the bookkeeping never reach the copy.
         let mut all: Vec<(String, String)> = user_metadata
             .into_iter()
-            .filter(|(k, _)| !metadata.iter().any(|(ours, _)| ours == k))
+            .filter(|(k, _)| !reconcile::is_reserved(k))
             .collect();
         all.extend(metadata.into_iter().map(|(k, v)| (k.to_string(), v)));
         let mut request = self

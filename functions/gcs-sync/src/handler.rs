@@ -2,12 +2,15 @@
 //!
 //! SQS batches answer with `batchItemFailures` (the function's event source mapping must
 //! enable `ReportBatchItemFailures`): failed messages return to the queue and, after
-//! `maxReceiveCount`, go to the dead-letter queue. Direct invocations fail as a whole so
+//! `maxReceiveCount`, go to the dead-letter queue; each failed message's retry is delayed by
+//! `SYNC_RETRY_DELAYS_S` rather than the queue's visibility timeout. Direct invocations fail
+//! as a whole so
 //! Lambda's asynchronous retries (and on-failure destination) take over; every change is
 //! idempotent, so repeating the successful ones is harmless.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde::Serialize;
@@ -18,6 +21,10 @@ use crate::batch::{self, Work, WorkResult};
 use crate::config::Limits;
 use crate::event::{self, Invocation};
 use crate::replicate::{Outcome, Replicator};
+use crate::retry_delay::RetryDelay;
+
+/// Time kept back at the end of an invocation for answering the runtime.
+const RESPONSE_MARGIN: Duration = Duration::from_millis(100);
 
 /// Counts for a direct invocation's response (and the batch log line).
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -52,6 +59,7 @@ impl Summary {
 /// Handles one invocation that must finish by `deadline`.
 pub async fn handle(
     replicator: &Arc<Replicator>,
+    retry_delay: &RetryDelay,
     limits: &Limits,
     payload: Value,
     deadline: SystemTime,
@@ -69,7 +77,12 @@ pub async fn handle(
             let mut response = SqsBatchResponse::default();
             let mut summary = Summary::default();
             let mut work = Vec::new();
+            let mut receipts = HashMap::new();
+            let mut failed = Vec::new();
             for message in messages {
+                if let Some(receipt) = message.receipt {
+                    receipts.insert(message.message_id.clone(), receipt);
+                }
                 match message.changes {
                     Ok(changes) => work.push(Work {
                         id: message.message_id,
@@ -84,6 +97,7 @@ pub async fn handle(
                         }
                         tracing::warn!(id = %message.message_id, reason, "unreadable message; it will go to the DLQ");
                         summary.failed += 1;
+                        failed.push(message.message_id.clone());
                         response.add_failure(message.message_id);
                     }
                 }
@@ -96,7 +110,22 @@ pub async fn handle(
                             "a failed SQS message has no messageId; failing the whole batch".into(),
                         );
                     }
+                    failed.push(id.clone());
                     response.add_failure(id);
+                }
+            }
+            let delayed = failed
+                .iter()
+                .filter_map(|id| Some((id.clone(), receipts.remove(id)?)))
+                .collect::<Vec<_>>();
+            if !delayed.is_empty() {
+                let until = deadline.checked_sub(RESPONSE_MARGIN).unwrap_or(deadline);
+                let count = delayed.len();
+                if tokio::time::timeout_at(until, retry_delay.apply(delayed))
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(count, "no time left to delay the failed messages' retries");
                 }
             }
             tracing::info!(?summary, "batch done");

@@ -12,11 +12,21 @@ use lambda_runtime::Error;
 use crate::config::{Limits, Retries, Settings};
 use crate::gcs_writer::GcsWriter;
 use crate::replicate::Replicator;
+use crate::retry_delay::RetryDelay;
 
 /// What every invocation reuses.
 pub struct App {
     pub replicator: Arc<Replicator>,
+    pub retry_delay: RetryDelay,
     pub limits: Limits,
+}
+
+/// The AWS side: S3 (the source) and SQS (retry delays of failed messages).
+pub struct AwsClients {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    /// The custom endpoint (`AWS_ENDPOINT_URL`), if any: queue URLs are built on it.
+    pub endpoint: Option<String>,
 }
 
 impl App {
@@ -26,20 +36,20 @@ impl App {
     pub async fn from_env() -> Result<Self, Error> {
         let settings = Settings::from_env()?;
         let credentials = crossfed::Credentials::from_env()?;
-        let s3 = s3_client(&settings.retries).await;
-        let app = Self::new(&settings, credentials.clone(), s3).await?;
+        let aws = aws_clients(&settings.retries).await;
+        let app = Self::new(&settings, credentials.clone(), aws).await?;
         if let Err(e) = credentials.token().await {
             tracing::warn!(error = %e, "could not obtain a Google token at start-up; will retry per invocation");
         }
-        tracing::info!(destination = %settings.destination, delete_mode = ?settings.delete_mode, "ready");
+        tracing::info!(source = %settings.source_bucket, destination = %settings.destination, delete_mode = ?settings.delete_mode, "ready");
         Ok(app)
     }
 
-    /// Builds the Cloud Storage clients for `settings` around an S3 client.
+    /// Builds the Cloud Storage clients for `settings` around the AWS clients.
     pub async fn new(
         settings: &Settings,
         credentials: crossfed::Credentials,
-        s3: aws_sdk_s3::Client,
+        aws: AwsClients,
     ) -> Result<Self, Error> {
         let retries = &settings.retries;
         let retry = || RetryableErrors.with_attempt_limit(retries.attempts);
@@ -71,15 +81,22 @@ impl App {
             settings.destination.clone(),
         );
         Ok(App {
-            replicator: Arc::new(Replicator::new(s3, gcs, settings.delete_mode)),
+            replicator: Arc::new(Replicator::new(
+                aws.s3,
+                gcs,
+                settings.source_bucket.clone(),
+                settings.delete_mode,
+            )),
+            retry_delay: RetryDelay::new(aws.sqs, aws.endpoint, settings.retry_delays.clone()),
             limits: settings.limits.clone(),
         })
     }
 }
 
-/// S3 client from the Lambda environment (region, role credentials, `AWS_ENDPOINT_URL`),
-/// retrying like the Cloud Storage clients. A custom endpoint implies path-style addressing.
-pub async fn s3_client(retries: &Retries) -> aws_sdk_s3::Client {
+/// S3 and SQS clients from the Lambda environment (region, role credentials,
+/// `AWS_ENDPOINT_URL`), retrying like the Cloud Storage clients. A custom endpoint implies
+/// path-style addressing.
+pub async fn aws_clients(retries: &Retries) -> AwsClients {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .retry_config(
             RetryConfig::standard()
@@ -89,9 +106,13 @@ pub async fn s3_client(retries: &Retries) -> aws_sdk_s3::Client {
         )
         .load()
         .await;
-    let custom_endpoint = config.endpoint_url().is_some();
+    let endpoint = config.endpoint_url().map(str::to_string);
     let s3 = aws_sdk_s3::config::Builder::from(&config)
-        .force_path_style(custom_endpoint)
+        .force_path_style(endpoint.is_some())
         .build();
-    aws_sdk_s3::Client::from_conf(s3)
+    AwsClients {
+        s3: aws_sdk_s3::Client::from_conf(s3),
+        sqs: aws_sdk_sqs::Client::new(&config),
+        endpoint,
+    }
 }

@@ -12,7 +12,14 @@ async fn main() -> Result<(), Error> {
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = event.context.deadline();
-            handler::handle(&app.replicator, &app.limits, event.payload, deadline).await
+            handler::handle(
+                &app.replicator,
+                &app.retry_delay,
+                &app.limits,
+                event.payload,
+                deadline,
+            )
+            .await
         },
     ))
     .await
