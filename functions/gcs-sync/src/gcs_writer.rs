@@ -122,11 +122,7 @@ impl GcsWriter {
             ..
         } = source;
         // Source keys that look like the bookkeeping never reach the copy.
-        let mut all: Vec<(String, String)> = user_metadata
-            .into_iter()
-            .filter(|(k, _)| !reconcile::is_reserved(k))
-            .collect();
-        all.extend(metadata.into_iter().map(|(k, v)| (k.to_string(), v)));
+        let all = reconcile::merged_metadata(user_metadata, metadata);
         let mut request = self
             .storage
             .write_object(self.destination.bucket_resource(), name, body)

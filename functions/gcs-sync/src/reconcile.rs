@@ -65,6 +65,18 @@ pub fn copy_metadata(
     m
 }
 
+/// The custom metadata of a copy: the source's user metadata without reserved keys, then
+/// the bookkeeping (`ours`, from [`copy_metadata`]).
+pub fn merged_metadata(
+    user: HashMap<String, String>,
+    ours: Vec<(&'static str, String)>,
+) -> Vec<(String, String)> {
+    user.into_iter()
+        .filter(|(k, _)| !is_reserved(k))
+        .chain(ours.into_iter().map(|(k, v)| (k.to_string(), v)))
+        .collect()
+}
+
 /// Why a change needs no action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SkipReason {
@@ -223,5 +235,24 @@ mod tests {
         );
         assert!(state.records(&version("e3", Some("v9"))));
         assert!(!state.records(&version("e3", None)));
+        let user = HashMap::from(
+            [
+                ("origin", "s3"),
+                ("x-crossfed-source-etag", "spoof"),
+                ("X-CROSSFED-X", "y"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let mut merged = merged_metadata(user, copy_metadata("b", "k", Some("e"), None));
+        merged.sort();
+        assert_eq!(
+            merged,
+            [
+                ("origin", "s3"),
+                ("x-crossfed-source", "s3://b/k"),
+                ("x-crossfed-source-etag", "e")
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
     }
 }
