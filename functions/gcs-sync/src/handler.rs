@@ -4,9 +4,8 @@
 //! enable `ReportBatchItemFailures`): failed messages return to the queue and, after
 //! `maxReceiveCount`, go to the dead-letter queue; each failed message's retry is delayed by
 //! `SYNC_RETRY_DELAYS_S` rather than the queue's visibility timeout. Direct invocations fail
-//! as a whole so
-//! Lambda's asynchronous retries (and on-failure destination) take over; every change is
-//! idempotent, so repeating the successful ones is harmless.
+//! as a whole so Lambda's asynchronous retries (and on-failure destination) take over; every
+//! change is idempotent, so repeating the successful ones is harmless.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -32,6 +32,7 @@ pub struct CopyState {
 }
 
 impl CopyState {
+    /// From the copy's generation and custom metadata.
     pub fn from_metadata(generation: i64, metadata: &HashMap<String, String>) -> Self {
         let get = |k: &str| metadata.get(k).filter(|v| !v.is_empty()).cloned();
         CopyState {

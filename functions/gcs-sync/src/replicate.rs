@@ -76,6 +76,7 @@ pub struct Replicator {
 }
 
 impl Replicator {
+    /// Replicates `source_bucket` (`SYNC_SOURCE_BUCKET`) through `s3` into `gcs`.
     pub fn new(
         s3: aws_sdk_s3::Client,
         gcs: GcsWriter,

@@ -51,6 +51,7 @@ pub struct SourceError {
 }
 
 impl SourceError {
+    /// `op` failed on `bucket`/`key` because of `message`.
     pub fn new(op: &'static str, bucket: &str, key: &str, message: String) -> Self {
         SourceError {
             op,
