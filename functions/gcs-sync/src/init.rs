@@ -35,7 +35,7 @@ impl App {
     /// AWS environment, builds the clients and warms the token cache.
     pub async fn from_env() -> Result<Self, Error> {
         let settings = Settings::from_env()?;
-        let credentials = crossfed::Credentials::from_env()?;
+        let credentials = crossfed::google::Credentials::from_env()?;
         let aws = aws_clients(&settings.retries).await;
         let app = Self::new(&settings, credentials.clone(), aws).await?;
         if let Err(e) = credentials.token().await {
@@ -48,7 +48,7 @@ impl App {
     /// Builds the Cloud Storage clients for `settings` around the AWS clients.
     pub async fn new(
         settings: &Settings,
-        credentials: crossfed::Credentials,
+        credentials: crossfed::google::Credentials,
         aws: AwsClients,
     ) -> Result<Self, Error> {
         let retries = &settings.retries;

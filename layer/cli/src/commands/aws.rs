@@ -1,47 +1,13 @@
-//! `crossfed`: print a Google access token or the federated identity of this AWS workload.
+//! `crossfed aws ...`: Google Cloud -> AWS (credential_process, env, trust-policy).
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use clap::{Args, Subcommand};
+use crossfed::aws::{IdTokenSource, WebIdentity};
 
-use clap::{Args, Parser, Subcommand};
-use crossfed::{ConfigSource, Credentials, GoogleWebIdentity, IdTokenSource};
-
-#[derive(Parser)]
-#[command(
-    name = "crossfed",
-    version,
-    about = "Keyless AWS -> Google Cloud authentication (Workload Identity Federation)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-// Parsed once per process: the size difference between variants does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand)]
-enum Command {
-    /// Print a Google access token (like `gcloud auth print-access-token`).
-    Token {
-        #[command(flatten)]
-        config: ConfigArgs,
-        /// OAuth scope of the token (repeatable).
-        #[arg(long = "scope", default_value = crossfed::CLOUD_PLATFORM_SCOPE)]
-        scopes: Vec<String>,
-    },
-    /// Print the AWS caller ARN and the Google principals it maps to.
-    Whoami {
-        #[command(flatten)]
-        config: ConfigArgs,
-    },
-    /// Google Cloud -> AWS: assume an AWS role with a Google ID token.
-    #[command(subcommand)]
-    Aws(AwsCommand),
-}
+use super::config::ConfigArgs;
 
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
-enum AwsCommand {
+pub enum AwsCommand {
     /// Print `credential_process` JSON for ~/.aws/config.
     CredentialProcess(AssumeArgs),
     /// Print `export AWS_...` lines for shells.
@@ -58,7 +24,7 @@ enum AwsCommand {
 }
 
 #[derive(Args)]
-struct AssumeArgs {
+pub struct AssumeArgs {
     /// ARN of the AWS role to assume.
     #[arg(long)]
     role_arn: String,
@@ -88,7 +54,7 @@ struct AssumeArgs {
 
 impl AssumeArgs {
     async fn credentials(self) -> crossfed::Result<aws_credential_types::Credentials> {
-        let mut builder = GoogleWebIdentity::builder(self.role_arn, self.audience);
+        let mut builder = WebIdentity::builder(self.role_arn, self.audience);
         if let Some(sa) = self.service_account {
             let google = self.config.builder().build()?;
             builder = builder.with_id_token_source(IdTokenSource::IamCredentials {
@@ -116,45 +82,9 @@ fn rfc3339(t: std::time::SystemTime) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Args)]
-struct ConfigArgs {
-    /// SSM parameter (name or ARN) holding the credential configuration.
-    #[arg(long, env = crossfed::CONFIG_PARAMETER_ENV, conflicts_with = "config_file")]
-    config_parameter: Option<String>,
-    /// Credential configuration file.
-    #[arg(long, env = crossfed::CREDENTIALS_FILE_ENV)]
-    config_file: Option<PathBuf>,
-}
-
-impl ConfigArgs {
-    fn builder(self) -> crossfed::Builder {
-        let builder = Credentials::builder();
-        match (self.config_parameter, self.config_file) {
-            (Some(name), _) => builder.with_config_source(ConfigSource::Ssm(name)),
-            (None, Some(path)) => builder.with_config_source(ConfigSource::File(path)),
-            (None, None) => builder,
-        }
-    }
-}
-
-async fn run(cli: Cli) -> crossfed::Result<()> {
-    match cli.command {
-        Command::Token { config, scopes } => {
-            let creds = config.builder().with_scopes(scopes).build()?;
-            let token = creds.token().await?;
-            println!("{}", token.value.expose());
-        }
-        Command::Whoami { config } => {
-            let me = config.builder().build()?.whoami().await?;
-            println!("aws_arn: {}", me.aws_arn);
-            println!("aws_role: {}", me.aws_role);
-            println!("google_subject: {}", me.google_subject);
-            println!("google_principal_set: {}", me.google_principal_set);
-            if let Some(sa) = me.service_account {
-                println!("service_account: {sa}");
-            }
-        }
-        Command::Aws(AwsCommand::CredentialProcess(args)) => {
+pub async fn run(command: AwsCommand) -> crossfed::Result<()> {
+    match command {
+        AwsCommand::CredentialProcess(args) => {
             let c = args.credentials().await?;
             let out = serde_json::json!({
                 "Version": 1,
@@ -165,7 +95,7 @@ async fn run(cli: Cli) -> crossfed::Result<()> {
             });
             println!("{out}");
         }
-        Command::Aws(AwsCommand::Env(args)) => {
+        AwsCommand::Env(args) => {
             let c = args.credentials().await?;
             println!("export AWS_ACCESS_KEY_ID='{}'", c.access_key_id());
             println!("export AWS_SECRET_ACCESS_KEY='{}'", c.secret_access_key());
@@ -176,8 +106,8 @@ async fn run(cli: Cli) -> crossfed::Result<()> {
                 println!("export AWS_CREDENTIAL_EXPIRATION='{}'", rfc3339(expiry));
             }
         }
-        Command::Aws(AwsCommand::TrustPolicy { audience, subs }) => {
-            let policy = crossfed::google_trust_policy(&audience, &subs);
+        AwsCommand::TrustPolicy { audience, subs } => {
+            let policy = crossfed::aws::google_trust_policy(&audience, &subs);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&policy).unwrap_or_default()
@@ -185,19 +115,4 @@ async fn run(cli: Cli) -> crossfed::Result<()> {
         }
     }
     Ok(())
-}
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
-    match run(Cli::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }

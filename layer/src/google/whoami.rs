@@ -1,11 +1,12 @@
 //! Who the AWS caller is, and which Google principals Workload Identity Federation maps it to.
 
-use crate::config::WorkloadProvider;
-use crate::credentials::Credentials;
+use super::config::WorkloadProvider;
+use super::credentials::Credentials;
 use crate::error::{Error, Result, Step};
 
 /// The caller as AWS and Google see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Whoami {
     /// AWS caller ARN, e.g. `arn:aws:sts::123456789012:assumed-role/ROLE/SESSION`.
     pub aws_arn: String,
@@ -21,7 +22,7 @@ pub struct Whoami {
 
 /// `attribute.aws_role` as Google's default mapping computes it: the assumed-role ARN
 /// without the session name, else the ARN itself.
-pub fn aws_role_attribute(arn: &str) -> String {
+fn aws_role_attribute(arn: &str) -> String {
     match arn.split_once(":assumed-role/") {
         Some((account_arn, rest)) => {
             let role = rest.split('/').next().unwrap_or(rest);
@@ -39,11 +40,7 @@ fn pool_path(p: &WorkloadProvider, universe_domain: &str) -> String {
 }
 
 /// The Google principals for an AWS caller ARN under a provider.
-pub fn principals(
-    arn: &str,
-    provider: &WorkloadProvider,
-    universe_domain: &str,
-) -> (String, String) {
+fn principals(arn: &str, provider: &WorkloadProvider, universe_domain: &str) -> (String, String) {
     let pool = pool_path(provider, universe_domain);
     (
         format!("principal://{pool}/subject/{arn}"),
