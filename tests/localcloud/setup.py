@@ -73,6 +73,8 @@ ROLE_POLICY = policy(
         {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"},
         {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
         {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        # gcs-sync: back-off of failed messages (as template.yaml grants it).
+        {"Effect": "Allow", "Action": "sqs:ChangeMessageVisibility", "Resource": "*"},
     ]
 )
 # One statement holding both principals: moto 5.2.5 crashes (HTTP 500,

@@ -187,6 +187,7 @@ async fn main() -> Result<(), Error> {
 
     let destination = format!("gs://{dest}/mirror");
     let mut sync_env = common.to_vec();
+    sync_env.push(("SYNC_SOURCE_BUCKET", &source));
     sync_env.push(("SYNC_DESTINATION", &destination));
     let sync = Function::start(&s, "gcs-sync", &sync_env).await?;
     sync.invoke(
