@@ -17,7 +17,12 @@
 //! # Ok(()) }
 //! ```
 
+// Temporary wiring until the issue-7 regroup provides `crate::google` (issue 9).
+#[path = "google/attribute_mapping.rs"]
+pub mod attribute_mapping;
 mod aws_identity;
+#[path = "google/cel.rs"]
+mod cel;
 mod config;
 mod config_source;
 mod credentials;
