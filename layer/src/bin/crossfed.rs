@@ -3,6 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[allow(dead_code)] // wired into the CLI after the issue-7 regroup
+#[path = "crossfed/bootstrap_plan.rs"]
+mod bootstrap_plan;
+
 use clap::{Args, Parser, Subcommand};
 use crossfed::{ConfigSource, Credentials, GoogleWebIdentity, IdTokenSource};
 

@@ -206,6 +206,13 @@ impl AttributeMapping {
             .join(",")
     }
 
+    /// `(key, CEL source)` pairs in their original order.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .map(|(k, src, _)| (k.as_str(), src.as_str()))
+    }
+
     /// The CEL source of one key, if mapped.
     pub fn expression(&self, key: &str) -> Option<&str> {
         self.entries
