@@ -270,3 +270,71 @@ fn aws_trust_policy_matches_the_article() {
         .unwrap();
     assert!(!missing.status.success(), "--sub is required");
 }
+
+/// `--config-parameter`/`--config-file` win over both environment variables, never conflict
+/// with them, and without a flag the library's precedence holds (CROSSFED_CONFIG_PARAMETER
+/// first). Every combination of flags and variables.
+#[test]
+fn config_flags_win_over_env_vars_in_every_combination() {
+    let cloud = crossfed_tests::LocalCloud::load();
+    const FLAG_PARAM: &str = "/crossfed/cli-flag-param-missing";
+    const FLAG_FILE: &str = "/nonexistent/cli-flag-file.json";
+    const ENV_PARAM: &str = "/crossfed/cli-env-param-missing";
+    const ENV_FILE: &str = "/nonexistent/cli-env-file.json";
+    for flag_param in [false, true] {
+        for flag_file in [false, true] {
+            for env_param in [false, true] {
+                for env_file in [false, true] {
+                    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossfed"));
+                    cmd.arg("token")
+                        .env_clear()
+                        .env("AWS_ACCESS_KEY_ID", &cloud.role.access_key_id)
+                        .env("AWS_SECRET_ACCESS_KEY", &cloud.role.secret_access_key)
+                        .env("AWS_SESSION_TOKEN", &cloud.role.session_token)
+                        .env("AWS_REGION", &cloud.region)
+                        .env("AWS_ENDPOINT_URL", &cloud.moto_url)
+                        .env("AWS_CONFIG_FILE", "/nonexistent")
+                        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+                    if flag_param {
+                        cmd.args(["--config-parameter", FLAG_PARAM]);
+                    }
+                    if flag_file {
+                        cmd.args(["--config-file", FLAG_FILE]);
+                    }
+                    if env_param {
+                        cmd.env("CROSSFED_CONFIG_PARAMETER", ENV_PARAM);
+                    }
+                    if env_file {
+                        cmd.env("GOOGLE_APPLICATION_CREDENTIALS", ENV_FILE);
+                    }
+                    let out = cmd.output().unwrap();
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    let case = format!(
+                        "flags(param={flag_param}, file={flag_file}) env(param={env_param}, file={env_file}): {err}"
+                    );
+                    if flag_param && flag_file {
+                        assert_eq!(out.status.code(), Some(2), "usage error: {case}");
+                        assert!(err.contains("cannot be used with"), "{case}");
+                        continue;
+                    }
+                    assert_eq!(out.status.code(), Some(1), "{case}");
+                    let used = if flag_param {
+                        FLAG_PARAM
+                    } else if flag_file {
+                        FLAG_FILE
+                    } else if env_param {
+                        ENV_PARAM
+                    } else if env_file {
+                        ENV_FILE
+                    } else {
+                        "no Google credential configuration"
+                    };
+                    assert!(err.contains(used), "expected {used}: {case}");
+                    for other in [FLAG_PARAM, FLAG_FILE, ENV_PARAM, ENV_FILE] {
+                        assert!(other == used || !err.contains(other), "{case}");
+                    }
+                }
+            }
+        }
+    }
+}

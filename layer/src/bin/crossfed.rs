@@ -6,6 +6,8 @@ use std::process::ExitCode;
 #[allow(dead_code)] // wired into the CLI after the issue-7 regroup
 #[path = "crossfed/bootstrap_plan.rs"]
 mod bootstrap_plan;
+#[path = "crossfed/doctor.rs"]
+mod doctor;
 
 use clap::{Args, Parser, Subcommand};
 use crossfed::{ConfigSource, Credentials, GoogleWebIdentity, IdTokenSource};
@@ -38,6 +40,8 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Check every step of the federation chain and print the fix for the first broken one.
+    Doctor(DoctorArgs),
     /// Google Cloud -> AWS: assume an AWS role with a Google ID token.
     #[command(subcommand)]
     Aws(AwsCommand),
@@ -120,17 +124,37 @@ fn rfc3339(t: std::time::SystemTime) -> String {
         .unwrap_or_default()
 }
 
+/// Where the credential configuration comes from. The environment variables are read by the
+/// library (not by clap), so a flag always wins over them and, with both variables set,
+/// `CROSSFED_CONFIG_PARAMETER` wins as everywhere else.
 #[derive(Args)]
 struct ConfigArgs {
-    /// SSM parameter (name or ARN) holding the credential configuration.
-    #[arg(long, env = crossfed::CONFIG_PARAMETER_ENV, conflicts_with = "config_file")]
+    /// SSM parameter (name or ARN) holding the credential configuration
+    /// [default: $CROSSFED_CONFIG_PARAMETER, else $GOOGLE_APPLICATION_CREDENTIALS].
+    #[arg(long, conflicts_with = "config_file")]
     config_parameter: Option<String>,
     /// Credential configuration file.
-    #[arg(long, env = crossfed::CREDENTIALS_FILE_ENV)]
+    #[arg(long)]
     config_file: Option<PathBuf>,
 }
 
 impl ConfigArgs {
+    /// The source and what chose it.
+    fn source(&self) -> crossfed::Result<(ConfigSource, String)> {
+        match (&self.config_parameter, &self.config_file) {
+            (Some(name), _) => Ok((ConfigSource::Ssm(name.clone()), "--config-parameter".into())),
+            (None, Some(path)) => Ok((ConfigSource::File(path.clone()), "--config-file".into())),
+            (None, None) => {
+                let source = ConfigSource::from_env(&crossfed::Env::real())?;
+                let origin = match source {
+                    ConfigSource::Ssm(_) => crossfed::CONFIG_PARAMETER_ENV,
+                    _ => crossfed::CREDENTIALS_FILE_ENV,
+                };
+                Ok((source, origin.to_string()))
+            }
+        }
+    }
+
     fn builder(self) -> crossfed::Builder {
         let builder = Credentials::builder();
         match (self.config_parameter, self.config_file) {
@@ -141,8 +165,76 @@ impl ConfigArgs {
     }
 }
 
-async fn run(cli: Cli) -> crossfed::Result<()> {
+#[derive(Args)]
+struct DoctorArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The provider's attribute mapping (`google.subject=…,attribute.aws_role=…` or JSON);
+    /// default: Google's default AWS mapping.
+    #[arg(long)]
+    attribute_mapping: Option<String>,
+    /// The provider's attribute condition (CEL).
+    #[arg(long)]
+    attribute_condition: Option<String>,
+    /// Read mapping, condition, state and AWS account from the provider (IAM API), with the
+    /// access token in CLOUDSDK_AUTH_ACCESS_TOKEN (`gcloud auth print-access-token`).
+    #[arg(long)]
+    fetch_provider: bool,
+    /// IAM API base URL for --fetch-provider.
+    #[arg(long, default_value = "https://iam.googleapis.com")]
+    iam_endpoint: String,
+    /// Test call: list one object of this bucket (default: list one bucket of --project).
+    #[arg(long)]
+    test_bucket: Option<String>,
+    /// Project whose buckets the test call lists.
+    #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
+    project: Option<String>,
+    /// Print the report as JSON (for CI).
+    #[arg(long)]
+    json: bool,
+}
+
+async fn run(cli: Cli) -> crossfed::Result<ExitCode> {
     match cli.command {
+        Command::Doctor(args) => {
+            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+            let storage_endpoint = env("STORAGE_EMULATOR_HOST")
+                .map(|h| {
+                    if h.contains("://") {
+                        h
+                    } else {
+                        format!("http://{h}")
+                    }
+                })
+                .unwrap_or_else(|| "https://storage.googleapis.com".into());
+            let report = doctor::run(doctor::Options {
+                source: args.config.source(),
+                attribute_mapping: args.attribute_mapping,
+                attribute_condition: args.attribute_condition,
+                fetch_provider: args.fetch_provider.then(|| doctor::FetchProvider {
+                    iam_endpoint: args.iam_endpoint,
+                    access_token: env("CLOUDSDK_AUTH_ACCESS_TOKEN"),
+                }),
+                test_bucket: args.test_bucket,
+                project: args.project,
+                storage_endpoint,
+                allow_local: env(crossfed::ALLOW_LOCAL_ENV).as_deref() == Some("1"),
+            })
+            .await;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print!("{}", doctor::render_text(&report));
+            }
+            return Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
         Command::Token { config, scopes } => {
             let creds = config.builder().with_scopes(scopes).build()?;
             let token = creds.token().await?;
@@ -188,7 +280,7 @@ async fn run(cli: Cli) -> crossfed::Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 #[tokio::main]
@@ -198,7 +290,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
