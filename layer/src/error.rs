@@ -4,6 +4,7 @@ use std::fmt;
 
 /// The step of the federation flow an error comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Step {
     /// Loading or validating the credential configuration.
     Config,
@@ -19,6 +20,8 @@ pub enum Step {
     IdToken,
     /// AWS STS `AssumeRoleWithWebIdentity`.
     AssumeRole,
+    /// Another Google API called through [`crate::transport::Transport`] (e.g. Vertex AI).
+    GoogleApi,
 }
 
 impl fmt::Display for Step {
@@ -31,6 +34,7 @@ impl fmt::Display for Step {
             Step::Impersonation => "service account impersonation",
             Step::IdToken => "obtaining a Google ID token",
             Step::AssumeRole => "AWS AssumeRoleWithWebIdentity",
+            Step::GoogleApi => "the Google API call",
         })
     }
 }
@@ -42,6 +46,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Like `aws-config`, errors separate "not configured" from "invalid configuration" from
 /// "the provider failed"; like `google-cloud-auth`, each says whether it is transient.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No credential configuration source was given or found in the environment.
     #[error("no Google credential configuration: {0}")]
@@ -150,3 +155,33 @@ impl From<Error> for google_cloud_auth::errors::CredentialsError {
 
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Displays an error and its whole `source` chain: `outer: cause: root cause`.
+///
+/// Use it wherever an error becomes text (logs, CLI output), so the cause is never lost:
+/// `tracing::warn!(error = %ErrorChain(&e), "...")`.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut shown = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            let text = s.to_string();
+            // Some errors repeat their source's text in their own; print each cause once.
+            if !shown.contains(&text) {
+                write!(f, ": {text}")?;
+                shown = text;
+            }
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

@@ -7,6 +7,7 @@ use crate::secret::Secret;
 /// A short-lived access token. Expiry is wall-clock time, so a Lambda sandbox that was
 /// frozen and thawed never uses an expired token.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Token {
     /// The bearer token.
     pub value: Secret,

@@ -53,6 +53,7 @@ impl Clock for SystemClock {
 
 /// Cache tuning.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct CacheSettings {
     /// Refresh when less than this is left (default 3m45s).
     pub refresh_ahead: Duration,
@@ -60,6 +61,21 @@ pub struct CacheSettings {
     pub error_backoff_min: Duration,
     /// Largest back-off after repeated failures.
     pub error_backoff_max: Duration,
+}
+
+impl CacheSettings {
+    /// Refresh when less than this is left.
+    pub fn with_refresh_ahead(mut self, window: Duration) -> Self {
+        self.refresh_ahead = window;
+        self
+    }
+
+    /// Back-off after failed fetches: first and largest pause.
+    pub fn with_error_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.error_backoff_min = min;
+        self.error_backoff_max = max;
+        self
+    }
 }
 
 impl Default for CacheSettings {
@@ -192,7 +208,7 @@ impl<S: TokenSource> TokenCache<S> {
                 return match self.fetch_and_store().await {
                     Ok(fresh) => Ok(fresh),
                     Err(e) => {
-                        tracing::warn!(error = %e, "refresh ahead of expiry failed; using the current token until it expires");
+                        tracing::warn!(error = %crate::ErrorChain(&e), "refresh ahead of expiry failed; using the current token until it expires");
                         Ok(c)
                     }
                 };

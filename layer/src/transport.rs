@@ -1,15 +1,20 @@
 //! The shared HTTP client and its retry policy: one pooled client (HTTP/2 where offered),
-//! connect and total timeouts, jittered exponential back-off on 5xx, 429 and connect errors.
+//! connect and total timeouts, jittered exponential back-off on 5xx, 429 and connect errors,
+//! and [`Transport::send_json`], the one way a Google JSON API is called (STS, IAM
+//! Credentials, and any other Google REST API such as Vertex AI).
 
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::{RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result, Step};
+use crate::google_error;
 
 /// How often and how patiently transient HTTP failures are retried.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Total attempts, including the first.
     pub max_attempts: usize,
@@ -29,8 +34,24 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// Total attempts, including the first (1 = no retry).
+    pub fn with_max_attempts(mut self, attempts: usize) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// Back-off bounds: first delay and largest delay (before jitter).
+    pub fn with_delays(mut self, min: Duration, max: Duration) -> Self {
+        self.min_delay = min;
+        self.max_delay = max;
+        self
+    }
+}
+
 /// Connect and total timeouts for Google calls.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// TCP + TLS connect timeout.
     pub connect: Duration,
@@ -44,6 +65,94 @@ impl Default for Timeouts {
             connect: Duration::from_secs(5),
             total: Duration::from_secs(30),
         }
+    }
+}
+
+impl Timeouts {
+    /// TCP + TLS connect timeout.
+    pub fn with_connect(mut self, timeout: Duration) -> Self {
+        self.connect = timeout;
+        self
+    }
+
+    /// Whole-request timeout.
+    pub fn with_total(mut self, timeout: Duration) -> Self {
+        self.total = timeout;
+        self
+    }
+}
+
+/// A pooled HTTP client with the shared retry policy, for Google JSON APIs.
+///
+/// Get one from [`crate::Context::transport`] (or [`Transport::new`]). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+impl Transport {
+    /// Uses `client` with `retry`.
+    pub fn new(client: reqwest::Client, retry: RetryPolicy) -> Self {
+        Transport { client, retry }
+    }
+
+    /// The HTTP client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Sends the request `build` makes (once per attempt), retrying 5xx, 429 and connection
+    /// failures with the retry policy; maps a Google error answer (OAuth-style or
+    /// `google.rpc.Status`) to [`Error::Google`] with a hint; parses a success as JSON `T`.
+    /// `service` names the API in errors ("Google STS", "Vertex AI").
+    ///
+    /// ```no_run
+    /// # async fn f(ctx: crossfed::Context, token: &str) -> crossfed::Result<()> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Answer { candidates: Vec<serde_json::Value> }
+    /// let url = "https://europe-west4-aiplatform.googleapis.com/v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent";
+    /// let body = serde_json::json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]});
+    /// let answer: Answer = ctx
+    ///     .transport()?
+    ///     .send_json(crossfed::Step::GoogleApi, "Vertex AI", |http| {
+    ///         http.post(url).bearer_auth(token).json(&body)
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_json<T: DeserializeOwned>(
+        &self,
+        step: Step,
+        service: &str,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<T> {
+        let resp = send(&self.retry, step, || build(&self.client)).await?;
+        let status = resp.status();
+        let body = resp.text().await.map_err(|e| {
+            Error::failed_with(
+                step,
+                true,
+                format!("reading the {service} response failed"),
+                e,
+            )
+        })?;
+        if !status.is_success() {
+            return Err(google_error::from_response(step, status.as_u16(), &body));
+        }
+        serde_json::from_str(&body).map_err(|e| {
+            Error::failed_with(
+                step,
+                false,
+                format!("{service} answered with an unexpected body"),
+                e,
+            )
+        })
     }
 }
 
@@ -97,7 +206,7 @@ pub(crate) async fn send(
         .notify(|a, delay| {
             let why = match a {
                 Attempt::Status(r) => format!("HTTP {}", r.status().as_u16()),
-                Attempt::Network(e) => format!("network error: {e}"),
+                Attempt::Network(e) => format!("network error: {}", crate::ErrorChain(e)),
             };
             tracing::warn!(%step, %why, retry_in_ms = delay.as_millis() as u64, "retrying");
         })

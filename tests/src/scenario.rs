@@ -111,20 +111,20 @@ impl Scenario {
 
     /// A builder for the given config, as the `crossfed-lambda` role, loopback allowed,
     /// with quick retries.
-    pub fn builder(&self, config: &Value) -> crossfed::Builder {
+    pub fn builder(&self, config: &Value) -> crossfed::google::Builder {
         self.builder_as(&self.cloud.role, config)
     }
 
     /// Like [`Scenario::builder`] for another role session.
-    pub fn builder_as(&self, session: &RoleSession, config: &Value) -> crossfed::Builder {
-        crossfed::Credentials::builder()
+    pub fn builder_as(&self, session: &RoleSession, config: &Value) -> crossfed::google::Builder {
+        crossfed::google::Credentials::builder()
             .with_config_json(config.to_string())
             .with_aws_identity(
                 Self::session_credentials(session),
                 self.cloud.region.clone(),
             )
             .with_allow_local_endpoints(true)
-            .with_retry_policy(quick_retries())
+            .with_context(quick_context())
     }
 
     /// Lambda-like environment variables for the `crossfed-lambda` role.
@@ -230,11 +230,14 @@ impl Scenario {
     }
 }
 
+/// A context with [`quick_retries`] (otherwise the process environment and system clock).
+pub fn quick_context() -> crossfed::Context {
+    crossfed::Context::new().with_retry_policy(quick_retries())
+}
+
 /// Retries fast enough for tests.
 pub fn quick_retries() -> crossfed::RetryPolicy {
-    crossfed::RetryPolicy {
-        max_attempts: 4,
-        min_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-    }
+    crossfed::RetryPolicy::default()
+        .with_max_attempts(4)
+        .with_delays(Duration::from_millis(10), Duration::from_millis(50))
 }

@@ -4,14 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossfed::{CacheSettings, Credentials, Env, Error};
+use crossfed::google::Credentials;
+use crossfed::{CacheSettings, Context, Error};
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use crossfed_tests::{ConnectionCounter, Fault, IAM_SCOPE};
 use google_cloud_auth::credentials::{CacheableResource, CredentialsProvider};
 use http::Extensions;
 
 /// The error a fresh credentials object reports for its first token.
-async fn token_error(builder: crossfed::Builder) -> Error {
+async fn token_error(builder: crossfed::google::Builder) -> Error {
     let creds = builder.build().expect("valid configuration");
     creds.token().await.expect_err("the exchange must fail")
 }
@@ -55,7 +56,7 @@ async fn happy_path_with_impersonation() {
     let iam = s.google.last_iam_request().unwrap();
     assert_eq!(
         iam.body.as_ref().unwrap()["scope"],
-        serde_json::json!([crossfed::CLOUD_PLATFORM_SCOPE])
+        serde_json::json!([crossfed::google::CLOUD_PLATFORM_SCOPE])
     );
     assert_eq!(iam.body.as_ref().unwrap()["lifetime"], "3600s");
     assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 1));
@@ -101,7 +102,10 @@ async fn happy_path_without_impersonation() {
         info.principal
     );
     let sts = s.google.last_sts_request().unwrap();
-    assert_eq!(sts.field("scope"), Some(crossfed::CLOUD_PLATFORM_SCOPE));
+    assert_eq!(
+        sts.field("scope"),
+        Some(crossfed::google::CLOUD_PLATFORM_SCOPE)
+    );
     assert!(
         sts.x_goog_api_client
             .clone()
@@ -168,10 +172,9 @@ async fn lambda_never_touches_imds() {
         ..Default::default()
     };
     let env: Vec<(String, String)> = s.lambda_env();
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let creds = Credentials::builder()
         .with_config_json(s.config_json(&shape).to_string())
-        .with_env(Env::from_slice(&pairs))
+        .with_context(Context::new().with_env_vars(env))
         .build()
         .unwrap();
     creds
@@ -181,14 +184,14 @@ async fn lambda_never_touches_imds() {
     assert_eq!(imds.connections(), 0);
 
     // Lambda without credentials in the environment: a clear error, still no IMDS.
-    let env = Env::from_slice(&[
+    let env = Context::new().with_env_vars([
         ("AWS_LAMBDA_FUNCTION_NAME", "f"),
         ("AWS_REGION", "us-east-1"),
         ("CROSSFED_ALLOW_LOCAL_ENDPOINTS", "1"),
     ]);
     let creds = Credentials::builder()
         .with_config_json(s.config_json(&shape).to_string())
-        .with_env(env)
+        .with_context(env)
         .build()
         .unwrap();
     let err = tokio::time::timeout(Duration::from_secs(5), creds.token())
@@ -230,10 +233,7 @@ async fn refreshes_ahead_of_expiry_reusing_the_federated_token() {
         lifetime_secs: Some(600),
         ..Default::default()
     };
-    let settings = CacheSettings {
-        refresh_ahead: Duration::from_secs(598),
-        ..Default::default()
-    };
+    let settings = CacheSettings::default().with_refresh_ahead(Duration::from_secs(598));
     let creds = s
         .builder(&s.config_json(&shape))
         .with_cache_settings(settings)
@@ -279,10 +279,10 @@ async fn permanent_error_is_clear_and_retried_after_backoff() {
         error: "invalid_grant".into(),
         description: "The audience in ID Token [x] does not match the expected audience.".into(),
     }]);
-    let settings = CacheSettings {
-        error_backoff_min: Duration::from_millis(300),
-        ..Default::default()
-    };
+    let defaults = CacheSettings::default();
+    let settings = defaults
+        .clone()
+        .with_error_backoff(Duration::from_millis(300), defaults.error_backoff_max);
     let creds = s
         .builder(&s.config_json(&ConfigShape::default()))
         .with_cache_settings(settings)
@@ -365,7 +365,10 @@ async fn stale_signature_date_is_rejected() {
     let s = Scenario::start().await;
     let creds = s
         .builder(&s.config_json(&ConfigShape::default()))
-        .with_clock(Arc::new(SkewedClock(Duration::from_secs(20 * 60))))
+        .with_context(
+            crossfed_tests::scenario::quick_context()
+                .with_clock(Arc::new(SkewedClock(Duration::from_secs(20 * 60)))),
+        )
         .build()
         .unwrap();
     let msg = creds.token().await.unwrap_err().to_string();

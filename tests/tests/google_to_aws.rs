@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use crossfed::{CacheSettings, GoogleWebIdentity, IdTokenSource, WebIdentityBuilder};
-use crossfed_tests::scenario::{ConfigShape, Scenario, quick_retries};
+use crossfed::CacheSettings;
+use crossfed::aws::{self, IdTokenSource, WebIdentity};
+use crossfed_tests::scenario::{ConfigShape, Scenario, quick_context};
 use crossfed_tests::{FakeMetadata, FakeMetadataConfig, LocalCloud};
 
 async fn sts_client(cloud: &LocalCloud) -> aws_sdk_sts::Client {
@@ -18,11 +19,11 @@ async fn sts_client(cloud: &LocalCloud) -> aws_sdk_sts::Client {
     aws_sdk_sts::Client::new(&config)
 }
 
-async fn builder(cloud: &LocalCloud, audience: &str, source: IdTokenSource) -> WebIdentityBuilder {
-    GoogleWebIdentity::builder(&cloud.google_role_arn, audience)
+async fn builder(cloud: &LocalCloud, audience: &str, source: IdTokenSource) -> aws::Builder {
+    WebIdentity::builder(&cloud.google_role_arn, audience)
         .with_id_token_source(source)
         .with_sts_client(sts_client(cloud).await)
-        .with_retry_policy(quick_retries())
+        .with_context(quick_context())
 }
 
 fn metadata_source(metadata: &FakeMetadata) -> IdTokenSource {
@@ -31,7 +32,7 @@ fn metadata_source(metadata: &FakeMetadata) -> IdTokenSource {
     }
 }
 
-async fn s3(cloud: &LocalCloud, provider: GoogleWebIdentity) -> aws_sdk_s3::Client {
+async fn s3(cloud: &LocalCloud, provider: WebIdentity) -> aws_sdk_s3::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(cloud.region.clone()))
         .endpoint_url(&cloud.moto_url)
@@ -197,10 +198,7 @@ async fn concurrent_callers_share_one_assume_role() {
 async fn refreshes_ahead_of_expiry() {
     let cloud = LocalCloud::load();
     let metadata = FakeMetadata::start(FakeMetadataConfig::default()).await;
-    let settings = CacheSettings {
-        refresh_ahead: Duration::from_secs(899),
-        ..Default::default()
-    };
+    let settings = CacheSettings::default().with_refresh_ahead(Duration::from_secs(899));
     let provider = builder(&cloud, &cloud.google_audience, metadata_source(&metadata))
         .await
         .with_duration(Duration::from_secs(900))
@@ -229,7 +227,7 @@ async fn refreshes_ahead_of_expiry() {
 
 /// A provider whose ID tokens come from the fake IAM `generateIdToken`, authorised by
 /// crossfed's federated (not impersonated) credentials of the `crossfed-lambda` role.
-async fn chained_provider(s: &Scenario) -> GoogleWebIdentity {
+async fn chained_provider(s: &Scenario) -> WebIdentity {
     let shape = ConfigShape {
         impersonate: false,
         ..Default::default()

@@ -54,8 +54,8 @@ async fn trace_logs_contain_no_secret() {
         .load()
         .await;
     let web_identity = |audience: &str| {
-        crossfed::GoogleWebIdentity::builder(&s.cloud.google_role_arn, audience)
-            .with_id_token_source(crossfed::IdTokenSource::Metadata {
+        crossfed::aws::WebIdentity::builder(&s.cloud.google_role_arn, audience)
+            .with_id_token_source(crossfed::aws::IdTokenSource::Metadata {
                 host: metadata.host(),
             })
             .with_sts_client(aws_sdk_sts::Client::new(&sts))

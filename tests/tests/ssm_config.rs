@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use crossfed::{Credentials, Error};
+use crossfed::Error;
+use crossfed::google::Credentials;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 
-fn builder(s: &Scenario, name: &str, ssm: aws_sdk_ssm::Client) -> crossfed::Builder {
+fn builder(s: &Scenario, name: &str, ssm: aws_sdk_ssm::Client) -> crossfed::google::Builder {
     Credentials::builder()
         .with_config_parameter(name)
         .with_aws_identity(
@@ -14,7 +15,7 @@ fn builder(s: &Scenario, name: &str, ssm: aws_sdk_ssm::Client) -> crossfed::Buil
         )
         .with_ssm_client(ssm)
         .with_allow_local_endpoints(true)
-        .with_retry_policy(crossfed_tests::scenario::quick_retries())
+        .with_context(crossfed_tests::scenario::quick_context())
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use crate::vertex::VertexClient;
 /// the token cache.
 pub async fn from_env() -> Result<App, BoxError> {
     let config = Config::from_env()?;
-    let credentials = crossfed::Credentials::from_env()?;
+    let credentials = crossfed::google::Credentials::from_env()?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let custom_endpoint = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"]
         .iter()
@@ -35,7 +35,7 @@ pub async fn from_env() -> Result<App, BoxError> {
 /// The clients for `config`, with Google `credentials` and an S3 client.
 pub async fn build(
     config: Config,
-    credentials: crossfed::Credentials,
+    credentials: crossfed::google::Credentials,
     s3: aws_sdk_s3::Client,
 ) -> Result<App, BoxError> {
     let mut control = StorageControl::builder().with_credentials(credentials.clone());

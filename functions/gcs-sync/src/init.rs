@@ -25,7 +25,7 @@ impl App {
     /// AWS environment, builds the clients and warms the token cache.
     pub async fn from_env() -> Result<Self, Error> {
         let settings = Settings::from_env()?;
-        let credentials = crossfed::Credentials::from_env()?;
+        let credentials = crossfed::google::Credentials::from_env()?;
         let s3 = s3_client(&settings.retries).await;
         let app = Self::new(&settings, credentials.clone(), s3).await?;
         if let Err(e) = credentials.token().await {
@@ -38,7 +38,7 @@ impl App {
     /// Builds the Cloud Storage clients for `settings` around an S3 client.
     pub async fn new(
         settings: &Settings,
-        credentials: crossfed::Credentials,
+        credentials: crossfed::google::Credentials,
         s3: aws_sdk_s3::Client,
     ) -> Result<Self, Error> {
         let retries = &settings.retries;

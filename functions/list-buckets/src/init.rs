@@ -28,7 +28,7 @@ impl App {
             .ok()
             .filter(|p| !p.trim().is_empty())
             .ok_or("GOOGLE_CLOUD_PROJECT is not set: set it to the Google Cloud project id whose buckets to list")?;
-        let credentials = crossfed::Credentials::from_env()?;
+        let credentials = crossfed::google::Credentials::from_env()?;
         let mut builder = StorageControl::builder().with_credentials(credentials.clone());
         if let Some(endpoint) = grpc_endpoint(std::env::var("STORAGE_EMULATOR_HOST_GRPC").ok()) {
             builder = builder.with_endpoint(endpoint);

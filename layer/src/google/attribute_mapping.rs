@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::cel::{self, Expr, Value};
+use super::cel::{self, Expr, Value};
 
 /// Google's default attribute mapping for AWS providers (`providers create-aws` without
 /// `--attribute-mapping`): `attribute.aws_role` is the assumed-role ARN without the session.

@@ -4,12 +4,85 @@
 
 use std::fmt::Write as _;
 
-use crossfed::attribute_mapping::{
-    AttributeCondition, AttributeMapping, AwsAssertion, MappedAttributes,
+use crossfed::google::{
+    AttributeCondition, AttributeMapping, AwsAssertion, ConfigSource, Credentials,
+    ExternalAccountConfig, MappedAttributes,
 };
-use crossfed::{ConfigSource, Credentials, Error, ExternalAccountConfig, Step};
+use crossfed::{Error, ErrorChain, Step};
 use serde::Serialize;
 use serde_json::Value;
+
+use super::config::ConfigArgs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The provider's attribute mapping (`google.subject=…,attribute.aws_role=…` or JSON);
+    /// default: Google's default AWS mapping.
+    #[arg(long)]
+    attribute_mapping: Option<String>,
+    /// The provider's attribute condition (CEL).
+    #[arg(long)]
+    attribute_condition: Option<String>,
+    /// Read mapping, condition, state and AWS account from the provider (IAM API), with the
+    /// access token in CLOUDSDK_AUTH_ACCESS_TOKEN (`gcloud auth print-access-token`).
+    #[arg(long)]
+    fetch_provider: bool,
+    /// IAM API base URL for --fetch-provider.
+    #[arg(long, default_value = "https://iam.googleapis.com")]
+    iam_endpoint: String,
+    /// Test call: list one object of this bucket (default: list one bucket of --project).
+    #[arg(long)]
+    test_bucket: Option<String>,
+    /// Project whose buckets the test call lists.
+    #[arg(long, env = "GOOGLE_CLOUD_PROJECT")]
+    project: Option<String>,
+    /// Print the report as JSON (for CI).
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `crossfed doctor`; exit code 0 only when no step failed.
+pub async fn main(args: Args) -> std::process::ExitCode {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let storage_endpoint = env("STORAGE_EMULATOR_HOST")
+        .map(|h| {
+            if h.contains("://") {
+                h
+            } else {
+                format!("http://{h}")
+            }
+        })
+        .unwrap_or_else(|| "https://storage.googleapis.com".into());
+    let report = run(Options {
+        source: args.config.source(),
+        attribute_mapping: args.attribute_mapping,
+        attribute_condition: args.attribute_condition,
+        fetch_provider: args.fetch_provider.then(|| FetchProvider {
+            iam_endpoint: args.iam_endpoint,
+            access_token: env("CLOUDSDK_AUTH_ACCESS_TOKEN"),
+        }),
+        test_bucket: args.test_bucket,
+        project: args.project,
+        storage_endpoint,
+        allow_local: env(crossfed::ALLOW_LOCAL_ENV).as_deref() == Some("1"),
+    })
+    .await;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print!("{}", render_text(&report));
+    }
+    if report.ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
 
 /// Outcome of one step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -363,7 +436,7 @@ async fn chain(opts: &Options, steps: &mut Vec<Check>) {
 }
 
 fn config_failure(e: &Error, source: &ConfigSource, described: &str) -> Check {
-    let message = e.to_string();
+    let message = ErrorChain(e).to_string();
     let fix = match (e, source) {
         (Error::InvalidConfig { field, .. }, _) if field == "audience" => {
             let pool_given =

@@ -8,13 +8,12 @@ use time::format_description::well_known::Rfc3339;
 use url::Url;
 
 use crate::error::{Error, Result, Step};
-use crate::google_error;
 use crate::secret::Secret;
 use crate::token::Token;
-use crate::transport::{self, RetryPolicy};
+use crate::transport::Transport;
 
 /// Default lifetime of impersonated tokens.
-pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
 
 #[derive(Serialize)]
 struct Request<'a> {
@@ -31,8 +30,7 @@ struct Response {
 
 /// Calls `generateAccessToken` with the federated token.
 pub(crate) async fn generate_access_token(
-    client: &reqwest::Client,
-    retry: &RetryPolicy,
+    transport: &Transport,
     url: &Url,
     federated: &Secret,
     scopes: &[String],
@@ -42,37 +40,13 @@ pub(crate) async fn generate_access_token(
         scope: scopes,
         lifetime: format!("{}s", lifetime.as_secs()),
     };
-    let resp = transport::send(retry, Step::Impersonation, || {
-        client
-            .post(url.clone())
-            .bearer_auth(federated.expose())
-            .json(&body)
-    })
-    .await?;
-    let status = resp.status();
-    let text = resp.text().await.map_err(|e| {
-        Error::failed_with(
-            Step::Impersonation,
-            true,
-            "reading the IAM response failed",
-            e,
-        )
-    })?;
-    if !status.is_success() {
-        return Err(google_error::from_response(
-            Step::Impersonation,
-            status.as_u16(),
-            &text,
-        ));
-    }
-    let parsed: Response = serde_json::from_str(&text).map_err(|e| {
-        Error::failed_with(
-            Step::Impersonation,
-            false,
-            "IAM Credentials answered with an unexpected body",
-            e,
-        )
-    })?;
+    let parsed: Response = transport
+        .send_json(Step::Impersonation, "IAM Credentials", |http| {
+            http.post(url.clone())
+                .bearer_auth(federated.expose())
+                .json(&body)
+        })
+        .await?;
     let expires_at = OffsetDateTime::parse(&parsed.expire_time, &Rfc3339).map_err(|e| {
         Error::failed_with(
             Step::Impersonation,

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_types::os_shim_internal::Env;
 use tokio::sync::{Mutex, OnceCell};
 use tracing::Instrument;
 
-use crate::aws_identity::AwsIdentityResolver;
-use crate::config::ExternalAccountConfig;
+use super::aws_identity::AwsIdentityResolver;
+use super::config::ExternalAccountConfig;
+use crate::context::Context;
 use crate::error::{Error, Result, Step};
 
 /// Env var naming the SSM parameter that holds the configuration.
@@ -23,6 +23,7 @@ pub const DEFAULT_SSM_TTL: Duration = Duration::from_secs(300);
 
 /// A source of the `external_account` configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigSource {
     /// An SSM parameter name (`/crossfed/config`) or ARN.
     Ssm(String),
@@ -33,9 +34,10 @@ pub enum ConfigSource {
 }
 
 impl ConfigSource {
-    /// `CROSSFED_CONFIG_PARAMETER` (SSM), else `GOOGLE_APPLICATION_CREDENTIALS` (file).
-    pub fn from_env(env: &Env) -> Result<Self> {
-        let get = |k: &str| env.get(k).ok().filter(|v| !v.trim().is_empty());
+    /// `CROSSFED_CONFIG_PARAMETER` (SSM), else `GOOGLE_APPLICATION_CREDENTIALS` (file), as
+    /// `ctx` sees the environment.
+    pub fn from_env(ctx: &Context) -> Result<Self> {
+        let get = |k: &str| ctx.env_var(k);
         if let Some(name) = get(CONFIG_PARAMETER_ENV) {
             return Ok(ConfigSource::Ssm(name));
         }
@@ -158,7 +160,7 @@ impl ConfigLoader {
                 Ok(config)
             }
             (Err(e), Some(last_good)) => {
-                tracing::warn!(error = %e, parameter = %name, "serving the last good credential configuration");
+                tracing::warn!(error = %crate::ErrorChain(&e), parameter = %name, "serving the last good credential configuration");
                 // Try again after a short pause rather than on every call.
                 last_good.fresh_until = Instant::now() + self.ttl.min(Duration::from_secs(30));
                 Ok(last_good.config.clone())
@@ -260,7 +262,7 @@ mod tests {
 
     #[test]
     fn from_env_prefers_ssm_then_file() {
-        let env = Env::from_slice(&[
+        let env = Context::new().with_env_vars([
             (CONFIG_PARAMETER_ENV, "/a"),
             (CREDENTIALS_FILE_ENV, "/f.json"),
         ]);
@@ -268,12 +270,13 @@ mod tests {
             ConfigSource::from_env(&env).unwrap(),
             ConfigSource::Ssm("/a".into())
         );
-        let env = Env::from_slice(&[(CREDENTIALS_FILE_ENV, "/f.json")]);
+        let env = Context::new().with_env_vars([(CREDENTIALS_FILE_ENV, "/f.json")]);
         assert_eq!(
             ConfigSource::from_env(&env).unwrap(),
             ConfigSource::File("/f.json".into())
         );
-        let err = ConfigSource::from_env(&Env::from_slice(&[])).unwrap_err();
+        let err = ConfigSource::from_env(&Context::new().with_env_vars::<_, String, String>([]))
+            .unwrap_err();
         assert!(matches!(err, Error::NotConfigured(_)), "{err}");
         assert!(err.to_string().contains(CONFIG_PARAMETER_ENV));
     }

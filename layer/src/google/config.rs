@@ -35,6 +35,7 @@ const SOURCE_FIELDS: &[&str] = &[
 
 /// The workload identity pool provider named by the `audience`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WorkloadProvider {
     /// Project number owning the pool.
     pub project_number: String,
@@ -48,6 +49,7 @@ pub struct WorkloadProvider {
 
 /// Service-account impersonation settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Impersonation {
     /// The `generateAccessToken` URL.
     pub url: Url,
@@ -59,6 +61,7 @@ pub struct Impersonation {
 
 /// Where AWS credentials, the region and the signed request come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AwsCredentialSource {
     /// Instance metadata URL of the availability zone (EC2 only).
     pub region_url: Option<Url>,
@@ -72,6 +75,7 @@ pub struct AwsCredentialSource {
 
 /// A validated `external_account` configuration for an AWS workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExternalAccountConfig {
     /// The full provider resource name, e.g. `//iam.googleapis.com/projects/N/...`.
     pub audience: String,
@@ -171,6 +175,11 @@ fn parse_audience(audience: &str, universe_domain: &str) -> Result<WorkloadProvi
         ));
     }
     let parts: Vec<&str> = rest.split('/').collect();
+    if let ["projects", _, "locations", _, "workloadIdentityPools", pool] = parts.as_slice() {
+        return Err(bad(&format!(
+            "names a workload identity pool, not a provider: append /providers/<PROVIDER> (the AWS provider of pool `{pool}`)"
+        )));
+    }
     match parts.as_slice() {
         [
             "projects",

@@ -5,11 +5,10 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use url::Url;
 
-use crate::error::{Error, Result, Step};
-use crate::google_error;
+use crate::error::{Result, Step};
 use crate::secret::Secret;
 use crate::token::Token;
-use crate::transport::{self, RetryPolicy};
+use crate::transport::Transport;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const REQUESTED_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -43,8 +42,7 @@ pub(crate) fn metrics_header(impersonating: bool, config_lifetime: bool) -> Stri
 
 /// Exchanges the subject token at Google STS.
 pub(crate) async fn exchange(
-    client: &reqwest::Client,
-    retry: &RetryPolicy,
+    transport: &Transport,
     req: Exchange<'_>,
     now: impl Fn() -> SystemTime,
 ) -> Result<Token> {
@@ -57,33 +55,13 @@ pub(crate) async fn exchange(
         ("subject_token", req.subject_token.expose()),
     ];
     let metrics = metrics_header(req.impersonating, req.config_lifetime);
-    let resp = transport::send(retry, Step::Sts, || {
-        client
-            .post(req.token_url.clone())
-            .header("x-goog-api-client", &metrics)
-            .form(&form)
-    })
-    .await?;
-    let status = resp.status();
-    let body = resp
-        .text()
-        .await
-        .map_err(|e| Error::failed_with(Step::Sts, true, "reading the STS response failed", e))?;
-    if !status.is_success() {
-        return Err(google_error::from_response(
-            Step::Sts,
-            status.as_u16(),
-            &body,
-        ));
-    }
-    let parsed: Response = serde_json::from_str(&body).map_err(|e| {
-        Error::failed_with(
-            Step::Sts,
-            false,
-            "Google STS answered with an unexpected body",
-            e,
-        )
-    })?;
+    let parsed: Response = transport
+        .send_json(Step::Sts, "Google STS", |http| {
+            http.post(req.token_url.clone())
+                .header("x-goog-api-client", &metrics)
+                .form(&form)
+        })
+        .await?;
     let expires_in = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
     Ok(Token {
         value: Secret::new(parsed.access_token),

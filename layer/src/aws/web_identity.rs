@@ -11,11 +11,12 @@ use aws_types::region::Region;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
+use super::id_token::{self, IdToken, IdTokenSource};
+use crate::context::Context;
 use crate::endpoint::{ALLOW_LOCAL_ENV, EndpointPolicy, GoogleService};
 use crate::error::{Error, Result, Step};
-use crate::id_token::{self, IdToken, IdTokenSource};
-use crate::token_cache::{CacheSettings, Clock, Expiring, SystemClock, TokenCache, TokenSource};
-use crate::transport::{self, RetryPolicy, Timeouts};
+use crate::token_cache::{CacheSettings, Expiring, TokenCache, TokenSource};
+use crate::transport::Transport;
 
 /// Region used for the regional STS endpoint when none is configured.
 pub const DEFAULT_STS_REGION: &str = "us-east-1";
@@ -25,22 +26,23 @@ pub const DEFAULT_STS_REGION: &str = "us-east-1";
 ///
 /// Credentials are cached, refreshed ahead of expiry and fetched once for concurrent callers.
 #[derive(Clone)]
-pub struct GoogleWebIdentity {
+pub struct WebIdentity {
     inner: Arc<TokenCache<WebIdentitySource>>,
 }
 
-impl std::fmt::Debug for GoogleWebIdentity {
+impl std::fmt::Debug for WebIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = self.inner.source();
-        f.debug_struct("GoogleWebIdentity")
+        f.debug_struct("WebIdentity")
             .field("role_arn", &s.role_arn)
             .field("audience", &s.audience)
             .finish_non_exhaustive()
     }
 }
 
-/// Builds a [`GoogleWebIdentity`].
-pub struct WebIdentityBuilder {
+/// Builds a [`WebIdentity`].
+#[derive(Debug)]
+pub struct Builder {
     role_arn: String,
     audience: String,
     source: Option<IdTokenSource>,
@@ -50,17 +52,15 @@ pub struct WebIdentityBuilder {
     region: Option<String>,
     sts: Option<aws_sdk_sts::Client>,
     cache: CacheSettings,
-    retry: RetryPolicy,
-    timeouts: Timeouts,
-    clock: Arc<dyn Clock>,
+    ctx: Context,
     allow_local: Option<bool>,
 }
 
-impl GoogleWebIdentity {
+impl WebIdentity {
     /// Assume `role_arn` with Google ID tokens for `audience` (the trust policy's
     /// `accounts.google.com:oaud`).
-    pub fn builder(role_arn: impl Into<String>, audience: impl Into<String>) -> WebIdentityBuilder {
-        WebIdentityBuilder {
+    pub fn builder(role_arn: impl Into<String>, audience: impl Into<String>) -> Builder {
+        Builder {
             role_arn: role_arn.into(),
             audience: audience.into(),
             source: None,
@@ -70,9 +70,7 @@ impl GoogleWebIdentity {
             region: None,
             sts: None,
             cache: CacheSettings::default(),
-            retry: RetryPolicy::default(),
-            timeouts: Timeouts::default(),
-            clock: Arc::new(SystemClock),
+            ctx: Context::default(),
             allow_local: None,
         }
     }
@@ -83,7 +81,7 @@ impl GoogleWebIdentity {
     }
 }
 
-impl WebIdentityBuilder {
+impl Builder {
     /// Where ID tokens come from (default: the metadata server, `GCE_METADATA_HOST`).
     pub fn with_id_token_source(mut self, source: IdTokenSource) -> Self {
         self.source = Some(source);
@@ -126,9 +124,11 @@ impl WebIdentityBuilder {
         self
     }
 
-    /// Retry policy for ID token requests.
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+    /// Environment, clock, timeouts, retry policy and HTTP client (default:
+    /// [`Context::default`]). Give both directions' builders the same context to share one HTTP
+    /// client pool.
+    pub fn with_context(mut self, ctx: Context) -> Self {
+        self.ctx = ctx;
         self
     }
 
@@ -140,7 +140,7 @@ impl WebIdentityBuilder {
     }
 
     /// Validates the settings and returns the provider. Needs no runtime.
-    pub fn build(self) -> Result<GoogleWebIdentity> {
+    pub fn build(self) -> Result<WebIdentity> {
         let arn_ok = self.role_arn.starts_with("arn:")
             && self.role_arn.split(':').nth(2) == Some("iam")
             && self.role_arn.contains(":role/");
@@ -175,28 +175,33 @@ impl WebIdentityBuilder {
                 universe_domain: "googleapis.com".into(),
                 allow_local: self
                     .allow_local
-                    .unwrap_or_else(|| std::env::var(ALLOW_LOCAL_ENV).is_ok_and(|v| v == "1")),
+                    .unwrap_or_else(|| self.ctx.env_var(ALLOW_LOCAL_ENV).is_some_and(|v| v == "1")),
             };
             policy.check_google("endpoint", endpoint.as_str(), GoogleService::IamCredentials)?;
         }
         let region = self
             .region
-            .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
+            .or_else(|| self.ctx.env_var("AWS_REGION"))
             .unwrap_or_else(|| DEFAULT_STS_REGION.to_string());
         let source = WebIdentitySource {
             role_arn: self.role_arn,
             audience: self.audience,
-            id_tokens: self.source.unwrap_or_else(IdTokenSource::metadata_from_env),
+            id_tokens: self
+                .source
+                .unwrap_or_else(|| IdTokenSource::metadata_from_env(&self.ctx)),
             session_name: self.session_name,
             duration: self.duration,
             policy: self.policy,
             region: Region::new(region),
             sts: OnceCell::new_with(self.sts),
-            client: transport::build_client(&self.timeouts)?,
-            retry: self.retry,
+            transport: self.ctx.transport()?,
         };
-        Ok(GoogleWebIdentity {
-            inner: Arc::new(TokenCache::new(source, self.cache, self.clock)),
+        Ok(WebIdentity {
+            inner: Arc::new(TokenCache::new(
+                source,
+                self.cache,
+                self.ctx.clock().clone(),
+            )),
         })
     }
 }
@@ -218,7 +223,7 @@ fn check_session_name(name: &str) -> Result<()> {
 }
 
 /// A session name from the token: the e-mail, else `google-<sub>`, within AWS limits.
-pub fn default_session_name(claims: &id_token::IdTokenClaims) -> String {
+fn default_session_name(claims: &id_token::IdTokenClaims) -> String {
     let base = claims
         .email
         .clone()
@@ -250,8 +255,7 @@ struct WebIdentitySource {
     policy: Option<String>,
     region: Region,
     sts: OnceCell<aws_sdk_sts::Client>,
-    client: reqwest::Client,
-    retry: RetryPolicy,
+    transport: Transport,
 }
 
 struct AwsSession(AwsCredentials);
@@ -345,7 +349,7 @@ impl TokenSource for WebIdentitySource {
     type Output = AwsSession;
 
     async fn fetch(&self) -> Result<AwsSession> {
-        let token = id_token::fetch(&self.id_tokens, &self.client, &self.retry, &self.audience)
+        let token = id_token::fetch(&self.id_tokens, &self.transport, &self.audience)
             .instrument(tracing::info_span!("crossfed.id_token"))
             .await?;
         let session_name = self
@@ -391,7 +395,7 @@ impl TokenSource for WebIdentitySource {
     }
 }
 
-impl ProvideCredentials for GoogleWebIdentity {
+impl ProvideCredentials for WebIdentity {
     fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
     where
         Self: 'a,
@@ -409,8 +413,8 @@ impl ProvideCredentials for GoogleWebIdentity {
 
 #[cfg(test)]
 mod tests {
+    use super::id_token::IdTokenClaims;
     use super::*;
-    use crate::id_token::IdTokenClaims;
 
     #[test]
     fn session_names_fit_aws_limits() {
@@ -441,19 +445,16 @@ mod tests {
 
     #[test]
     fn builder_validates() {
-        let ok = GoogleWebIdentity::builder("arn:aws:iam::123456789012:role/r", "aud").build();
+        let ok = WebIdentity::builder("arn:aws:iam::123456789012:role/r", "aud").build();
         assert!(ok.is_ok());
         for (arn, aud) in [
             ("r", "aud"),
             ("arn:aws:s3:::b", "aud"),
             ("arn:aws:iam::1:role/r", " "),
         ] {
-            assert!(
-                GoogleWebIdentity::builder(arn, aud).build().is_err(),
-                "{arn}"
-            );
+            assert!(WebIdentity::builder(arn, aud).build().is_err(), "{arn}");
         }
-        let long = GoogleWebIdentity::builder("arn:aws:iam::1:role/r", "a")
+        let long = WebIdentity::builder("arn:aws:iam::1:role/r", "a")
             .with_duration(Duration::from_secs(60))
             .build();
         assert!(long.is_err());

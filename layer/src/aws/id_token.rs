@@ -8,10 +8,10 @@ use google_cloud_auth::credentials::{CacheableResource, Credentials as GoogleCre
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::context::Context;
 use crate::error::{Error, Result, Step};
-use crate::google_error;
 use crate::secret::Secret;
-use crate::transport::{self, RetryPolicy};
+use crate::transport::{Transport, send};
 
 /// The metadata server host, overridable with `GCE_METADATA_HOST` (Google's convention).
 pub const METADATA_HOST_ENV: &str = "GCE_METADATA_HOST";
@@ -19,6 +19,7 @@ const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
 
 /// Where Google ID tokens come from.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum IdTokenSource {
     /// The metadata server (Compute Engine, Cloud Run, GKE, Cloud Functions).
     Metadata {
@@ -37,11 +38,11 @@ pub enum IdTokenSource {
 }
 
 impl IdTokenSource {
-    /// The metadata server at `GCE_METADATA_HOST`, else `metadata.google.internal`.
-    pub fn metadata_from_env() -> Self {
-        let host = std::env::var(METADATA_HOST_ENV)
-            .ok()
-            .filter(|h| !h.trim().is_empty())
+    /// The metadata server at `GCE_METADATA_HOST` (read through `ctx`), else
+    /// `metadata.google.internal`.
+    pub fn metadata_from_env(ctx: &Context) -> Self {
+        let host = ctx
+            .env_var(METADATA_HOST_ENV)
             .unwrap_or_else(|| DEFAULT_METADATA_HOST.to_string());
         IdTokenSource::Metadata { host }
     }
@@ -61,6 +62,7 @@ impl IdTokenSource {
 
 /// The claims AWS compares with the trust policy.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[non_exhaustive]
 pub struct IdTokenClaims {
     /// `aud`: the requested audience (`accounts.google.com:oaud`).
     #[serde(default)]
@@ -88,6 +90,7 @@ impl IdTokenClaims {
 
 /// A Google ID token and its (unverified) claims: AWS verifies the signature.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct IdToken {
     /// The JWT.
     pub jwt: Secret,
@@ -126,8 +129,7 @@ struct GenerateIdTokenResponse {
 /// Fetches an ID token for `audience`.
 pub(crate) async fn fetch(
     source: &IdTokenSource,
-    client: &reqwest::Client,
-    retry: &RetryPolicy,
+    transport: &Transport,
     audience: &str,
 ) -> Result<IdToken> {
     let jwt = match source {
@@ -140,8 +142,10 @@ pub(crate) async fn fetch(
                 ("format", "full"),
                 ("include_email", "true"),
             ];
-            let resp = transport::send(retry, Step::IdToken, || {
-                client.get(&url).query(&query).header("Metadata-Flavor", "Google")
+            let resp = send(transport.retry_policy(), Step::IdToken, || {
+                transport
+                    .client()
+                    .get(&url).query(&query).header("Metadata-Flavor", "Google")
             })
             .await
             .map_err(|e| match e {
@@ -213,32 +217,11 @@ pub(crate) async fn fetch(
                 audience,
                 include_email: true,
             };
-            let resp = transport::send(retry, Step::IdToken, || {
-                client
-                    .post(url.clone())
-                    .headers(headers.clone())
-                    .json(&body)
-            })
-            .await?;
-            let status = resp.status();
-            let text = resp.text().await.map_err(|e| {
-                Error::failed_with(Step::IdToken, true, "reading the IAM response failed", e)
-            })?;
-            if !status.is_success() {
-                return Err(google_error::from_response(
-                    Step::IdToken,
-                    status.as_u16(),
-                    &text,
-                ));
-            }
-            let parsed: GenerateIdTokenResponse = serde_json::from_str(&text).map_err(|e| {
-                Error::failed_with(
-                    Step::IdToken,
-                    false,
-                    "IAM Credentials answered with an unexpected body",
-                    e,
-                )
-            })?;
+            let parsed: GenerateIdTokenResponse = transport
+                .send_json(Step::IdToken, "IAM Credentials", |http| {
+                    http.post(url.clone()).headers(headers.clone()).json(&body)
+                })
+                .await?;
             parsed.token
         }
     };

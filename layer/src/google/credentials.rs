@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_types::os_shim_internal::Env;
 use aws_types::region::Region;
 use google_cloud_auth::credentials::{
     AccessToken, AccessTokenCredentialsProvider, CacheableResource, CredentialsProvider, EntityTag,
@@ -15,18 +14,19 @@ use google_cloud_auth::errors::CredentialsError;
 use http::{Extensions, HeaderMap, HeaderValue};
 use tracing::Instrument;
 
-use crate::aws_identity::{AwsIdentity, AwsIdentityResolver, AwsIdentitySource};
-use crate::config::ExternalAccountConfig;
-use crate::config_source::{ConfigLoader, ConfigSource, DEFAULT_SSM_TTL};
+use super::aws_identity::{AwsIdentity, AwsIdentityResolver, AwsIdentitySource};
+use super::config::ExternalAccountConfig;
+use super::config_source::{ConfigLoader, ConfigSource, DEFAULT_SSM_TTL};
+use super::impersonation::{self, DEFAULT_LIFETIME};
+use super::sts;
+use super::subject_token;
+use crate::context::Context;
 use crate::endpoint::ALLOW_LOCAL_ENV;
 use crate::error::{Error, Result, Step};
-use crate::impersonation::{self, DEFAULT_LIFETIME};
 use crate::secret::Secret;
-use crate::sts;
-use crate::subject_token;
 use crate::token::Token;
-use crate::token_cache::{CacheSettings, Clock, Expiring, SystemClock, TokenCache, TokenSource};
-use crate::transport::{self, RetryPolicy, Timeouts};
+use crate::token_cache::{CacheSettings, Clock, Expiring, TokenCache, TokenSource};
+use crate::transport::Transport;
 
 /// The default OAuth scope.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -52,34 +52,29 @@ impl std::fmt::Debug for TokenCache<FederatedSource> {
 }
 
 /// Builds [`Credentials`]. Nothing is fetched until the first token is needed.
+#[derive(Debug)]
 pub struct Builder {
     source: Option<ConfigSource>,
-    env: Env,
+    ctx: Context,
     scopes: Vec<String>,
     aws: Option<AwsIdentity>,
     ssm_client: Option<aws_sdk_ssm::Client>,
     ssm_ttl: Duration,
     cache: CacheSettings,
-    retry: RetryPolicy,
-    timeouts: Timeouts,
     allow_local: Option<bool>,
-    clock: Arc<dyn Clock>,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Builder {
             source: None,
-            env: Env::real(),
+            ctx: Context::default(),
             scopes: vec![CLOUD_PLATFORM_SCOPE.to_string()],
             aws: None,
             ssm_client: None,
             ssm_ttl: DEFAULT_SSM_TTL,
             cache: CacheSettings::default(),
-            retry: RetryPolicy::default(),
-            timeouts: Timeouts::default(),
             allow_local: None,
-            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -106,9 +101,11 @@ impl Builder {
         self.with_config_source(ConfigSource::Inline(json.into()))
     }
 
-    /// The environment to read settings from (default: the process environment).
-    pub fn with_env(mut self, env: Env) -> Self {
-        self.env = env;
+    /// Environment, clock, timeouts, retry policy and HTTP client (default:
+    /// [`Context::default`]). Give both directions' builders the same context to share one HTTP
+    /// client pool.
+    pub fn with_context(mut self, ctx: Context) -> Self {
+        self.ctx = ctx;
         self
     }
 
@@ -153,27 +150,9 @@ impl Builder {
         self
     }
 
-    /// Retry policy for Google calls.
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Connect and total timeouts for Google calls.
-    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-
     /// Allows plain-http loopback Google endpoints (default: `CROSSFED_ALLOW_LOCAL_ENDPOINTS=1`).
     pub fn with_allow_local_endpoints(mut self, allow: bool) -> Self {
         self.allow_local = Some(allow);
-        self
-    }
-
-    /// The wall clock (tests).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
         self
     }
 
@@ -181,7 +160,7 @@ impl Builder {
     pub fn build(self) -> Result<Credentials> {
         let source = match self.source {
             Some(s) => s,
-            None => ConfigSource::from_env(&self.env)?,
+            None => ConfigSource::from_env(&self.ctx)?,
         };
         if self.scopes.is_empty() {
             return Err(Error::invalid(
@@ -191,23 +170,26 @@ impl Builder {
         }
         let allow_local = self
             .allow_local
-            .unwrap_or_else(|| self.env.get(ALLOW_LOCAL_ENV).is_ok_and(|v| v == "1"));
+            .unwrap_or_else(|| self.ctx.env_var(ALLOW_LOCAL_ENV).is_some_and(|v| v == "1"));
         let loader = ConfigLoader::new(source, allow_local, self.ssm_ttl, self.ssm_client)?;
         let aws = AwsIdentityResolver::new(match self.aws {
             Some(identity) => AwsIdentitySource::Provided(identity),
-            None => AwsIdentitySource::Auto(self.env.clone()),
+            None => AwsIdentitySource::Auto(self.ctx.clone()),
         });
         let source = FederatedSource {
             loader,
             aws,
-            client: transport::build_client(&self.timeouts)?,
-            retry: self.retry,
+            transport: self.ctx.transport()?,
             scopes: self.scopes,
-            clock: self.clock.clone(),
+            clock: self.ctx.clock().clone(),
             federated: Mutex::new(None),
         };
         Ok(Credentials {
-            inner: Arc::new(TokenCache::new(source, self.cache, self.clock)),
+            inner: Arc::new(TokenCache::new(
+                source,
+                self.cache,
+                self.ctx.clock().clone(),
+            )),
         })
     }
 }
@@ -277,8 +259,7 @@ impl AccessTokenCredentialsProvider for Credentials {
 struct FederatedSource {
     loader: ConfigLoader,
     aws: AwsIdentityResolver,
-    client: reqwest::Client,
-    retry: RetryPolicy,
+    transport: Transport,
     scopes: Vec<String>,
     clock: Arc<dyn Clock>,
     /// The last federated token, reused for impersonation while valid.
@@ -307,8 +288,7 @@ impl FederatedSource {
         )?;
         let started = Instant::now();
         let token = sts::exchange(
-            &self.client,
-            &self.retry,
+            &self.transport,
             sts::Exchange {
                 token_url: &config.token_url,
                 audience: &config.audience,
@@ -376,8 +356,7 @@ impl TokenSource for FederatedSource {
                 let federated = self.federated_token(&config, IAM_SCOPE).await?;
                 let started = Instant::now();
                 let token = impersonation::generate_access_token(
-                    &self.client,
-                    &self.retry,
+                    &self.transport,
                     &imp.url,
                     &federated.value,
                     &self.scopes,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crossfed::attribute_mapping::{AttributeMapping, AwsAssertion};
+use crossfed::google::{AttributeMapping, AwsAssertion};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -869,7 +869,7 @@ mod tests {
 
     fn fixture(name: &str) -> String {
         let path = format!(
-            "{}/../tests/fixtures/gcloud-cred-configs/{name}",
+            "{}/../../tests/fixtures/gcloud-cred-configs/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -905,7 +905,7 @@ mod tests {
         );
         // And crossfed itself accepts what bootstrap writes.
         let json = credential_config(AUDIENCE, Some(SA), false, None);
-        let parsed = crossfed::ExternalAccountConfig::from_json(&json, false).unwrap();
+        let parsed = crossfed::google::ExternalAccountConfig::from_json(&json, false).unwrap();
         assert_eq!(parsed.impersonation.unwrap().service_account, SA);
     }
 
@@ -968,7 +968,7 @@ mod tests {
     #[test]
     fn plan_is_consistent_with_the_mapping_evaluation() {
         // The condition admits each role's sessions and each member is what Google computes.
-        use crossfed::attribute_mapping::AttributeCondition;
+        use crossfed::google::AttributeCondition;
         for mapping in [MappingChoice::Default, MappingChoice::RoleName] {
             let p = plan(&inputs(3, mapping, false)).unwrap();
             let condition = AttributeCondition::parse(&p.attribute_condition).unwrap();

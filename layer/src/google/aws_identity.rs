@@ -12,15 +12,16 @@ use aws_config::default_provider::{
 };
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_types::os_shim_internal::Env;
 use aws_types::region::Region;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
+use crate::context::Context;
 use crate::error::{Error, Result, Step};
 
 /// Resolved AWS identity: a credentials provider and a region.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct AwsIdentity {
     /// Provides (possibly refreshing) AWS credentials.
     pub credentials: SharedCredentialsProvider,
@@ -58,25 +59,25 @@ pub(crate) enum AwsIdentitySource {
     /// Given by the caller (tests, or applications that already hold a provider).
     Provided(AwsIdentity),
     /// Lambda fast path, else the `aws-config` default chains.
-    Auto(Env),
+    Auto(Context),
 }
 
-fn env_value(env: &Env, name: &str) -> Option<String> {
-    env.get(name).ok().filter(|v| !v.trim().is_empty())
+fn env_value(env: &Context, name: &str) -> Option<String> {
+    env.env_var(name)
 }
 
 /// `Some(function name)` when running in AWS Lambda.
-pub(crate) fn lambda_function(env: &Env) -> Option<String> {
+fn lambda_function(env: &Context) -> Option<String> {
     env_value(env, "AWS_LAMBDA_FUNCTION_NAME")
 }
 
-fn region_from_env(env: &Env) -> Option<Region> {
+fn region_from_env(env: &Context) -> Option<Region> {
     env_value(env, "AWS_REGION")
         .or_else(|| env_value(env, "AWS_DEFAULT_REGION"))
         .map(Region::new)
 }
 
-fn lambda_identity(env: &Env, function: &str) -> Result<AwsIdentity> {
+fn lambda_identity(env: &Context, function: &str) -> Result<AwsIdentity> {
     let missing = |name: &str| {
         Error::failed(
             Step::AwsIdentity,
@@ -98,7 +99,7 @@ fn lambda_identity(env: &Env, function: &str) -> Result<AwsIdentity> {
     })
 }
 
-async fn default_chain_identity(env: &Env) -> Result<AwsIdentity> {
+async fn default_chain_identity(env: &Context) -> Result<AwsIdentity> {
     let region = match region_from_env(env) {
         Some(r) => r,
         None => DefaultRegionChain::builder()
@@ -169,7 +170,7 @@ mod tests {
 
     #[tokio::test]
     async fn lambda_fast_path_reads_the_environment() {
-        let env = Env::from_slice(&[
+        let env = Context::new().with_env_vars([
             ("AWS_LAMBDA_FUNCTION_NAME", "fn"),
             ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE"),
             ("AWS_SECRET_ACCESS_KEY", "secret"),
@@ -186,7 +187,7 @@ mod tests {
 
     #[tokio::test]
     async fn lambda_without_credentials_fails_fast_and_clearly() {
-        let env = Env::from_slice(&[
+        let env = Context::new().with_env_vars([
             ("AWS_LAMBDA_FUNCTION_NAME", "fn"),
             ("AWS_REGION", "eu-west-1"),
         ]);
