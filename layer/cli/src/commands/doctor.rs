@@ -439,9 +439,7 @@ fn config_failure(e: &Error, source: &ConfigSource, described: &str) -> Check {
     let message = ErrorChain(e).to_string();
     let fix = match (e, source) {
         (Error::InvalidConfig { field, .. }, _) if field == "audience" => {
-            let pool_given =
-                message.contains("/workloadIdentityPools/") && !message.contains("/providers/");
-            if pool_given {
+            if message.contains("names a workload identity pool") {
                 "the audience names the pool, not the provider: append /providers/PROVIDER_ID (the full provider name, e.g. //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER); `crossfed bootstrap` writes it".to_string()
             } else {
                 "set audience to //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER".to_string()
@@ -453,9 +451,13 @@ fn config_failure(e: &Error, source: &ConfigSource, described: &str) -> Check {
         (_, ConfigSource::Ssm(name)) if message.contains("ParameterNotFound") => format!(
             "create it in this region: `aws ssm put-parameter --name={name} --type=String --value=file://cred-config.json` (`crossfed bootstrap` writes the file and the command), or fix the name/AWS_REGION"
         ),
-        (_, ConfigSource::Ssm(name)) if message.contains("AccessDenied") => format!(
-            "allow the caller ssm:GetParameter on {name} (and kms:Decrypt via SSM for a SecureString with a customer key)"
-        ),
+        (_, ConfigSource::Ssm(name))
+            if message.contains("AccessDenied") || message.contains("HTTP 403") =>
+        {
+            format!(
+                "allow the caller ssm:GetParameter on {name} (and kms:Decrypt via SSM for a SecureString with a customer key)"
+            )
+        }
         (_, ConfigSource::Ssm(_)) if e.step() == Step::AwsIdentity => {
             "reading SSM needs AWS credentials: export them (or AWS_PROFILE) and AWS_REGION"
                 .to_string()
