@@ -338,3 +338,66 @@ fn config_flags_win_over_env_vars_in_every_combination() {
         }
     }
 }
+
+/// With the seed article's mapping (role name only), whoami prints the principal set that
+/// the fake Google (mapping the same way) accepts; without a mapping it says it assumed
+/// Google's default.
+#[tokio::test]
+async fn whoami_follows_the_given_attribute_mapping() {
+    let s = Scenario::start_with(|c| {
+        c.aws_role_mapping = crossfed_tests::AwsRoleMapping::RoleName;
+        let role = crossfed_tests::AwsRoleMapping::RoleName
+            .aws_role(&crossfed_tests::LocalCloud::load().role.assumed_arn)
+            .unwrap();
+        c.bindings = vec![c.principal_set_for_aws_role(&role)];
+    })
+    .await;
+    let file = write_config(&s);
+    let out = cli(
+        &s,
+        &file,
+        &[
+            "whoami",
+            "--attribute-mapping",
+            "google.subject=assertion.arn,attribute.aws_account=assertion.account,attribute.aws_role=assertion.arn.extract('assumed-role/{role}/')",
+        ],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    let role_name = crossfed_tests::AwsRoleMapping::RoleName
+        .aws_role(&s.cloud.role.assumed_arn)
+        .unwrap();
+    assert!(!role_name.contains(':'), "{role_name}");
+    let set = s.google.config().principal_set_for_aws_role(&role_name);
+    assert!(
+        text.contains(&format!("google_principal_set: {set}")),
+        "{text}"
+    );
+    assert!(text.contains("mapping: --attribute-mapping"), "{text}");
+    assert!(
+        text.contains(&format!("attribute.aws_account: {}", s.cloud.account_id)),
+        "{text}"
+    );
+
+    // The fake binds exactly that set: the token flow works.
+    assert!(cli(&s, &file, &["token"]).status.success());
+
+    let out = cli(&s, &file, &["whoami"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("mapping: Google's default AWS mapping"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("google_principal_set: {set}")),
+        "{text}"
+    );
+
+    let out = cli(
+        &s,
+        &file,
+        &["whoami", "--attribute-mapping", "attribute.x=assertion.arn"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("google.subject"));
+}
