@@ -38,6 +38,11 @@ pub struct FakeGoogleConfig {
     pub aws_role_mapping: AwsRoleMapping,
     /// Added to the fake's clock: `+1h` makes every client look an hour slow (stale clock).
     pub clock_offset: Duration,
+    /// AWS account the provider admits (`aws.accountId` of the provider resource).
+    pub aws_account_id: String,
+    /// Bearer token allowed to read the provider resource (`GET /v1/projects/…/providers/…`,
+    /// like `iam.workloadIdentityPoolProviders.get`); `None`: nobody may.
+    pub provider_reader_token: Option<String>,
     /// The only service account the fake IAM Credentials API knows.
     pub service_account_email: String,
     /// Its unique id: `sub` and `azp` of the ID tokens generateIdToken mints.
@@ -62,6 +67,8 @@ impl Default for FakeGoogleConfig {
             allowed_aws_roles: None,
             aws_role_mapping: AwsRoleMapping::default(),
             clock_offset: Duration::ZERO,
+            aws_account_id: "123456789012".into(),
+            provider_reader_token: None,
             service_account_email: "crossfed@my-project.iam.gserviceaccount.com".into(),
             service_account_unique_id: DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID.into(),
             bindings: Vec::new(),
@@ -431,6 +438,9 @@ async fn route(state: Arc<GoogleState>, req: Request<Incoming>) -> Response<Body
         }
         return fake_sts::handle(&state, req).await;
     }
+    if path.starts_with("/v1/projects/") && path.contains("/workloadIdentityPools/") {
+        return provider_resource(&state, &req);
+    }
     if path.starts_with("/v1/projects/") {
         return fake_iam::handle(&state, req).await;
     }
@@ -439,6 +449,51 @@ async fn route(state: Arc<GoogleState>, req: Request<Incoming>) -> Response<Body
         "NOT_FOUND",
         &format!("The requested URL {path} was not found on this server."),
     )
+}
+
+/// `GET /v1/projects/N/locations/global/workloadIdentityPools/P/providers/X`: the provider
+/// resource as the IAM API returns it, built from the fake's own mapping and condition.
+fn provider_resource(state: &GoogleState, req: &Request<Incoming>) -> Response<Body> {
+    let config = &state.config;
+    if req.method() != Method::GET {
+        return server::empty_response(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let authorized = matches!(
+        (server::header_str(req.headers(), "authorization"), &config.provider_reader_token),
+        (Some(h), Some(t)) if h.strip_prefix("Bearer ") == Some(t.as_str())
+    );
+    if !authorized {
+        return fake_iam::google_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "Permission 'iam.workloadIdentityPoolProviders.get' denied on resource (or it may not exist).",
+        );
+    }
+    let name = req.uri().path().trim_start_matches("/v1/");
+    if format!("//iam.googleapis.com/{name}") != config.audience {
+        return fake_iam::google_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Requested entity was not found: {name}."),
+        );
+    }
+    let aws_role = match config.aws_role_mapping {
+        AwsRoleMapping::AssumedRoleArn => {
+            "assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn"
+        }
+        AwsRoleMapping::RoleName => "assertion.arn.extract('assumed-role/{role}/')",
+    };
+    let mut body = serde_json::json!({
+        "name": name,
+        "state": "ACTIVE",
+        "attributeMapping": {"google.subject": "assertion.arn", "attribute.aws_role": aws_role},
+        "aws": {"accountId": config.aws_account_id},
+    });
+    if let Some(roles) = &config.allowed_aws_roles {
+        let list: Vec<String> = roles.iter().map(|r| format!("'{r}'")).collect();
+        body["attributeCondition"] = format!("attribute.aws_role in [{}]", list.join(", ")).into();
+    }
+    server::json_response(StatusCode::OK, &body)
 }
 
 #[cfg(test)]

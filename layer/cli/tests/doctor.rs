@@ -371,3 +371,84 @@ async fn no_configuration_at_all() {
         "{fix}"
     );
 }
+
+/// `--fetch-provider` reads mapping, condition and account from the provider resource (the
+/// fake IAM API) and checks them locally, before any STS call.
+#[tokio::test]
+async fn fetch_provider_checks_condition_and_account_locally() {
+    let own_role = LocalCloud::aws_role_attribute(&LocalCloud::load().role);
+    for (account, allowed, expect) in [
+        ("123456789012", own_role.as_str(), "pass"),
+        (
+            "123456789012",
+            "arn:aws:sts::123456789012:assumed-role/other",
+            "condition",
+        ),
+        ("999999999999", "", "account"),
+    ] {
+        let s = Scenario::start_with(|c| {
+            c.provider_reader_token = Some("ya29.reader".into());
+            c.aws_account_id = account.into();
+            if !allowed.is_empty() {
+                c.allowed_aws_roles = Some(vec![allowed.into()]);
+            }
+        })
+        .await;
+        let file = write_config(&s.config_json(&ConfigShape::default()));
+        let mut env = file_env(&file);
+        env.push(("CLOUDSDK_AUTH_ACCESS_TOKEN", "ya29.reader".into()));
+        let iam = s.google.iam_base_url();
+        let run = doctor(
+            &s,
+            true,
+            &env_refs(&env),
+            &["--fetch-provider", "--iam-endpoint", &iam],
+        );
+        if expect == "pass" {
+            assert_eq!(run.code, 0, "{}", run.json);
+            let attrs = step(&run, "attributes");
+            assert!(
+                attrs["summary"]
+                    .as_str()
+                    .unwrap()
+                    .contains("admits this caller"),
+                "{attrs}"
+            );
+            assert!(
+                attrs["details"]
+                    .to_string()
+                    .contains("mapping from the provider"),
+                "{attrs}"
+            );
+            continue;
+        }
+        let fix = assert_fails_at(&run, "attributes");
+        let summary = step(&run, "attributes")["summary"].as_str().unwrap();
+        match expect {
+            "condition" => assert!(
+                summary.contains("rejects this caller") && fix.contains("update-aws"),
+                "{summary} {fix}"
+            ),
+            _ => assert!(
+                summary.contains("admits AWS account 999999999999"),
+                "{summary}"
+            ),
+        }
+        assert_eq!(s.google.sts_calls(), 0);
+
+        // Without a reader token the fake IAM API refuses, and doctor says what is needed.
+        env.pop();
+        env.push(("CLOUDSDK_AUTH_ACCESS_TOKEN", "ya29.someone-else".into()));
+        let run = doctor(
+            &s,
+            true,
+            &env_refs(&env),
+            &["--fetch-provider", "--iam-endpoint", &iam],
+        );
+        let fix = assert_fails_at(&run, "attributes");
+        assert!(
+            fix.contains("iam.workloadIdentityPoolProviders.get"),
+            "{fix}"
+        );
+    }
+}
