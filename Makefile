@@ -4,7 +4,12 @@
 #   make run       run the list-buckets Lambda locally against the local clouds
 #   make bench     cargo run --release crossfed-bench with the local clouds up (writes BENCHMARKS.md)
 #   make localcloud-up / localcloud-down   start / stop moto + fake-gcs-server by hand
-#   make validate  sam validate --lint;  make deploy  sam build + sam deploy --guided
+#   make lint      fmt + template checks (both architectures) + clippy
+#   make package   sam build: every function's bootstrap under .aws-sam/build/ (ARCH=x86_64|arm64,
+#                  default: this machine's), then zips, sizes and glibc check (target/package/)
+#   make deploy    make package + sam deploy --guided;  make delete  empty the stack's buckets + sam delete
+#   make watch     cargo lambda watch against the local clouds (make invoke FUNCTION=... EVENT=...)
+#   make validate  sam validate --lint
 #   make clean     stop the local clouds and remove target/localcloud
 #
 # Local clouds (tests/localcloud/): moto on 127.0.0.1:$(MOTO_PORT),
@@ -16,6 +21,7 @@ PYTHON ?= python3
 
 export VENV := $(CURDIR)/.venv
 SAM_VENV := $(CURDIR)/.venv-sam
+LAMBDA_VENV := $(CURDIR)/.venv-lambda
 export MOTO_PORT ?= 5055
 export GCS_HOST ?= 127.0.0.2
 export GCS_PORT ?= 80
@@ -23,9 +29,17 @@ export GCS_PORT ?= 80
 LOCALCLOUD := tests/localcloud/localcloud.sh
 WITH_LOCALCLOUD := tests/localcloud/with-localcloud.sh
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+# cargo-lambda and Zig (python -m ziglang) first on PATH for sam build / cargo lambda.
+WITH_CARGO_LAMBDA := PATH="$(LAMBDA_VENV)/bin:$$PATH"
 
-.PHONY: all test lint cargo-test run bench venv sam-venv localcloud-up localcloud-down \
-        validate deploy clean
+# Lambda architecture of `make package`/`make deploy`: this machine's by default (its Rust
+# toolchain has that standard library); arm64 on x86_64 needs
+# `rustup target add aarch64-unknown-linux-gnu`.
+ARCH ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+STACK ?= crossfed
+
+.PHONY: all test lint cargo-test run bench venv sam-venv lambda-venv localcloud-up localcloud-down \
+        validate package deploy delete watch invoke clean
 
 all: test
 
@@ -47,6 +61,14 @@ $(SAM_VENV)/.installed: tests/localcloud/requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --disable-pip-version-check -q -r tests/localcloud/requirements-sam.txt
 	touch $@
 
+lambda-venv: $(LAMBDA_VENV)/.installed
+
+$(LAMBDA_VENV)/.installed: tests/localcloud/requirements-lambda.txt
+	rm -rf $(LAMBDA_VENV)
+	$(PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/pip install --disable-pip-version-check -q -r tests/localcloud/requirements-lambda.txt
+	touch $@
+
 # ---- local emulated clouds --------------------------------------------------
 
 localcloud-up: venv
@@ -60,10 +82,18 @@ localcloud-down:
 test: lint venv
 	$(WITH_LOCALCLOUD) $(MAKE) --no-print-directory cargo-test
 
+# The template is checked once per Architecture value: SAM transform offline
+# (deploy/check_template.py, which also writes target/template-<arch>.yaml), cfn-lint
+# and sam validate --lint.
 lint: sam-venv
 	cargo fmt --all -- --check
-	$(SAM_VENV)/bin/cfn-lint template.yaml
-	$(SAM) validate --lint --region us-east-1
+	$(SAM_VENV)/bin/python deploy/check_template.py
+	for arch in arm64 x86_64; do \
+	  $(SAM_VENV)/bin/cfn-lint template.yaml --parameters Architecture=$$arch \
+	    GoogleCloudProject=my-project SourceBucketName=crossfed-source \
+	    SyncDestination=gs://crossfed-destination/mirror || exit 1; \
+	  $(SAM) validate --lint --region us-east-1 -t target/template-$$arch.yaml || exit 1; \
+	done
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Expects the local clouds up (use `make test`, or `make localcloud-up` first).
@@ -85,9 +115,22 @@ bench: venv
 validate: sam-venv
 	$(SAM) validate --lint --region us-east-1
 
-deploy: sam-venv
-	$(SAM) build
-	$(SAM) deploy --guided
+# sam build (samconfig.toml turns on the beta features rust-cargolambda needs) runs
+# `cargo lambda build --release [--arm64] --bin <function>` per function (and
+# `make build-<LogicalId>` for a layer with BuildMethod: makefile), then
+# deploy/package_report.py zips each artifact like sam deploy does and checks size and
+# glibc symbol versions.
+package: sam-venv lambda-venv
+	$(WITH_CARGO_LAMBDA) $(SAM) build --parameter-overrides Architecture=$(ARCH)
+	$(SAM_VENV)/bin/python deploy/package_report.py --arch $(ARCH)
+
+deploy: package
+	$(SAM) deploy --guided --stack-name $(STACK) --parameter-overrides Architecture=$(ARCH)
+
+# Empties the stack's versioned buckets (all versions; asks first), then sam delete.
+delete: sam-venv
+	$(SAM_VENV)/bin/python deploy/empty_buckets.py --stack-name $(STACK)
+	$(SAM) delete --stack-name $(STACK)
 
 # ---- housekeeping -----------------------------------------------------------
 

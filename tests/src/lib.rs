@@ -21,6 +21,7 @@ mod gcs_fault_proxy;
 pub mod id_tokens;
 mod lambda_runtime_api;
 pub mod localcloud;
+pub mod sample_events;
 pub mod scenario;
 mod server;
 mod static_credentials;

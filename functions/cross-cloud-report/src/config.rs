@@ -98,6 +98,8 @@ pub struct Config {
     pub top_n: usize,
     /// How many keys to list per drift category (`REPORT_DRIFT_SAMPLE`); counts are exact.
     pub drift_sample: usize,
+    /// Whether to ask Vertex AI for a summary (`REPORT_SUMMARY=on|off`, default `on`).
+    pub summary: bool,
     /// `STORAGE_EMULATOR_HOST` as a URL: the HTTP Storage endpoint (report upload to GCS).
     pub storage_http_endpoint: Option<String>,
     /// `STORAGE_EMULATOR_HOST_GRPC` as a URL: the StorageControl endpoint (listings).
@@ -227,6 +229,17 @@ impl Config {
             DEFAULT_DRIFT_SAMPLE,
             0..=10_000,
         );
+        let summary = match get("REPORT_SUMMARY").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                errors.push(format!(
+                    "REPORT_SUMMARY `{other}` must be `on` (ask Vertex AI for a summary) or \
+                     `off` (send nothing to Vertex AI)"
+                ));
+                true
+            }
+        };
         let storage_http_endpoint = get("STORAGE_EMULATOR_HOST")
             .and_then(|v| collect(&mut errors, endpoint("STORAGE_EMULATOR_HOST", &v)));
         let storage_grpc_endpoint = get("STORAGE_EMULATOR_HOST_GRPC")
@@ -249,6 +262,7 @@ impl Config {
             },
             top_n,
             drift_sample,
+            summary,
             storage_http_endpoint,
             storage_grpc_endpoint,
         })
@@ -483,6 +497,7 @@ mod tests {
         );
         assert_eq!(c.vertex.timeout, Duration::from_secs(30));
         assert_eq!((c.top_n, c.drift_sample), (10, 20));
+        assert!(c.summary);
         assert_eq!(c.storage_grpc_endpoint, None);
         assert!(!c.writes_to_gcs());
     }
@@ -540,6 +555,14 @@ mod tests {
             c.storage_grpc_endpoint.as_deref(),
             Some("http://127.0.0.1:9000")
         );
+    }
+
+    #[test]
+    fn summary_switch() {
+        assert!(!parse(&with(&[("REPORT_SUMMARY", "off")])).unwrap().summary);
+        assert!(parse(&with(&[("REPORT_SUMMARY", "on")])).unwrap().summary);
+        let e = errors(&with(&[("REPORT_SUMMARY", "no")]));
+        assert!(e.contains("REPORT_SUMMARY `no` must be `on`"), "{e}");
     }
 
     #[test]
