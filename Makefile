@@ -1,7 +1,8 @@
 # crossfed developer and CI entry points.
 #
 #   make test      fmt + clippy, then cargo test with the local clouds up (what CI runs)
-#   make run       run the list-buckets Lambda locally against the local clouds
+#   make run       run the three functions locally against the local clouds, then the
+#                  cargo lambda watch/invoke loop once
 #   make bench     cargo run --release crossfed-bench with the local clouds up (writes BENCHMARKS.md)
 #   make localcloud-up / localcloud-down   start / stop moto + fake-gcs-server by hand
 #   make lint      fmt + template checks (both architectures) + clippy
@@ -9,6 +10,7 @@
 #                  default: this machine's), then zips, sizes and glibc check (target/package/)
 #   make deploy    make package + sam deploy --guided;  make delete  empty the stack's buckets + sam delete
 #   make watch     cargo lambda watch against the local clouds (make invoke FUNCTION=... EVENT=...)
+#   make coldstart cold starts of the packaged binaries (after make package)
 #   make validate  sam validate --lint
 #   make clean     stop the local clouds and remove target/localcloud
 #
@@ -23,14 +25,14 @@ export VENV := $(CURDIR)/.venv
 SAM_VENV := $(CURDIR)/.venv-sam
 LAMBDA_VENV := $(CURDIR)/.venv-lambda
 export MOTO_PORT ?= 5055
-export GCS_HOST ?= 127.0.0.2
-export GCS_PORT ?= 80
+export GCS_HOST ?= 127.0.0.1
+export GCS_PORT ?= 5056
 
 LOCALCLOUD := tests/localcloud/localcloud.sh
 WITH_LOCALCLOUD := tests/localcloud/with-localcloud.sh
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 # cargo-lambda and Zig (python -m ziglang) first on PATH for sam build / cargo lambda.
-WITH_CARGO_LAMBDA := PATH="$(LAMBDA_VENV)/bin:$$PATH"
+WITH_CARGO_LAMBDA := env PATH="$(LAMBDA_VENV)/bin:$$PATH"
 
 # Lambda architecture of `make package`/`make deploy`: this machine's by default (its Rust
 # toolchain has that standard library); arm64 on x86_64 needs
@@ -39,7 +41,7 @@ ARCH ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 STACK ?= crossfed
 
 .PHONY: all test lint cargo-test run bench venv sam-venv lambda-venv localcloud-up localcloud-down \
-        validate package deploy delete watch invoke clean
+        validate package deploy delete watch invoke coldstart clean
 
 all: test
 
@@ -100,10 +102,36 @@ lint: sam-venv
 cargo-test:
 	CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --workspace
 
-run: venv
+# The three functions through local Runtime APIs, then the cargo lambda loop once
+# (tests/localcloud/dev-loop.sh check: watch + one invoke of list-buckets).
+run: venv lambda-venv
 	cargo build -p list-buckets -p gcs-sync -p cross-cloud-report -p crossfed-tests --bins
-	$(WITH_LOCALCLOUD) env FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug \
-	  $(CURDIR)/target/debug/crossfed-localrun
+	$(WITH_LOCALCLOUD) $(WITH_CARGO_LAMBDA) bash -c 'set -e; \
+	  FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug $(CURDIR)/target/debug/crossfed-localrun; \
+	  tests/localcloud/dev-loop.sh check'
+
+# cargo lambda watch against the local clouds and fakes (until Ctrl-C); then, in another
+# terminal, make invoke FUNCTION=list-buckets EVENT=events/list-buckets.json
+WATCH_PORT ?= 9000
+FUNCTION ?= list-buckets
+EVENT ?= events/$(FUNCTION).json
+watch: venv lambda-venv
+	cargo build -p crossfed-tests --bin crossfed-localrun
+	$(WITH_LOCALCLOUD) $(WITH_CARGO_LAMBDA) WATCH_PORT=$(WATCH_PORT) tests/localcloud/dev-loop.sh watch
+
+invoke: lambda-venv
+	$(WITH_CARGO_LAMBDA) cargo lambda invoke $(FUNCTION) --data-file $(EVENT) \
+	  --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+# Cold starts of the packaged bootstraps (make package first) under a local Runtime API,
+# median of COLDSTART_RUNS fresh processes each.
+COLDSTART_RUNS ?= 5
+coldstart: venv
+	cargo build -p crossfed-tests --bin crossfed-coldstart
+	$(WITH_LOCALCLOUD) $(CURDIR)/target/debug/crossfed-coldstart --runs $(COLDSTART_RUNS) \
+	  list-buckets=.aws-sam/build/ListBucketsFunction/bootstrap \
+	  gcs-sync=.aws-sam/build/GcsSyncFunction/bootstrap \
+	  cross-cloud-report=.aws-sam/build/CrossCloudReportFunction/bootstrap
 
 bench: venv
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
