@@ -17,7 +17,12 @@ pub fn dir() -> PathBuf {
 pub fn all_files() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir())
         .expect("events/ directory")
-        .map(|e| e.expect("events/ entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("events/ entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     names.sort();
     names
@@ -26,9 +31,12 @@ pub fn all_files() -> Vec<String> {
 /// The function a sample file belongs to, by its name.
 pub fn function_of(file: &str) -> Option<&'static str> {
     let stem = file.strip_suffix(".json")?;
-    FUNCTIONS
-        .into_iter()
-        .find(|f| stem == *f || stem.strip_prefix(f).is_some_and(|rest| rest.starts_with('-')))
+    FUNCTIONS.into_iter().find(|f| {
+        stem == *f
+            || stem
+                .strip_prefix(f)
+                .is_some_and(|rest| rest.starts_with('-'))
+    })
 }
 
 /// The raw text of a sample file.

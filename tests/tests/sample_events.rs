@@ -14,7 +14,10 @@ fn every_sample_event_belongs_to_a_function() {
          with <function> one of {FUNCTIONS:?}"
     );
     for function in FUNCTIONS {
-        assert!(!for_function(function).is_empty(), "no sample event for {function}");
+        assert!(
+            !for_function(function).is_empty(),
+            "no sample event for {function}"
+        );
     }
 }
 

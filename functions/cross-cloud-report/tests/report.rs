@@ -244,7 +244,10 @@ async fn summary_off_sends_nothing_to_vertex() {
         .read_s3(&f.bucket("out"), "reports/dt=2026-11-28/report-060001.json")
         .await;
     let raw: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert!(raw["summary"].is_null() && raw["summary_error"].is_null(), "{raw}");
+    assert!(
+        raw["summary"].is_null() && raw["summary_error"].is_null(),
+        "{raw}"
+    );
     assert_eq!(raw["totals"]["s3_objects"], 4);
 }
 

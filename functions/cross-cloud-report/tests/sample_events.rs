@@ -32,7 +32,11 @@ async fn every_sample_event_writes_a_report_for_its_day() {
         let day = &event["time"].as_str().expect("scheduled event time")[..10];
         let out = runtime.invoke(event.clone()).await.expect(&file);
         assert_eq!(out["report_date"], day, "{file}: {out}");
-        assert_eq!((&out["errors"], &out["summary"]), (&0.into(), &true.into()), "{file}: {out}");
+        assert_eq!(
+            (&out["errors"], &out["summary"]),
+            (&0.into(), &true.into()),
+            "{file}: {out}"
+        );
         let keys = f
             .s3_keys(&f.bucket("out"), &format!("reports/dt={day}/"))
             .await;

@@ -105,7 +105,10 @@ async fn every_sample_event_drives_the_binary() {
         .into_iter()
         .map(|(f, _)| f)
         .collect();
-    assert_eq!(names, all, "a new gcs-sync sample event needs a place in this test");
+    assert_eq!(
+        names, all,
+        "a new gcs-sync sample event needs a place in this test"
+    );
     for (file, copy_exists_after) in order {
         let out = runtime.invoke(sample(file)).await.expect(file);
         if out.get("batchItemFailures").is_some() {

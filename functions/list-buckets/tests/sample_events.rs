@@ -17,6 +17,9 @@ async fn every_sample_event_lists_the_buckets() {
     for (file, event) in samples {
         let out = runtime.invoke(event).await.expect(&file);
         assert_eq!(out["statusCode"], 200, "{file}: {out}");
-        assert!(out["body"].as_str().unwrap().contains("crossfed-bucket-a"), "{file}: {out}");
+        assert!(
+            out["body"].as_str().unwrap().contains("crossfed-bucket-a"),
+            "{file}: {out}"
+        );
     }
 }

@@ -26,7 +26,9 @@ type Error = Box<dyn std::error::Error>;
 const INIT_LIMIT: Duration = Duration::from_secs(20);
 
 fn sample_event(file: &str) -> Result<Value, Error> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(serde_json::from_str(&text)?)
 }
@@ -61,7 +63,9 @@ async fn cold_start(
             return Err(format!("{name}: init failed: {e:?}").into());
         }
         if process.exited() || started.elapsed() > INIT_LIMIT {
-            return Err(format!("{name}: no runtime poll within {INIT_LIMIT:?} (exited or hung)").into());
+            return Err(
+                format!("{name}: no runtime poll within {INIT_LIMIT:?} (exited or hung)").into(),
+            );
         }
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
@@ -72,7 +76,10 @@ async fn cold_start(
         .await
         .map_err(|e| format!("{name}: first invocation failed: {e:?}"))?;
     let first = invoked.elapsed();
-    if out.get("batchItemFailures").is_some_and(|f| f != &json!([])) {
+    if out
+        .get("batchItemFailures")
+        .is_some_and(|f| f != &json!([]))
+    {
         return Err(format!("{name}: batch item failures: {out}").into());
     }
     Ok((init, first))
@@ -136,7 +143,9 @@ async fn main() -> Result<(), Error> {
     let pairs = format!("s3://{source}=gs://{dest}/mirror");
     let output = format!("s3://{reports}/reports");
 
-    println!("| function | binary | init (median) | first invocation (median) | cold total (median) | runs |");
+    println!(
+        "| function | binary | init (median) | first invocation (median) | cold total (median) | runs |"
+    );
     println!("|---|---|---|---|---|---|");
     for (name, binary) in &functions {
         let mut env = vec![

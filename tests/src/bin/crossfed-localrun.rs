@@ -110,11 +110,7 @@ fn s3_record(
 
 /// `KEY=VALUE` lines for `cargo lambda watch --env-file`: the Lambda-like environment of
 /// [`Scenario::function_env`] without the `AWS_LAMBDA_*` variables cargo lambda sets itself.
-async fn write_env_file(
-    s: &Scenario,
-    path: &str,
-    extra: &[(&str, &str)],
-) -> Result<(), Error> {
+async fn write_env_file(s: &Scenario, path: &str, extra: &[(&str, &str)]) -> Result<(), Error> {
     let runtime = LambdaRuntimeApi::start().await;
     let env = s.function_env(&runtime, "crossfed", extra).await;
     let text: String = env
