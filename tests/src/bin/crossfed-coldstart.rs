@@ -11,7 +11,7 @@
 //! exchange and impersonation). Prints a Markdown table of the medians over `N` runs
 //! (default 5).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crossfed_tests::scenario::Scenario;
@@ -46,7 +46,7 @@ fn ms(d: Duration) -> String {
 async fn cold_start(
     s: &Scenario,
     name: &str,
-    binary: &PathBuf,
+    binary: &Path,
     env: &[(&str, &str)],
     event: &Value,
 ) -> Result<(Duration, Duration), Error> {
