@@ -22,6 +22,7 @@ pub mod id_tokens;
 mod lambda_extensions_api;
 mod lambda_runtime_api;
 pub mod localcloud;
+pub mod sample_events;
 pub mod scenario;
 mod server;
 mod static_credentials;

@@ -162,12 +162,14 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Resp
     let (gcs, s3, drift) = tokio::join!(gcs_stats(app), s3_stats(app), drifts(app));
     let mut report = Report::new(date.clone(), generated_at, gcs, s3, drift);
 
-    match app.vertex.generate(&report.prompt()).await {
-        Ok(summary) => report.summary = Some(summary),
-        Err(e) => {
-            let error = crossfed_kit::chain(&e);
-            tracing::warn!(error = %error, "no summary; writing the report without it");
-            report.summary_error = Some(error);
+    if c.summary {
+        match app.vertex.generate(&report.prompt()).await {
+            Ok(summary) => report.summary = Some(summary),
+            Err(e) => {
+                let error = crossfed_kit::chain(&e);
+                tracing::warn!(error = %error, "no summary; writing the report without it");
+                report.summary_error = Some(error);
+            }
         }
     }
 
