@@ -86,8 +86,10 @@ def main() -> int:
     for arch in ARCHITECTURES:
         variant = with_default_architecture(text, arch)
         (out_dir / f"template-{arch}.yaml").write_text(variant)
-        # CodeUri: . is what `sam build` replaces; the translator wants an S3 URI.
-        doc = yaml_parse(variant.replace("CodeUri: .", "CodeUri: s3://bucket/key"))
+        # Local CodeUri/ContentUri paths are what `sam build` replaces; the translator wants
+        # an S3 URI.
+        local_uri = re.compile(r"^(\s+(?:CodeUri|ContentUri): )(?!s3://)\S+$", re.M)
+        doc = yaml_parse(local_uri.sub(lambda m: m.group(1) + "s3://bucket/key", variant))
         try:
             out = transform(doc, {**REQUIRED, "Architecture": arch}, NoManagedPolicies())
         except InvalidDocumentException as e:

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_lambda_events::event::sqs::SqsBatchResponse;
+use crossfed_kit::metrics::{Metrics, Unit};
 use crossfed_kit::{BoxError, Env};
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::RetryPolicyExt as _;
@@ -145,8 +146,19 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Logs the counts as fields (queryable numbers in JSON logs).
+    /// The counts as CloudWatch metrics (Embedded Metric Format).
+    pub fn metrics(&self) -> Metrics {
+        Metrics::new("gcs-sync")
+            .count("ObjectsCopied", self.copied as u64)
+            .with("BytesCopied", self.bytes as f64, Unit::Bytes)
+            .count("ObjectsDeleted", self.deleted as u64)
+            .count("ObjectsSkipped", self.skipped as u64)
+            .count("ObjectsFailed", self.failed as u64)
+    }
+
+    /// Logs the counts as fields (queryable numbers in JSON logs) and emits them as metrics.
     fn log(&self, message: &str) {
+        self.metrics().emit();
         tracing::info!(
             copied = self.copied,
             bytes = self.bytes,
@@ -275,5 +287,38 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
                 None => Ok(serde_json::to_value(summary)?),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_metrics_carry_every_count() {
+        let summary = Summary {
+            copied: 2,
+            bytes: 1024,
+            deleted: 1,
+            skipped: 3,
+            failed: 4,
+        };
+        let v = summary.metrics().to_json(SystemTime::UNIX_EPOCH);
+        assert_eq!(v["Function"], "gcs-sync");
+        let got: Vec<f64> = [
+            "ObjectsCopied",
+            "BytesCopied",
+            "ObjectsDeleted",
+            "ObjectsSkipped",
+            "ObjectsFailed",
+        ]
+        .iter()
+        .map(|k| v[*k].as_f64().unwrap())
+        .collect();
+        assert_eq!(got, [2.0, 1024.0, 1.0, 3.0, 4.0]);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"],
+            "Bytes"
+        );
     }
 }
