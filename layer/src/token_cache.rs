@@ -383,6 +383,35 @@ mod tests {
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
     }
 
+    /// Issue 11 item 11: callers that saw the stale token while another refreshed must not
+    /// start a second refresh right after the first one finished.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn stale_token_is_refreshed_once() {
+        let mut doubled = 0;
+        for _ in 0..300 {
+            let (clock, source, cache) = setup(false);
+            cache.get().await.unwrap();
+            clock.advance(Duration::from_secs(3600 - 200));
+            let barrier = Arc::new(tokio::sync::Barrier::new(4));
+            let tasks: Vec<_> = (0..4)
+                .map(|_| {
+                    let (c, b) = (cache.clone(), barrier.clone());
+                    tokio::spawn(async move {
+                        b.wait().await;
+                        c.get().await.map(|_| ())
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+            if source.calls.load(Ordering::SeqCst) > 2 {
+                doubled += 1;
+            }
+        }
+        assert_eq!(doubled, 0, "rounds with a second, back-to-back refresh");
+    }
+
     #[tokio::test]
     async fn failed_refresh_ahead_keeps_valid_token() {
         let (clock, source, cache) = setup(false);

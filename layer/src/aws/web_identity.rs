@@ -462,6 +462,23 @@ mod tests {
     }
 
     #[test]
+    fn region_falls_back_to_aws_default_region() {
+        let ctx = Context::new().with_env_vars([("AWS_DEFAULT_REGION", "eu-west-3")]);
+        let p = WebIdentity::builder("arn:aws:iam::123456789012:role/r", "aud")
+            .with_context(ctx)
+            .build()
+            .unwrap();
+        assert_eq!(p.inner.source().region.as_ref(), "eu-west-3");
+        let ctx = Context::new()
+            .with_env_vars([("AWS_DEFAULT_REGION", "eu-west-3"), ("AWS_REGION", "ap-south-1")]);
+        let p = WebIdentity::builder("arn:aws:iam::123456789012:role/r", "aud")
+            .with_context(ctx)
+            .build()
+            .unwrap();
+        assert_eq!(p.inner.source().region.as_ref(), "ap-south-1");
+    }
+
+    #[test]
     fn builder_validates() {
         let ok = WebIdentity::builder("arn:aws:iam::123456789012:role/r", "aud").build();
         assert!(ok.is_ok());

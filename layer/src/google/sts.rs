@@ -68,3 +68,28 @@ pub(crate) async fn exchange(
         expires_at: now() + expires_in,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Like Google's libraries: `gl-rust/<compiler version> auth/<library version> ...`.
+    #[test]
+    fn metrics_header_names_the_compiler_and_the_auth_library() {
+        let out = std::process::Command::new("rustc")
+            .arg("--version")
+            .output()
+            .expect("rustc on PATH");
+        let version = String::from_utf8(out.stdout).unwrap();
+        let version = version.split_whitespace().nth(1).unwrap().to_string();
+        let header = metrics_header(true, false);
+        assert!(
+            header.starts_with(&format!("gl-rust/{version} auth/{} ", env!("CARGO_PKG_VERSION"))),
+            "{header}"
+        );
+        assert!(
+            header.ends_with("google-byoid-sdk source/aws sa-impersonation/true config-lifetime/false"),
+            "{header}"
+        );
+    }
+}
