@@ -41,7 +41,10 @@ async fn config_cannot_choose_its_own_universe() {
     let err = ExternalAccountConfig::from_json(&c.to_string(), false)
         .expect_err("a foreign universe must not be accepted from the config itself");
     assert_eq!(field_of(&err), Some("universe_domain"), "{err}");
-    assert!(err.to_string().contains("CROSSFED_ALLOWED_UNIVERSES"), "{err}");
+    assert!(
+        err.to_string().contains("CROSSFED_ALLOWED_UNIVERSES"),
+        "{err}"
+    );
     // Refused at build time, before any connection could be attempted.
     let err = builder(&c).build().expect_err("refused at build");
     assert_eq!(field_of(&err), Some("universe_domain"), "{err}");
@@ -114,8 +117,7 @@ fn private_service_connect_and_mtls_endpoints_are_allowed() {
         "https://iamcredentials-a.p.googleapis.com/v1/token",
         "https://sts.mtls.evil.com/v1/token",
     ] {
-        let err = ExternalAccountConfig::from_json(&config(bad).to_string(), false)
-            .expect_err(bad);
+        let err = ExternalAccountConfig::from_json(&config(bad).to_string(), false).expect_err(bad);
         assert_eq!(field_of(&err), Some("token_url"), "{bad}: {err}");
     }
 }
@@ -144,7 +146,9 @@ async fn refresh_ahead_without_impersonation_gets_a_new_token_once() {
         "fed-2",
         "refresh ahead must really exchange again"
     );
-    assert!(second.expires_at.duration_since(clock_now(&clock)).unwrap() > Duration::from_secs(225));
+    assert!(
+        second.expires_at.duration_since(clock_now(&clock)).unwrap() > Duration::from_secs(225)
+    );
     // Once: more calls in the same window neither exchange nor change the entity tag.
     for _ in 0..5 {
         assert_eq!(creds.token().await.unwrap().value.expose(), "fed-2");
@@ -237,15 +241,24 @@ fn metadata_handler(token: String) -> impl Fn(&support::Request) -> Response + S
     }
 }
 
-fn aws_sts_handler(expiration: &'static str) -> impl Fn(&support::Request) -> Response + Send + Sync {
+fn aws_sts_handler(
+    expiration: &'static str,
+) -> impl Fn(&support::Request) -> Response + Send + Sync {
     move |req| {
         let form = req.form();
-        let get = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            form.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         if get("Action") != Some("AssumeRoleWithWebIdentity")
             || get("RoleArn") != Some(ROLE)
             || get("WebIdentityToken").is_none_or(|t| t.split('.').count() != 3)
         {
-            return Response::text(400, "<ErrorResponse><Error><Code>InvalidParameterValue</Code></Error></ErrorResponse>");
+            return Response::text(
+                400,
+                "<ErrorResponse><Error><Code>InvalidParameterValue</Code></Error></ErrorResponse>",
+            );
         }
         let body = format!(
             r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleWithWebIdentityResult><SubjectFromWebIdentityToken>1</SubjectFromWebIdentityToken><Audience>aud</Audience><AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/from-google/s</Arn><AssumedRoleId>AROAEXAMPLE:s</AssumedRoleId></AssumedRoleUser><Credentials><SessionToken>session</SessionToken><SecretAccessKey>secret</SecretAccessKey><Expiration>{expiration}</Expiration><AccessKeyId>ASIAFROMGOOGLE</AccessKeyId></Credentials><Provider>accounts.google.com</Provider></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>"#
@@ -254,6 +267,7 @@ fn aws_sts_handler(expiration: &'static str) -> impl Fn(&support::Request) -> Re
             status: 200,
             headers: vec![("content-type".into(), "text/xml".into())],
             body: body.into_bytes(),
+            delay: None,
         }
     }
 }
@@ -298,14 +312,17 @@ async fn far_future_aws_expiration_and_id_token_exp_are_capped() {
 async fn region_cannot_move_the_signed_host() {
     let sts = Server::start(sts_handler(|n| sts_token(n, 3600))).await;
     for region in ["x.evil.com#", "us-east-1/..", "US-EAST-1", "", "a b"] {
-        let creds = crossfed::google::Credentials::builder()
+        let built = crossfed::google::Credentials::builder()
             .with_context(crossfed::Context::new().with_env_vars::<_, String, String>([]))
             .with_config_json(config(&sts.url("/v1/token")).to_string())
             .with_aws_identity(support::aws_credentials(), region)
             .with_allow_local_endpoints(true)
-            .build()
-            .unwrap();
-        let err = creds.token().await.expect_err(region);
+            .build();
+        // Refused at build time (preferred) or at the first token, never sent.
+        let err = match built {
+            Err(e) => e,
+            Ok(creds) => creds.token().await.expect_err(region),
+        };
         assert!(err.to_string().contains("region"), "{region}: {err}");
     }
     assert_eq!(sts.connections(), 0, "refused before anything is sent");

@@ -15,13 +15,13 @@ use http::{Extensions, HeaderMap, HeaderValue};
 use tracing::Instrument;
 
 use super::aws_identity::{AwsIdentity, AwsIdentityResolver, AwsIdentitySource};
-use super::config::ExternalAccountConfig;
+use super::config::{ExternalAccountConfig, ParseOptions};
 use super::config_source::{ConfigLoader, ConfigSource, DEFAULT_SSM_TTL};
 use super::impersonation::{self, DEFAULT_LIFETIME};
 use super::sts;
 use super::subject_token;
 use crate::context::Context;
-use crate::endpoint::ALLOW_LOCAL_ENV;
+use crate::endpoint::{self, ALLOW_LOCAL_ENV, ALLOWED_UNIVERSES_ENV};
 use crate::error::{Error, Result, Step};
 use crate::secret::Secret;
 use crate::token::Token;
@@ -62,6 +62,7 @@ pub struct Builder {
     ssm_ttl: Duration,
     cache: CacheSettings,
     allow_local: Option<bool>,
+    allowed_universes: Vec<String>,
 }
 
 impl Default for Builder {
@@ -75,6 +76,7 @@ impl Default for Builder {
             ssm_ttl: DEFAULT_SSM_TTL,
             cache: CacheSettings::default(),
             allow_local: None,
+            allowed_universes: Vec::new(),
         }
     }
 }
@@ -168,6 +170,18 @@ impl Builder {
         self
     }
 
+    /// Also allows these universe domains besides `googleapis.com` (added to
+    /// `CROSSFED_ALLOWED_UNIVERSES`). A configuration naming any other universe is refused
+    /// before any connection: the configuration cannot widen the allow-list itself.
+    pub fn with_allowed_universes<I, S>(mut self, universes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_universes = universes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The wall clock (tests).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.ctx = self.ctx.with_clock(clock);
@@ -186,10 +200,26 @@ impl Builder {
                 "at least one OAuth scope is required",
             ));
         }
+        if let Some(identity) = &self.aws {
+            endpoint::check_region("region", identity.region.as_ref())?;
+        }
         let allow_local = self
             .allow_local
             .unwrap_or_else(|| self.ctx.env_var(ALLOW_LOCAL_ENV).is_some_and(|v| v == "1"));
-        let loader = ConfigLoader::new(source, allow_local, self.ssm_ttl, self.ssm_client)?;
+        let mut universes = self.allowed_universes;
+        if let Some(raw) = self.ctx.env_var(ALLOWED_UNIVERSES_ENV) {
+            universes.extend(endpoint::parse_allowed_universes(&raw));
+        }
+        let options = ParseOptions::default()
+            .with_allow_local(allow_local)
+            .with_allowed_universes(universes);
+        let loader = ConfigLoader::new(
+            source,
+            options,
+            self.ssm_ttl,
+            self.ssm_client,
+            self.ctx.clock().clone(),
+        )?;
         let aws = AwsIdentityResolver::new(match self.aws {
             Some(identity) => AwsIdentitySource::Provided(identity),
             None => AwsIdentitySource::Auto(self.ctx.clone()),
@@ -285,10 +315,20 @@ struct FederatedSource {
 }
 
 impl FederatedSource {
-    async fn federated_token(&self, config: &ExternalAccountConfig, scope: &str) -> Result<Token> {
+    /// A federated token for `scope`. With `reuse`, the last one is reused while it has
+    /// more than a minute left (it only authorises the impersonation call); without, it is
+    /// the final token and always freshly exchanged, so a refresh ahead of expiry really
+    /// yields a new token.
+    async fn federated_token(
+        &self,
+        config: &ExternalAccountConfig,
+        scope: &str,
+        reuse: bool,
+    ) -> Result<Token> {
         let key = format!("{}\n{}\n{scope}", config.audience, config.token_url);
         let now = self.clock.now();
-        if let Some((k, token)) = &*self.federated.lock().unwrap_or_else(|p| p.into_inner())
+        if reuse
+            && let Some((k, token)) = &*self.federated.lock().unwrap_or_else(|p| p.into_inner())
             && *k == key
             && token.remaining(now) > STS_REUSE_MARGIN
         {
@@ -326,7 +366,9 @@ impl FederatedSource {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "STS exchange done"
         );
-        *self.federated.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, token.clone()));
+        if reuse {
+            *self.federated.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, token.clone()));
+        }
         Ok(token)
     }
 }
@@ -371,7 +413,7 @@ impl TokenSource for FederatedSource {
         let config = self.loader.load(&self.aws).await?;
         let token = match &config.impersonation {
             Some(imp) => {
-                let federated = self.federated_token(&config, IAM_SCOPE).await?;
+                let federated = self.federated_token(&config, IAM_SCOPE, true).await?;
                 let started = Instant::now();
                 let token = impersonation::generate_access_token(
                     &self.transport,
@@ -379,6 +421,7 @@ impl TokenSource for FederatedSource {
                     &federated.value,
                     &self.scopes,
                     imp.lifetime.unwrap_or(DEFAULT_LIFETIME),
+                    self.clock.now(),
                 )
                 .instrument(tracing::info_span!(
                     "crossfed.impersonation",
@@ -392,7 +435,7 @@ impl TokenSource for FederatedSource {
                 token
             }
             None => {
-                self.federated_token(&config, &self.scopes.join(" "))
+                self.federated_token(&config, &self.scopes.join(" "), false)
                     .await?
             }
         };

@@ -36,7 +36,10 @@ impl Request {
     }
 
     pub fn form_field(&self, key: &str) -> Option<String> {
-        self.form().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.form()
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 }
 
@@ -45,6 +48,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Wait this long before answering (to provoke client timeouts).
+    pub delay: Option<Duration>,
 }
 
 impl Response {
@@ -53,6 +58,7 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.into().into_bytes(),
+            delay: None,
         }
     }
 
@@ -61,6 +67,7 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "text/plain".into())],
             body: body.into(),
+            delay: None,
         }
     }
 
@@ -69,6 +76,7 @@ impl Response {
             status,
             headers: vec![("location".into(), location.into())],
             body: Vec::new(),
+            delay: None,
         }
     }
 }
@@ -104,6 +112,9 @@ impl Server {
                     };
                     requests.lock().unwrap().push(req.clone());
                     let resp = handler(&req);
+                    if let Some(delay) = resp.delay {
+                        tokio::time::sleep(delay).await;
+                    }
                     let mut head = format!("HTTP/1.1 {} X\r\n", resp.status);
                     for (k, v) in &resp.headers {
                         head.push_str(&format!("{k}: {v}\r\n"));
