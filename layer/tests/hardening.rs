@@ -77,9 +77,11 @@ async fn metadata_identity_does_not_follow_redirects() {
     let metadata = Server::start(move |_| Response::redirect(302, &target)).await;
     let ctx = crossfed::Context::new().with_env_vars([("GCE_METADATA_HOST", metadata.host())]);
     let provider = WebIdentity::builder(ROLE, "aud")
-        .with_context(ctx.clone())
+        .with_context(
+            ctx.clone()
+                .with_retry_policy(crossfed::RetryPolicy::default().with_max_attempts(1)),
+        )
         .with_id_token_source(IdTokenSource::metadata_from_env(&ctx))
-        .with_retry_policy(crossfed::RetryPolicy::default().with_max_attempts(1))
         .build()
         .unwrap();
     let err = provider.credentials().await.expect_err("redirect refused");
@@ -128,8 +130,8 @@ fn private_service_connect_and_mtls_endpoints_are_allowed() {
 async fn refresh_ahead_without_impersonation_gets_a_new_token_once() {
     let sts = Server::start(sts_handler(|n| sts_token(n, 3600))).await;
     let clock = ManualClock::new();
-    let creds = builder(&config(&sts.url("/v1/token")))
-        .with_clock(clock.clone())
+    let ctx = support::test_context().with_clock(clock.clone());
+    let creds = support::builder_with(&config(&sts.url("/v1/token")), ctx)
         .build()
         .unwrap();
     let first = creds.token().await.unwrap();

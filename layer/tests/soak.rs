@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossfed::Clock;
-use support::{ManualClock, Response, Server, builder, config, sts_handler, sts_token};
+use support::{ManualClock, Response, Server, config, sts_handler, sts_token};
 
 const CALLERS: usize = 50;
 const LIFETIME: u64 = 3600;
@@ -91,22 +91,19 @@ async fn soak_fifty_callers_twenty_lifetimes() {
             crossfed::Timeouts::default()
                 .with_connect(Duration::from_millis(200))
                 .with_total(Duration::from_millis(200)),
-        );
-    let creds = builder(&config(&sts.url("/v1/token")))
-        .with_context(ctx)
-        .with_aws_identity(support::aws_credentials(), "us-east-1")
-        .with_allow_local_endpoints(true)
+        )
         .with_retry_policy(
             crossfed::RetryPolicy::default()
                 .with_max_attempts(4)
                 .with_delays(Duration::from_millis(1), Duration::from_millis(5)),
         )
+        .with_clock(clock.clone());
+    let creds = support::builder_with(&config(&sts.url("/v1/token")), ctx)
         .with_cache_settings(
             crossfed::CacheSettings::default()
                 .with_refresh_ahead(REFRESH_AHEAD)
                 .with_error_backoff(Duration::from_secs(1), Duration::from_secs(10)),
         )
-        .with_clock(clock.clone())
         .build()
         .unwrap();
     creds.token().await.expect("warm-up");

@@ -124,7 +124,7 @@ impl Scenario {
                 self.cloud.region.clone(),
             )
             .with_allow_local_endpoints(true)
-            .with_retry_policy(quick_retries())
+            .with_context(quick_context())
     }
 
     /// Lambda-like environment variables for the `crossfed-lambda` role.
@@ -228,6 +228,11 @@ impl Scenario {
             .await
             .expect("put SSM parameter as admin");
     }
+}
+
+/// A context with [`quick_retries`] (otherwise the process environment and system clock).
+pub fn quick_context() -> crossfed::Context {
+    crossfed::Context::new().with_retry_policy(quick_retries())
 }
 
 /// Retries fast enough for tests.

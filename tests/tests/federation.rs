@@ -365,7 +365,10 @@ async fn stale_signature_date_is_rejected() {
     let s = Scenario::start().await;
     let creds = s
         .builder(&s.config_json(&ConfigShape::default()))
-        .with_clock(Arc::new(SkewedClock(Duration::from_secs(20 * 60))))
+        .with_context(
+            crossfed_tests::scenario::quick_context()
+                .with_clock(Arc::new(SkewedClock(Duration::from_secs(20 * 60)))),
+        )
         .build()
         .unwrap();
     let msg = creds.token().await.unwrap_err().to_string();

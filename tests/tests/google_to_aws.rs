@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crossfed::CacheSettings;
 use crossfed::aws::{self, IdTokenSource, WebIdentity};
-use crossfed_tests::scenario::{ConfigShape, Scenario, quick_retries};
+use crossfed_tests::scenario::{ConfigShape, Scenario, quick_context};
 use crossfed_tests::{FakeMetadata, FakeMetadataConfig, LocalCloud};
 
 async fn sts_client(cloud: &LocalCloud) -> aws_sdk_sts::Client {
@@ -23,7 +23,7 @@ async fn builder(cloud: &LocalCloud, audience: &str, source: IdTokenSource) -> a
     WebIdentity::builder(&cloud.google_role_arn, audience)
         .with_id_token_source(source)
         .with_sts_client(sts_client(cloud).await)
-        .with_retry_policy(quick_retries())
+        .with_context(quick_context())
 }
 
 fn metadata_source(metadata: &FakeMetadata) -> IdTokenSource {

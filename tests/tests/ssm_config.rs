@@ -15,7 +15,7 @@ fn builder(s: &Scenario, name: &str, ssm: aws_sdk_ssm::Client) -> crossfed::goog
         )
         .with_ssm_client(ssm)
         .with_allow_local_endpoints(true)
-        .with_retry_policy(crossfed_tests::scenario::quick_retries())
+        .with_context(crossfed_tests::scenario::quick_context())
 }
 
 #[tokio::test]
@@ -141,7 +141,7 @@ async fn ttl_follows_the_wall_clock_across_a_frozen_sandbox() {
         std::time::SystemTime::now(),
     )));
     let creds = builder(&s, &name, s.role_ssm().await)
-        .with_clock(clock.clone())
+        .with_context(crossfed_tests::scenario::quick_context().with_clock(clock.clone()))
         .build()
         .unwrap();
     assert_eq!(creds.config().await.unwrap().quota_project_id, None);

@@ -17,7 +17,7 @@ use crate::endpoint::{self, ALLOW_LOCAL_ENV, EndpointPolicy, GoogleService};
 use crate::error::{Error, Result, Step};
 use crate::token::capped_expiry;
 use crate::token_cache::{CacheSettings, Clock, Expiring, TokenCache, TokenSource};
-use crate::transport::{RetryPolicy, Timeouts, Transport};
+use crate::transport::Transport;
 
 /// Region used for the regional STS endpoint when none is configured.
 pub const DEFAULT_STS_REGION: &str = "us-east-1";
@@ -127,28 +127,10 @@ impl Builder {
     }
 
     /// Environment, clock, timeouts, retry policy and HTTP client (default:
-    /// [`Context::default`]). Replaces the whole context, so call it before the
-    /// `with_retry_policy`/`with_timeouts`/`with_clock` shortcuts.
+    /// [`Context::default`]). Give both directions' builders the same context to share one HTTP
+    /// client pool.
     pub fn with_context(mut self, ctx: Context) -> Self {
         self.ctx = ctx;
-        self
-    }
-
-    /// Retry policy for ID token requests.
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.ctx = self.ctx.with_retry_policy(retry);
-        self
-    }
-
-    /// Connect and total timeouts for ID token requests.
-    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.ctx = self.ctx.with_timeouts(timeouts);
-        self
-    }
-
-    /// The wall clock (tests).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.ctx = self.ctx.with_clock(clock);
         self
     }
 

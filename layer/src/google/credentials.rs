@@ -26,7 +26,7 @@ use crate::error::{Error, Result, Step};
 use crate::secret::Secret;
 use crate::token::Token;
 use crate::token_cache::{CacheSettings, Clock, Expiring, TokenCache, TokenSource};
-use crate::transport::{RetryPolicy, Timeouts, Transport};
+use crate::transport::Transport;
 
 /// The default OAuth scope.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -104,8 +104,8 @@ impl Builder {
     }
 
     /// Environment, clock, timeouts, retry policy and HTTP client (default:
-    /// [`Context::default`]). Replaces the whole context, so call it before the
-    /// `with_retry_policy`/`with_timeouts`/`with_clock` shortcuts.
+    /// [`Context::default`]). Give both directions' builders the same context to share one HTTP
+    /// client pool.
     pub fn with_context(mut self, ctx: Context) -> Self {
         self.ctx = ctx;
         self
@@ -152,18 +152,6 @@ impl Builder {
         self
     }
 
-    /// Retry policy for Google calls.
-    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
-        self.ctx = self.ctx.with_retry_policy(retry);
-        self
-    }
-
-    /// Connect and total timeouts for Google calls.
-    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.ctx = self.ctx.with_timeouts(timeouts);
-        self
-    }
-
     /// Allows plain-http loopback Google endpoints (default: `CROSSFED_ALLOW_LOCAL_ENDPOINTS=1`).
     pub fn with_allow_local_endpoints(mut self, allow: bool) -> Self {
         self.allow_local = Some(allow);
@@ -179,12 +167,6 @@ impl Builder {
         S: Into<String>,
     {
         self.allowed_universes = universes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// The wall clock (tests).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.ctx = self.ctx.with_clock(clock);
         self
     }
 

@@ -249,19 +249,32 @@ pub fn aws_credentials() -> aws_credential_types::Credentials {
     )
 }
 
-/// A builder for `config`, with static AWS credentials, loopback allowed, an empty
-/// environment and one attempt per request.
-pub fn builder(config: &serde_json::Value) -> crossfed::google::Builder {
-    crossfed::google::Credentials::builder()
-        .with_context(crossfed::Context::new().with_env_vars::<_, String, String>([]))
-        .with_config_json(config.to_string())
-        .with_aws_identity(aws_credentials(), "us-east-1")
-        .with_allow_local_endpoints(true)
+/// An empty environment and quick retries (2 attempts).
+pub fn test_context() -> crossfed::Context {
+    crossfed::Context::new()
+        .with_env_vars::<_, String, String>([])
         .with_retry_policy(
             crossfed::RetryPolicy::default()
                 .with_max_attempts(2)
                 .with_delays(Duration::from_millis(5), Duration::from_millis(10)),
         )
+}
+
+/// A builder for `config` with `ctx`, static AWS credentials and loopback allowed.
+pub fn builder_with(
+    config: &serde_json::Value,
+    ctx: crossfed::Context,
+) -> crossfed::google::Builder {
+    crossfed::google::Credentials::builder()
+        .with_context(ctx)
+        .with_config_json(config.to_string())
+        .with_aws_identity(aws_credentials(), "us-east-1")
+        .with_allow_local_endpoints(true)
+}
+
+/// [`builder_with`] the [`test_context`].
+pub fn builder(config: &serde_json::Value) -> crossfed::google::Builder {
+    builder_with(config, test_context())
 }
 
 /// Checks a token-exchange request the way Google STS would, before answering `ok`.

@@ -9,6 +9,9 @@ use crossfed_tests::scenario::{ConfigShape, Scenario};
 use google_cloud_auth::credentials::{CacheableResource, Credentials as GoogleCredentials};
 use http::Extensions;
 
+/// Everything from this line of BENCHMARKS.md on is kept when the file is rewritten.
+const KEEP_MARKER: &str = "<!-- crossfed-bench keeps";
+
 const WARM_CALLS: usize = 100_000;
 const COLD_RUNS: usize = 30;
 const CONCURRENT: usize = 200;
@@ -202,10 +205,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(md, "|---|---|---|---|")?;
         write!(md, "{row}")?;
     }
-    std::fs::write(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"),
-        &md,
-    )?;
+    // Hand-measured sections (after the marker) survive a re-run.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md");
+    if let Ok(old) = std::fs::read_to_string(path)
+        && let Some(at) = old.find(KEEP_MARKER)
+    {
+        write!(md, "\n{}", &old[at..])?;
+    }
+    std::fs::write(path, &md)?;
     print!("{md}");
     Ok(())
 }
