@@ -203,7 +203,7 @@ pub(crate) fn refuse_redirect(resp: &Response, step: Step, service: &str) -> Res
 
 fn describe_size(bytes: usize) -> String {
     const MIB: usize = 1 << 20;
-    if bytes >= MIB && bytes % MIB == 0 {
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{} MiB", bytes / MIB)
     } else {
         format!("{bytes} bytes")

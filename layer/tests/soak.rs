@@ -157,11 +157,11 @@ async fn soak_fifty_callers_twenty_lifetimes() {
     let mut rss_mid = 0;
     while simulated < total {
         tick += 1;
-        if tick % 300 == 0 {
+        if tick.is_multiple_of(300) {
             clock.advance(Duration::from_secs(LIFETIME + 60));
             simulated += LIFETIME + 60;
             jumps += 1;
-        } else if tick % 170 == 0 {
+        } else if tick.is_multiple_of(170) {
             clock.set(clock.now() - Duration::from_secs(30));
         } else {
             clock.advance(STEP);
