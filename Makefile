@@ -85,7 +85,7 @@ bench: venv
 
 # 50 callers x 20 token lifetimes on a simulated clock with injected faults (~1 min).
 soak:
-	cargo test --release -p crossfed --test soak -- --ignored --nocapture
+	cargo test -p crossfed --test soak -- --ignored --nocapture
 
 # ---- fuzzing (nightly; fuzz/ is its own workspace, never built by `make test`) ---------
 
