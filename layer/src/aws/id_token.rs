@@ -136,7 +136,7 @@ pub(crate) fn check_service_account(service_account: &str) -> Result<()> {
     ))
 }
 
-fn decode_claims(jwt: &str) -> Result<IdTokenClaims> {
+pub(crate) fn decode_claims(jwt: &str) -> Result<IdTokenClaims> {
     use base64::Engine as _;
     let invalid = |why: &str| {
         Error::failed(
