@@ -66,14 +66,12 @@ pub(crate) async fn generate_access_token(
         ))
         .unwrap_or(SystemTime::UNIX_EPOCH);
     if expires_at <= now {
-        return Err(Error::failed(
-            Step::Impersonation,
-            false,
-            format!(
-                "IAM Credentials returned a token that already expired (expireTime `{}`): check this machine's clock",
-                parsed.expire_time
-            ),
-        ));
+        // Google's clock and ours disagree (or the sandbox clock jumped): use it once, the
+        // cache asks again on the next call.
+        tracing::warn!(
+            expire_time = %parsed.expire_time,
+            "IAM Credentials returned a token that is already expired by this machine's clock: check the clock (NTP)"
+        );
     }
     Ok(Token {
         value: Secret::new(parsed.access_token),
