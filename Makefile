@@ -3,7 +3,9 @@
 #   make test      fmt + clippy, then cargo test with the local clouds up (what CI runs)
 #   make run       run the three functions locally against the local clouds, then the
 #                  cargo lambda watch/invoke loop once
-#   make bench     cargo run --release crossfed-bench with the local clouds up (writes BENCHMARKS.md)
+#   make bench     cargo run --release crossfed-bench with the local clouds up (writes BENCHMARKS.md),
+#                  plus the token-cache soak (crossfed --test soak)
+#   make fuzz      cargo fuzz: every target for FUZZ_SECONDS (60) each, on nightly
 #   make localcloud-up / localcloud-down   start / stop moto + fake-gcs-server by hand
 #   make lint      fmt + template checks (both architectures) + clippy
 #   make package   sam build: every function's bootstrap under .aws-sam/build/ (ARCH=x86_64|arm64,
@@ -41,7 +43,7 @@ export ARCH ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 STACK ?= crossfed
 
 .PHONY: all test lint cargo-test run bench venv sam-venv lambda-venv localcloud-up localcloud-down \
-        validate package deploy delete watch invoke coldstart clean \
+        validate package deploy delete watch invoke coldstart clean soak fuzz \
         ext-clients build-CrossfedExtensionLayer
 
 all: test
@@ -156,6 +158,29 @@ bench: venv
 	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy --nocapture; \
 	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p list-buckets --test cold_start -- --ignored --nocapture; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'
+	$(MAKE) --no-print-directory soak
+
+# 50 callers x 20 token lifetimes on a simulated clock with injected faults (~1 min).
+soak:
+	cargo test -p crossfed --test soak -- --ignored --nocapture
+
+# ---- fuzzing (nightly; fuzz/ is its own workspace, never built by `make test`) ---------
+
+FUZZ_SECONDS ?= 60
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_WORK := $(CURDIR)/target/fuzz-corpus
+
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || { \
+	  echo "make fuzz needs the nightly toolchain (rustup toolchain install nightly)"; exit 1; }
+	@cargo fuzz --version 2>/dev/null | grep -q '$(CARGO_FUZZ_VERSION)' || \
+	  cargo install cargo-fuzz --locked --version =$(CARGO_FUZZ_VERSION)
+	set -e; cd fuzz; for t in $$(cargo +nightly fuzz list); do \
+	  mkdir -p $(FUZZ_WORK)/$$t; \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	  cargo +nightly fuzz run $$t $(FUZZ_WORK)/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1; \
+	done
 
 # ---- AWS SAM ----------------------------------------------------------------
 

@@ -9,6 +9,11 @@ use crate::error::{Error, Result};
 
 /// Name of the opt-in that allows plain-http loopback endpoints (local emulators).
 pub const ALLOW_LOCAL_ENV: &str = "CROSSFED_ALLOW_LOCAL_ENDPOINTS";
+/// Name of the out-of-band list (comma-separated) of universe domains besides
+/// `googleapis.com` that a credential configuration may name.
+pub const ALLOWED_UNIVERSES_ENV: &str = "CROSSFED_ALLOWED_UNIVERSES";
+/// The default (public) Google universe.
+pub(crate) const DEFAULT_UNIVERSE: &str = "googleapis.com";
 
 /// Which Google service a URL must belong to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +56,123 @@ fn is_label(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Whether `host` is an endpoint of `service` in `universe`: the global host, a regional
+/// endpoint (`sts.<location>.rep.<universe>`), and in the default universe also mTLS
+/// (`<service>.mtls.googleapis.com`) and Private Service Connect
+/// (`<service>-<endpoint>.p.googleapis.com`) hosts.
+pub(crate) fn google_host_allowed(host: &str, service: GoogleService, universe: &str) -> bool {
+    let name = service.host_label();
+    let Some(rest) = host
+        .strip_suffix(universe)
+        .and_then(|r| r.strip_suffix('.'))
+    else {
+        return false;
+    };
+    if rest == name {
+        return true;
+    }
+    if service == GoogleService::Sts
+        && rest
+            .strip_prefix("sts.")
+            .and_then(|r| r.strip_suffix(".rep"))
+            .is_some_and(is_label)
+    {
+        return true;
+    }
+    if universe != DEFAULT_UNIVERSE {
+        return false;
+    }
+    rest.strip_prefix(name).is_some_and(|r| {
+        r == ".mtls"
+            || r.strip_prefix('-')
+                .and_then(|r| r.strip_suffix(".p"))
+                .is_some_and(is_label)
+    })
+}
+
+fn expected_hosts(service: GoogleService, ud: &str) -> String {
+    let name = service.host_label();
+    let mut forms = vec![format!("{name}.{ud}")];
+    if service == GoogleService::Sts {
+        forms.push(format!("sts.<location>.rep.{ud}"));
+    }
+    if ud == DEFAULT_UNIVERSE {
+        forms.push(format!("{name}.mtls.{ud}"));
+        forms.push(format!("{name}-<endpoint>.p.{ud}"));
+    }
+    forms.join(" or ")
+}
+
+impl GoogleService {
+    fn host_label(self) -> &'static str {
+        match self {
+            GoogleService::Sts => "sts",
+            GoogleService::IamCredentials => "iamcredentials",
+        }
+    }
+}
+
+/// Checks that `universe` may be used: `googleapis.com` always, any other only when listed
+/// out of band (`allowed`, from the builder or `CROSSFED_ALLOWED_UNIVERSES`), never because a
+/// credential configuration names it.
+pub(crate) fn check_universe(universe: &str, allowed: &[String]) -> Result<()> {
+    let is_domain = universe.len() <= 253
+        && universe.contains('.')
+        && universe.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if !is_domain {
+        return Err(Error::invalid(
+            "universe_domain",
+            format!("`{universe}` is not a lower-case domain name"),
+        ));
+    }
+    if universe == DEFAULT_UNIVERSE || allowed.iter().any(|a| a == universe) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "universe_domain",
+        format!(
+            "`{universe}` is not an allowed universe: only {DEFAULT_UNIVERSE} is allowed unless the deployment lists others in {ALLOWED_UNIVERSES_ENV} (comma-separated) or with the builder's `with_allowed_universes`; a credential configuration cannot allow its own universe"
+        ),
+    ))
+}
+
+/// Checks an AWS region name (`us-east-1`, `cn-north-1`, `us-gov-west-1`): it becomes part
+/// of the signed STS host, so anything but lower-case letters, digits and inner hyphens is
+/// refused (`x.evil.com#` would move the host).
+pub(crate) fn check_region(field: &str, region: &str) -> Result<()> {
+    let ok = (1..=32).contains(&region.len())
+        && region.starts_with(|c: char| c.is_ascii_lowercase())
+        && !region.ends_with('-')
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!(
+                "`{region}` is not an AWS region name (like us-east-1): set AWS_REGION to the region's code"
+            ),
+        ))
+    }
+}
+
+/// Parses `CROSSFED_ALLOWED_UNIVERSES`: comma-separated, blanks ignored, lower-cased.
+pub(crate) fn parse_allowed_universes(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(|u| u.trim().to_ascii_lowercase())
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
 impl EndpointPolicy {
     fn local_allowed(&self, url: &Url) -> bool {
         self.allow_local && is_loopback(url) && matches!(url.scheme(), "http" | "https")
@@ -70,22 +192,9 @@ impl EndpointPolicy {
         if self.local_allowed(&url) {
             return Ok(url);
         }
-        let ud = self.universe_domain.as_str();
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-        let allowed = match service {
-            GoogleService::Sts => {
-                host == format!("sts.{ud}")
-                    || host
-                        .strip_prefix("sts.")
-                        .and_then(|rest| rest.strip_suffix(&format!(".rep.{ud}")))
-                        .is_some_and(is_label)
-            }
-            GoogleService::IamCredentials => host == format!("iamcredentials.{ud}"),
-        };
-        let expected = match service {
-            GoogleService::Sts => format!("sts.{ud} or sts.<location>.rep.{ud}"),
-            GoogleService::IamCredentials => format!("iamcredentials.{ud}"),
-        };
+        let allowed = google_host_allowed(&host, service, &self.universe_domain);
+        let expected = expected_hosts(service, &self.universe_domain);
         if url.scheme() != "https" || !allowed || url.port().is_some_and(|p| p != 443) {
             return Err(Error::invalid(
                 field,
@@ -221,6 +330,63 @@ mod tests {
     }
 
     #[test]
+    fn region_names() {
+        for ok in ["us-east-1", "cn-north-1", "us-gov-west-1", "eusc-de-east-1"] {
+            assert!(check_region("region", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "x.evil.com#",
+            "US-EAST-1",
+            "us-east-1/",
+            "-a",
+            "a-",
+            "a b",
+        ] {
+            assert!(check_region("region", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn private_service_connect_and_mtls_only_in_the_default_universe() {
+        let sts = GoogleService::Sts;
+        let iam = GoogleService::IamCredentials;
+        let d = DEFAULT_UNIVERSE;
+        assert!(google_host_allowed("sts-abc1.p.googleapis.com", sts, d));
+        assert!(google_host_allowed(
+            "iamcredentials-abc1.p.googleapis.com",
+            iam,
+            d
+        ));
+        assert!(google_host_allowed("sts.mtls.googleapis.com", sts, d));
+        assert!(google_host_allowed(
+            "iamcredentials.mtls.googleapis.com",
+            iam,
+            d
+        ));
+        assert!(!google_host_allowed(
+            "iamcredentials-abc1.p.googleapis.com",
+            sts,
+            d
+        ));
+        assert!(!google_host_allowed("sts-abc1.p.googleapis.com", iam, d));
+        assert!(!google_host_allowed("sts-a.b.p.googleapis.com", sts, d));
+        assert!(!google_host_allowed(
+            "sts-abc1.p.other.goog",
+            sts,
+            "other.goog"
+        ));
+        assert!(!google_host_allowed(
+            "sts.mtls.other.goog",
+            sts,
+            "other.goog"
+        ));
+        assert!(google_host_allowed("sts.other.goog", sts, "other.goog"));
+        assert!(!google_host_allowed("xsts.googleapis.com", sts, d));
+        assert!(!google_host_allowed("sts.googleapis.com.evil", sts, d));
+    }
+
+    #[test]
     fn universe_domain_forms() {
         let p = EndpointPolicy {
             universe_domain: "example-universe.goog".into(),
@@ -272,5 +438,70 @@ mod tests {
                 .is_ok()
         );
         assert!(p.check_imds("u", "http://example.com/latest").is_err());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_service() -> impl Strategy<Value = GoogleService> {
+        prop_oneof![
+            Just(GoogleService::Sts),
+            Just(GoogleService::IamCredentials)
+        ]
+    }
+
+    proptest! {
+        /// Whatever the host, an admitted one lies inside the universe.
+        #[test]
+        fn admitted_hosts_stay_in_the_universe(
+            host in "[a-z0-9.-]{0,40}(\\.googleapis\\.com|\\.evil\\.com|googleapis\\.com)?",
+            universe in prop_oneof![Just("googleapis.com".to_string()), "[a-z]{1,8}\\.goog"],
+            service in any_service(),
+        ) {
+            if google_host_allowed(&host, service, &universe) {
+                prop_assert!(host.ends_with(&format!(".{universe}")), "{host}");
+                prop_assert!(!host.split('.').any(str::is_empty), "{host}");
+            }
+        }
+
+        /// Private Service Connect and mTLS hosts are admitted in the default universe
+        /// only, for their own service only.
+        #[test]
+        fn psc_names_are_admitted_per_service(name in "[a-z][a-z0-9-]{0,19}", service in any_service()) {
+            let label = service.host_label();
+            let psc = format!("{label}-{name}.p.googleapis.com");
+            prop_assert!(google_host_allowed(&psc, service, DEFAULT_UNIVERSE));
+            let other = match service {
+                GoogleService::Sts => GoogleService::IamCredentials,
+                GoogleService::IamCredentials => GoogleService::Sts,
+            };
+            prop_assert!(!google_host_allowed(&psc, other, DEFAULT_UNIVERSE));
+            let foreign = format!("{label}-{name}.p.example.goog");
+            prop_assert!(!google_host_allowed(&foreign, service, "example.goog"));
+        }
+
+        /// A URL the policy accepts (loopback off) is https, port 443, no user info, and
+        /// its host is admitted; arbitrary input never panics.
+        #[test]
+        fn checked_urls_are_https_on_the_list(raw in "(https?://)?[a-z0-9@:.%/#?-]{0,60}", service in any_service()) {
+            let policy = EndpointPolicy { universe_domain: DEFAULT_UNIVERSE.into(), allow_local: false };
+            if let Ok(url) = policy.check_google("f", &raw, service) {
+                prop_assert_eq!(url.scheme(), "https");
+                prop_assert_eq!(url.port_or_known_default(), Some(443));
+                prop_assert!(url.username().is_empty() && url.password().is_none());
+                prop_assert!(google_host_allowed(url.host_str().unwrap(), service, DEFAULT_UNIVERSE));
+            }
+        }
+
+        /// The configuration's universe is admitted only when listed out of band.
+        #[test]
+        fn universes_need_the_out_of_band_list(universe in "[a-z]{1,10}\\.[a-z]{2,6}", listed in any::<bool>()) {
+            let allowed = if listed { vec![universe.clone()] } else { Vec::new() };
+            let ok = check_universe(&universe, &allowed).is_ok();
+            prop_assert_eq!(ok, listed || universe == DEFAULT_UNIVERSE);
+        }
     }
 }

@@ -51,8 +51,31 @@ pub mod aws;
 pub mod google;
 pub mod transport;
 
+/// Entry points for `cargo fuzz` (built only with `--cfg fuzzing`, which cargo-fuzz sets):
+/// the parsers of untrusted answers that are otherwise private.
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a Google STS answer body into a token at a fixed time; must never panic.
+    pub fn sts_answer(body: &str) {
+        let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        if let Ok(parsed) = serde_json::from_str(body)
+            && let Ok(token) = crate::google::sts_token_from(parsed, now)
+        {
+            assert!(token.expires_at > now);
+            assert!(token.expires_at <= now + crate::token::MAX_LIFETIME);
+        }
+    }
+
+    /// Maps a Google error answer to an error; must never panic.
+    pub fn google_error(status: u16, body: &str) {
+        let e = crate::google_error::from_response(crate::Step::Sts, status, body);
+        let _ = e.to_string();
+    }
+}
+
 pub use context::Context;
-pub use endpoint::ALLOW_LOCAL_ENV;
+pub use endpoint::{ALLOW_LOCAL_ENV, ALLOWED_UNIVERSES_ENV};
 pub use error::{Error, ErrorChain, Result, Step};
 pub use secret::Secret;
 pub use token::Token;

@@ -3,7 +3,8 @@
 //! - No background task: works without a runtime at construction.
 //! - Wall-clock expiry, so a thawed Lambda sandbox never uses an expired token.
 //! - Refresh ahead of expiry: the first caller inside the window refreshes while the others
-//!   keep using the still-valid token.
+//!   keep using the still-valid token; one refresh per window (a source that hands back a
+//!   token already inside the window is not asked again and again).
 //! - Single-flight: N concurrent callers on a cold cache cause one fetch.
 //! - Failures are remembered for a back-off (doubling up to a cap), then retried; callers
 //!   that waited on a failed fetch get its error instead of starting another one.
@@ -110,6 +111,9 @@ struct State<T> {
     failure: Option<Failure>,
     /// Bumped after every finished fetch, success or failure.
     generation: u64,
+    /// No refresh ahead before this (set when a fetch returned a token already inside the
+    /// refresh-ahead window).
+    ahead_not_before: Option<SystemTime>,
 }
 
 pub(crate) struct TokenCache<S: TokenSource> {
@@ -118,6 +122,9 @@ pub(crate) struct TokenCache<S: TokenSource> {
     clock: Arc<dyn Clock>,
     state: Mutex<State<S::Output>>,
     refresh: tokio::sync::Mutex<()>,
+    /// Test seam: runs (once) between a stale caller's look at the state and its refresh lock.
+    #[cfg(test)]
+    stale_hook: Mutex<Option<Box<dyn FnMut() + Send>>>,
 }
 
 enum Decision<T> {
@@ -137,8 +144,11 @@ impl<S: TokenSource> TokenCache<S> {
                 token: None,
                 failure: None,
                 generation: 0,
+                ahead_not_before: None,
             }),
             refresh: tokio::sync::Mutex::new(()),
+            #[cfg(test)]
+            stale_hook: Mutex::new(None),
         }
     }
 
@@ -188,7 +198,8 @@ impl<S: TokenSource> TokenCache<S> {
         let (decision, generation, backed_off) = {
             let state = self.state();
             let now = self.clock.now();
-            let backed_off = state.failure.as_ref().is_some_and(|f| now < f.retry_at);
+            let backed_off = state.failure.as_ref().is_some_and(|f| now < f.retry_at)
+                || state.ahead_not_before.is_some_and(|t| now < t);
             (self.decide(&state), state.generation, backed_off)
         };
         match decision {
@@ -197,6 +208,13 @@ impl<S: TokenSource> TokenCache<S> {
             Decision::Stale(c) => {
                 // Refresh ahead only if nobody else is (and not while backing off after a
                 // failure); the others keep using the still-valid token.
+                #[cfg(test)]
+                {
+                    let hook = self.stale_hook.lock().unwrap().take();
+                    if let Some(mut hook) = hook {
+                        hook();
+                    }
+                }
                 let guard = if backed_off {
                     None
                 } else {
@@ -205,6 +223,10 @@ impl<S: TokenSource> TokenCache<S> {
                 let Some(_guard) = guard else {
                     return Ok(c);
                 };
+                // Another caller may have refreshed between our look and the lock.
+                if self.state().generation != generation {
+                    return Ok(self.state().token.clone().unwrap_or(c));
+                }
                 return match self.fetch_and_store().await {
                     Ok(fresh) => Ok(fresh),
                     Err(e) => {
@@ -235,6 +257,18 @@ impl<S: TokenSource> TokenCache<S> {
         state.generation += 1;
         match result {
             Ok(item) => {
+                let left = item.expires_at().duration_since(now).unwrap_or_default();
+                state.ahead_not_before = None;
+                if left <= self.settings.refresh_ahead {
+                    // Already inside the window: refreshing again at once would only fetch
+                    // the same kind of token. Try again when half of what is left has passed.
+                    tracing::warn!(
+                        expires_in_s = left.as_secs(),
+                        refresh_ahead_s = self.settings.refresh_ahead.as_secs(),
+                        "the new token is already inside the refresh-ahead window; lower the refresh-ahead setting or raise the token lifetime"
+                    );
+                    state.ahead_not_before = now.checked_add(left / 2);
+                }
                 let cached = Arc::new(Cached {
                     item,
                     tag: EntityTag::new(),
@@ -254,7 +288,7 @@ impl<S: TokenSource> TokenCache<S> {
                     message: e.to_string(),
                     step: e.step(),
                     transient: e.is_transient(),
-                    retry_at: now + backoff,
+                    retry_at: now.checked_add(backoff).unwrap_or(now),
                     consecutive,
                 });
                 Err(e)
@@ -381,6 +415,58 @@ mod tests {
         source.fail.store(false, Ordering::SeqCst);
         assert!(cache.get().await.is_ok());
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn token_shorter_than_the_window_is_not_refetched_on_every_call() {
+        let clock = Arc::new(ManualClock(AtomicU64::new(1_000_000)));
+        let source = Arc::new(Source {
+            clock: clock.clone(),
+            calls: AtomicU32::new(0),
+            fail: std::sync::atomic::AtomicBool::new(false),
+            lifetime: Duration::from_secs(200), // shorter than the 225 s window
+        });
+        let cache = TokenCache::new(source.clone(), CacheSettings::default(), clock.clone());
+        for _ in 0..10 {
+            cache.get().await.unwrap();
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        clock.advance(Duration::from_secs(101)); // half of what was left has passed
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t2");
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+    }
+
+    /// Issue 11 item 11: a caller that saw the stale token while another refreshed must
+    /// not start a second refresh right after the first one finished.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn stale_token_is_refreshed_once() {
+        let (clock, source, cache) = setup(false);
+        cache.get().await.unwrap();
+        clock.advance(Duration::from_secs(3600 - 200)); // stale
+        // The first stale caller pauses between its look at the state and the refresh lock
+        // until a second caller has refreshed.
+        let (entered_tx, entered_rx) = tokio::sync::oneshot::channel::<()>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let mut hook_state = Some((entered_tx, go_rx));
+        *cache.stale_hook.lock().unwrap() = Some(Box::new(move || {
+            if let Some((entered, go)) = hook_state.take() {
+                entered.send(()).unwrap();
+                go.recv().unwrap();
+            }
+        }));
+        let slow = tokio::spawn({
+            let c = cache.clone();
+            async move { c.get().await.map(|t| t.item.value.expose().to_string()) }
+        });
+        entered_rx.await.unwrap();
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t2");
+        go_tx.send(()).unwrap();
+        assert_eq!(slow.await.unwrap().unwrap(), "t2");
+        assert_eq!(
+            source.calls.load(Ordering::SeqCst),
+            2,
+            "one initial fetch and one refresh"
+        );
     }
 
     #[tokio::test]

@@ -2,6 +2,9 @@
 //! connect and total timeouts, jittered exponential back-off on 5xx, 429 and connect errors,
 //! and [`Transport::send_json`], the one way a Google JSON API is called (STS, IAM
 //! Credentials, and any other Google REST API such as Vertex AI).
+//!
+//! Redirects are never followed (a 307/308 would re-send a subject token or bearer token to
+//! another host) and response bodies are read up to a limit ([`DEFAULT_BODY_LIMIT`]).
 
 use std::time::Duration;
 
@@ -11,6 +14,10 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result, Step};
 use crate::google_error;
+
+/// Largest response body read by default (1 MiB): token endpoints, the metadata server and
+/// Google error answers are far smaller.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
 /// How often and how patiently transient HTTP failures are retried.
 #[derive(Clone, Debug)]
@@ -85,16 +92,36 @@ impl Timeouts {
 /// A pooled HTTP client with the shared retry policy, for Google JSON APIs.
 ///
 /// Get one from [`crate::Context::transport`] (or [`Transport::new`]). Cheap to clone.
+///
+/// A client passed in with [`crate::Context::with_http_client`] should not follow redirects
+/// either (`reqwest::redirect::Policy::none()`); a redirect it returns is refused.
 #[derive(Clone, Debug)]
 pub struct Transport {
     client: reqwest::Client,
     retry: RetryPolicy,
+    body_limit: usize,
 }
 
 impl Transport {
-    /// Uses `client` with `retry`.
+    /// Uses `client` with `retry` and the default body limit.
     pub fn new(client: reqwest::Client, retry: RetryPolicy) -> Self {
-        Transport { client, retry }
+        Transport {
+            client,
+            retry,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Reads at most `bytes` of a response body (default [`DEFAULT_BODY_LIMIT`]); a larger
+    /// answer is an error.
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The body limit in bytes.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
     }
 
     /// The HTTP client.
@@ -110,7 +137,8 @@ impl Transport {
     /// Sends the request `build` makes (once per attempt), retrying 5xx, 429 and connection
     /// failures with the retry policy; maps a Google error answer (OAuth-style or
     /// `google.rpc.Status`) to [`Error::Google`] with a hint; parses a success as JSON `T`.
-    /// `service` names the API in errors ("Google STS", "Vertex AI").
+    /// A redirect or a body over the limit is an error. `service` names the API in errors
+    /// ("Google STS", "Vertex AI").
     ///
     /// ```no_run
     /// # async fn f(ctx: crossfed::Context, token: &str) -> crossfed::Result<()> {
@@ -134,14 +162,8 @@ impl Transport {
     ) -> Result<T> {
         let resp = send(&self.retry, step, || build(&self.client)).await?;
         let status = resp.status();
-        let body = resp.text().await.map_err(|e| {
-            Error::failed_with(
-                step,
-                true,
-                format!("reading the {service} response failed"),
-                e,
-            )
-        })?;
+        refuse_redirect(&resp, step, service)?;
+        let body = read_body(resp, self.body_limit, step, service).await?;
         if !status.is_success() {
             return Err(google_error::from_response(step, status.as_u16(), &body));
         }
@@ -156,9 +178,88 @@ impl Transport {
     }
 }
 
-/// Builds the shared client. Needs no async runtime.
+/// A redirect answer is an error: the request (a subject token, a bearer token) must not go
+/// to a host the allow-list did not check.
+pub(crate) fn refuse_redirect(resp: &Response, step: Step, service: &str) -> Result<()> {
+    let status = resp.status();
+    if !status.is_redirection() {
+        return Ok(());
+    }
+    let location = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|l| format!(" to `{}`", l.chars().take(200).collect::<String>()))
+        .unwrap_or_default();
+    Err(Error::failed(
+        step,
+        false,
+        format!(
+            "{service} answered with a redirect (HTTP {}){location}; crossfed does not follow redirects from Google or metadata endpoints: check the endpoint URL",
+            status.as_u16()
+        ),
+    ))
+}
+
+fn describe_size(bytes: usize) -> String {
+    const MIB: usize = 1 << 20;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Reads a response body as text, at most `limit` bytes.
+pub(crate) async fn read_body(
+    mut resp: Response,
+    limit: usize,
+    step: Step,
+    service: &str,
+) -> Result<String> {
+    let too_large = || {
+        Error::failed(
+            step,
+            false,
+            format!(
+                "{service} answered with a body larger than {}; refusing to read it",
+                describe_size(limit)
+            ),
+        )
+    };
+    if resp.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        let chunk = resp.chunk().await.map_err(|e| {
+            Error::failed_with(
+                step,
+                true,
+                format!("reading the {service} response failed"),
+                e,
+            )
+        })?;
+        let Some(chunk) = chunk else { break };
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|e| {
+        Error::failed_with(
+            step,
+            false,
+            format!("{service} answered with a body that is not UTF-8"),
+            e,
+        )
+    })
+}
+
+/// Builds the shared client: no redirects, pooled, with the timeouts. Needs no async runtime.
 pub(crate) fn build_client(timeouts: &Timeouts) -> Result<reqwest::Client> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.total)
         .pool_idle_timeout(Duration::from_secs(90))

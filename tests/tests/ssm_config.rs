@@ -120,3 +120,40 @@ async fn missing_parameter_and_denied_parameter_are_clear() {
     assert!(err.to_string().contains(&name), "{err}");
     assert_eq!(s.google.sts_calls(), 0);
 }
+
+/// A wall clock moved by hand: a frozen Lambda sandbox thaws with the wall clock ahead
+/// while the monotonic clock barely moved.
+#[derive(Debug)]
+struct ThawedClock(std::sync::Mutex<std::time::SystemTime>);
+
+impl crossfed::Clock for ThawedClock {
+    fn now(&self) -> std::time::SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn ttl_follows_the_wall_clock_across_a_frozen_sandbox() {
+    let s = Scenario::start().await;
+    let good = s.config_json(&ConfigShape::default());
+    let name = s.put_parameter(&good.to_string(), false).await;
+    let clock = std::sync::Arc::new(ThawedClock(std::sync::Mutex::new(
+        std::time::SystemTime::now(),
+    )));
+    let creds = builder(&s, &name, s.role_ssm().await)
+        .with_context(crossfed_tests::scenario::quick_context().with_clock(clock.clone()))
+        .build()
+        .unwrap();
+    assert_eq!(creds.config().await.unwrap().quota_project_id, None);
+    let mut updated = good.clone();
+    updated["quota_project_id"] = serde_json::json!("billing-project");
+    s.write_parameter(&name, &updated.to_string(), false).await;
+    assert_eq!(creds.config().await.unwrap().quota_project_id, None);
+    // Frozen for 6 minutes (default TTL 5 minutes): the update must be picked up.
+    *clock.0.lock().unwrap() += Duration::from_secs(360);
+    assert_eq!(
+        creds.config().await.unwrap().quota_project_id.as_deref(),
+        Some("billing-project"),
+        "picked up within 5 minutes of wall time"
+    );
+}

@@ -11,7 +11,7 @@ use url::Url;
 use crate::context::Context;
 use crate::error::{Error, Result, Step};
 use crate::secret::Secret;
-use crate::transport::{Transport, send};
+use crate::transport::{Transport, read_body, refuse_redirect, send};
 
 /// The metadata server host, overridable with `GCE_METADATA_HOST` (Google's convention).
 pub const METADATA_HOST_ENV: &str = "GCE_METADATA_HOST";
@@ -81,10 +81,15 @@ pub struct IdTokenClaims {
     pub exp: u64,
 }
 
+/// `exp` values beyond 9999-12-31T23:59:59Z are taken as that instant.
+const MAX_EXP: u64 = 253_402_300_799;
+
 impl IdTokenClaims {
-    /// When the token expires.
+    /// When the token expires (an `exp` past the year 9999 counts as the end of 9999).
     pub fn expires_at(&self) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(self.exp)
+        SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_secs(self.exp.min(MAX_EXP)))
+            .unwrap_or(SystemTime::UNIX_EPOCH)
     }
 }
 
@@ -96,6 +101,39 @@ pub struct IdToken {
     pub jwt: Secret,
     /// Its claims.
     pub claims: IdTokenClaims,
+}
+
+impl IdToken {
+    /// Decodes the claims of a JWT without verifying its signature (AWS does that).
+    pub fn parse(jwt: &str) -> Result<IdToken> {
+        let jwt = jwt.trim();
+        Ok(IdToken {
+            claims: decode_claims(jwt)?,
+            jwt: Secret::new(jwt.to_string()),
+        })
+    }
+}
+
+/// Checks the service account of `generateIdToken`: an e-mail or a numeric unique id, which
+/// is joined into the URL path, so `/`, `?`, `#`, `%` or `:` are refused.
+pub(crate) fn check_service_account(service_account: &str) -> Result<()> {
+    let s = service_account;
+    let chars_ok = s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"@._-+".contains(&b));
+    let shape_ok = match s.split_once('@') {
+        Some((name, domain)) => !name.is_empty() && domain.contains('.') && !domain.contains('@'),
+        None => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+    };
+    if chars_ok && shape_ok && s.len() <= 254 {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "service_account",
+        format!(
+            "`{s}` is not a service account e-mail (NAME@PROJECT.iam.gserviceaccount.com) or unique id"
+        ),
+    ))
 }
 
 pub(crate) fn decode_claims(jwt: &str) -> Result<IdTokenClaims> {
@@ -160,14 +198,14 @@ pub(crate) async fn fetch(
                 other => other,
             })?;
             let status = resp.status();
-            let body = resp.text().await.map_err(|e| {
-                Error::failed_with(
-                    Step::IdToken,
-                    true,
-                    "reading the metadata server response failed",
-                    e,
-                )
-            })?;
+            refuse_redirect(&resp, Step::IdToken, "the metadata server")?;
+            let body = read_body(
+                resp,
+                transport.body_limit(),
+                Step::IdToken,
+                "the metadata server",
+            )
+            .await?;
             if !status.is_success() {
                 let snippet: String = body.chars().take(200).collect();
                 return Err(Error::failed(
@@ -178,7 +216,7 @@ pub(crate) async fn fetch(
                     ),
                 ));
             }
-            body.trim().to_string()
+            body
         }
         IdTokenSource::IamCredentials {
             credentials,
@@ -203,9 +241,14 @@ pub(crate) async fn fetch(
                     ));
                 }
             };
+            check_service_account(service_account)?;
+            let account = percent_encoding::utf8_percent_encode(
+                service_account,
+                percent_encoding::NON_ALPHANUMERIC,
+            );
             let url = endpoint
                 .join(&format!(
-                    "v1/projects/-/serviceAccounts/{service_account}:generateIdToken"
+                    "v1/projects/-/serviceAccounts/{account}:generateIdToken"
                 ))
                 .map_err(|e| {
                     Error::invalid(
@@ -225,17 +268,25 @@ pub(crate) async fn fetch(
             parsed.token
         }
     };
-    let claims = decode_claims(&jwt)?;
-    Ok(IdToken {
-        jwt: Secret::new(jwt),
-        claims,
-    })
+    IdToken::parse(&jwt)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use base64::Engine as _;
+
+    #[test]
+    fn service_accounts() {
+        for ok in ["a@p.iam.gserviceaccount.com", "123456789", "a+b@x.y"] {
+            assert!(check_service_account(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "a@b/../x", "a@b?x", "a@b#", "a%2F@b.c", "a:b@c.d", "@b.c", "a@b",
+        ] {
+            assert!(check_service_account(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn decodes_claims_without_verifying() {

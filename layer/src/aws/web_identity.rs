@@ -13,9 +13,10 @@ use tracing::Instrument;
 
 use super::id_token::{self, IdToken, IdTokenSource};
 use crate::context::Context;
-use crate::endpoint::{ALLOW_LOCAL_ENV, EndpointPolicy, GoogleService};
+use crate::endpoint::{self, ALLOW_LOCAL_ENV, EndpointPolicy, GoogleService};
 use crate::error::{Error, Result, Step};
-use crate::token_cache::{CacheSettings, Expiring, TokenCache, TokenSource};
+use crate::token::capped_expiry;
+use crate::token_cache::{CacheSettings, Clock, Expiring, TokenCache, TokenSource};
 use crate::transport::Transport;
 
 /// Region used for the regional STS endpoint when none is configured.
@@ -106,7 +107,8 @@ impl Builder {
         self
     }
 
-    /// Region of the STS endpoint (default: `AWS_REGION`, else `us-east-1`).
+    /// Region of the STS endpoint (default: `AWS_REGION`, else `AWS_DEFAULT_REGION`, else
+    /// `us-east-1`).
     pub fn with_region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
@@ -170,7 +172,13 @@ impl Builder {
                 "must be from 900 to 43200 seconds",
             ));
         }
-        if let Some(IdTokenSource::IamCredentials { endpoint, .. }) = &self.source {
+        if let Some(IdTokenSource::IamCredentials {
+            endpoint,
+            service_account,
+            ..
+        }) = &self.source
+        {
+            id_token::check_service_account(service_account)?;
             let policy = EndpointPolicy {
                 universe_domain: "googleapis.com".into(),
                 allow_local: self
@@ -182,7 +190,9 @@ impl Builder {
         let region = self
             .region
             .or_else(|| self.ctx.env_var("AWS_REGION"))
+            .or_else(|| self.ctx.env_var("AWS_DEFAULT_REGION"))
             .unwrap_or_else(|| DEFAULT_STS_REGION.to_string());
+        endpoint::check_region("region", &region)?;
         let source = WebIdentitySource {
             role_arn: self.role_arn,
             audience: self.audience,
@@ -195,6 +205,7 @@ impl Builder {
             region: Region::new(region),
             sts: OnceCell::new_with(self.sts),
             transport: self.ctx.transport()?,
+            clock: self.ctx.clock().clone(),
         };
         Ok(WebIdentity {
             inner: Arc::new(TokenCache::new(
@@ -256,6 +267,7 @@ struct WebIdentitySource {
     region: Region,
     sts: OnceCell<aws_sdk_sts::Client>,
     transport: Transport,
+    clock: Arc<dyn Clock>,
 }
 
 struct AwsSession(AwsCredentials);
@@ -384,6 +396,8 @@ impl TokenSource for WebIdentitySource {
                 e,
             )
         })?;
+        // A far-future expiration (a misbehaving endpoint) is capped like any lifetime.
+        let expiry = capped_expiry(self.clock.now(), expiry);
         tracing::info!(role_arn = %self.role_arn, session_name, "assumed the AWS role");
         Ok(AwsSession(AwsCredentials::new(
             c.access_key_id(),
@@ -441,6 +455,25 @@ mod tests {
         assert!(check_session_name(&name).is_ok());
         assert!(check_session_name("a").is_err());
         assert!(check_session_name("has space").is_err());
+    }
+
+    #[test]
+    fn region_falls_back_to_aws_default_region() {
+        let ctx = Context::new().with_env_vars([("AWS_DEFAULT_REGION", "eu-west-3")]);
+        let p = WebIdentity::builder("arn:aws:iam::123456789012:role/r", "aud")
+            .with_context(ctx)
+            .build()
+            .unwrap();
+        assert_eq!(p.inner.source().region.as_ref(), "eu-west-3");
+        let ctx = Context::new().with_env_vars([
+            ("AWS_DEFAULT_REGION", "eu-west-3"),
+            ("AWS_REGION", "ap-south-1"),
+        ]);
+        let p = WebIdentity::builder("arn:aws:iam::123456789012:role/r", "aud")
+            .with_context(ctx)
+            .build()
+            .unwrap();
+        assert_eq!(p.inner.source().region.as_ref(), "ap-south-1");
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! Google's `external_account` credential configuration for AWS, as written by
 //! `gcloud iam workload-identity-pools create-cred-config --aws [--enable-imdsv2]`.
 //!
-//! Validation is strict: every error names the field and says what is expected.
+//! Validation is strict about values: every error names the field and says what is
+//! expected. Unknown fields (at the top level and in `credential_source`) are accepted with a
+//! warning, so a field a newer gcloud adds does not break running functions; unknown `type`s,
+//! other credential sources and bad values are still refused.
 
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::endpoint::{EndpointPolicy, GoogleService};
+use crate::endpoint::{self, DEFAULT_UNIVERSE, EndpointPolicy, GoogleService};
 use crate::error::{Error, Result};
 
 const SUBJECT_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
-const DEFAULT_UNIVERSE: &str = "googleapis.com";
 const TOP_LEVEL_FIELDS: &[&str] = &[
     "type",
     "audience",
@@ -32,6 +34,40 @@ const SOURCE_FIELDS: &[&str] = &[
     "regional_cred_verification_url",
     "imdsv2_session_token_url",
 ];
+
+/// What a configuration may point at beyond the defaults. Set by the deployment (builder,
+/// environment), never by the configuration itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParseOptions {
+    /// Allow plain-http loopback endpoints (`CROSSFED_ALLOW_LOCAL_ENDPOINTS=1`).
+    pub allow_local: bool,
+    /// Universe domains besides `googleapis.com` a configuration may name
+    /// (`CROSSFED_ALLOWED_UNIVERSES`).
+    pub allowed_universes: Vec<String>,
+}
+
+impl ParseOptions {
+    /// Allow plain-http loopback endpoints (local emulators).
+    pub fn with_allow_local(mut self, allow: bool) -> Self {
+        self.allow_local = allow;
+        self
+    }
+
+    /// Also allow these universe domains (e.g. a sovereign cloud's), lower-case.
+    pub fn with_allowed_universes<I, S>(mut self, universes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_universes = universes
+            .into_iter()
+            .map(|u| u.into().trim().to_ascii_lowercase())
+            .filter(|u| !u.is_empty())
+            .collect();
+        self
+    }
+}
 
 /// The workload identity pool provider named by the `audience`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +127,8 @@ pub struct ExternalAccountConfig {
     pub quota_project_id: Option<String>,
     /// Universe domain, `googleapis.com` by default.
     pub universe_domain: String,
+    /// Unknown fields that were ignored (JSON paths), e.g. ones a newer gcloud writes.
+    pub ignored_fields: Vec<String>,
 }
 
 fn describe(v: &Value) -> &'static str {
@@ -116,6 +154,15 @@ impl<'a> Fields<'a> {
         } else {
             format!("{}.{key}", self.path)
         }
+    }
+
+    /// Names of the fields not in `known` (JSON paths).
+    fn unknown(&self, known: &[&str]) -> Vec<String> {
+        self.map
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()))
+            .map(|k| self.name(k))
+            .collect()
     }
 
     fn reject_unknown(&self, known: &[&str]) -> Result<()> {
@@ -259,7 +306,6 @@ fn parse_source(source: &Fields<'_>, policy: &EndpointPolicy) -> Result<AwsCrede
             ));
         }
     }
-    source.reject_unknown(SOURCE_FIELDS)?;
     let env_id = source.required("environment_id", "`aws1` for AWS")?;
     if !env_id.starts_with("aws") {
         return Err(Error::invalid(
@@ -294,8 +340,14 @@ fn parse_source(source: &Fields<'_>, policy: &EndpointPolicy) -> Result<AwsCrede
 
 impl ExternalAccountConfig {
     /// Parses and validates a configuration. `allow_local` permits plain-http loopback
-    /// endpoints (set from `CROSSFED_ALLOW_LOCAL_ENDPOINTS=1`).
+    /// endpoints (set from `CROSSFED_ALLOW_LOCAL_ENDPOINTS=1`); only the `googleapis.com`
+    /// universe is allowed (see [`ExternalAccountConfig::from_json_with`]).
     pub fn from_json(json: &str, allow_local: bool) -> Result<Self> {
+        Self::from_json_with(json, &ParseOptions::default().with_allow_local(allow_local))
+    }
+
+    /// Parses and validates a configuration with the deployment's [`ParseOptions`].
+    pub fn from_json_with(json: &str, options: &ParseOptions) -> Result<Self> {
         let value: Value = serde_json::from_str(json).map_err(|e| {
             Error::invalid(
                 "(document)",
@@ -321,21 +373,13 @@ impl ExternalAccountConfig {
             }
             None => return Err(Error::invalid("type", "is required: `external_account`")),
         }
-        top.reject_unknown(TOP_LEVEL_FIELDS)?;
+        let mut ignored_fields = top.unknown(TOP_LEVEL_FIELDS);
 
         let universe_domain = top.string("universe_domain")?.unwrap_or(DEFAULT_UNIVERSE);
-        if !universe_domain
-            .split('.')
-            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        {
-            return Err(Error::invalid(
-                "universe_domain",
-                format!("`{universe_domain}` is not a domain name"),
-            ));
-        }
+        endpoint::check_universe(universe_domain, &options.allowed_universes)?;
         let policy = EndpointPolicy {
             universe_domain: universe_domain.to_string(),
-            allow_local,
+            allow_local: options.allow_local,
         };
 
         let audience = top.required(
@@ -390,6 +434,14 @@ impl ExternalAccountConfig {
             )
         })?;
         let credential_source = parse_source(&source, &policy)?;
+        ignored_fields.extend(source.unknown(SOURCE_FIELDS));
+        ignored_fields.sort();
+        if !ignored_fields.is_empty() {
+            tracing::warn!(
+                fields = %ignored_fields.join(", "),
+                "ignoring unknown fields in the credential configuration (written by a newer gcloud, or misspelt?)"
+            );
+        }
 
         Ok(ExternalAccountConfig {
             audience: audience.to_string(),
@@ -399,6 +451,7 @@ impl ExternalAccountConfig {
             credential_source,
             quota_project_id: top.string("quota_project_id")?.map(str::to_string),
             universe_domain: universe_domain.to_string(),
+            ignored_fields,
         })
     }
 }
@@ -560,14 +613,13 @@ mod tests {
             ("credential_source.imdsv2_session_token_url", |v| {
                 v["credential_source"]["imdsv2_session_token_url"] = json!(true)
             }),
-            ("credential_source.regoin_url", |v| {
-                v["credential_source"]["regoin_url"] = json!("http://169.254.169.254/")
-            }),
             ("quota_project_id", |v| v["quota_project_id"] = json!(["a"])),
             ("universe_domain", |v| {
                 v["universe_domain"] = json!("bad domain")
             }),
-            ("client_secret", |v| v["client_secret"] = json!("x")),
+            ("universe_domain", |v| {
+                v["universe_domain"] = json!("attacker.example")
+            }),
         ];
         assert!(cases.len() >= 20);
         for (field, edit) in cases {
@@ -583,6 +635,42 @@ mod tests {
                 other => panic!("expected InvalidConfig for {field}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn unknown_fields_are_listed_not_fatal() {
+        let mut v = gcloud_config();
+        v["client_secret"] = json!("x");
+        v["credential_source"]["regoin_url"] = json!("http://169.254.169.254/");
+        let c = ExternalAccountConfig::from_json(&v.to_string(), false).unwrap();
+        assert_eq!(
+            c.ignored_fields,
+            ["client_secret", "credential_source.regoin_url"]
+        );
+    }
+
+    #[test]
+    fn other_universes_only_out_of_band() {
+        let mut v = gcloud_config();
+        v["universe_domain"] = json!("example-universe.goog");
+        v["audience"] = json!(
+            "//iam.example-universe.goog/projects/1/locations/global/workloadIdentityPools/p/providers/a"
+        );
+        v["token_url"] = json!("https://sts.example-universe.goog/v1/token");
+        v["service_account_impersonation_url"] = json!(
+            "https://iamcredentials.example-universe.goog/v1/projects/-/serviceAccounts/a@p.iam.gserviceaccount.com:generateAccessToken"
+        );
+        assert!(ExternalAccountConfig::from_json(&v.to_string(), false).is_err());
+        let options = ParseOptions::default().with_allowed_universes(["example-universe.goog"]);
+        let c = ExternalAccountConfig::from_json_with(&v.to_string(), &options).unwrap();
+        assert_eq!(c.universe_domain, "example-universe.goog");
+        // Allowing a universe does not allow hosts of another one.
+        v["token_url"] = json!("https://sts.googleapis.com/v1/token");
+        let err = ExternalAccountConfig::from_json_with(&v.to_string(), &options).unwrap_err();
+        assert!(err.to_string().contains("token_url"), "{err}");
+        // Nor the default universe's mTLS/PSC forms.
+        v["token_url"] = json!("https://sts-x.p.example-universe.goog/v1/token");
+        assert!(ExternalAccountConfig::from_json_with(&v.to_string(), &options).is_err());
     }
 
     #[test]

@@ -1,18 +1,21 @@
 //! Where the credential configuration comes from: SSM Parameter Store (name or ARN, String
 //! or SecureString), a file, or inline JSON. SSM values are cached with a TTL and the last
-//! good value is served when SSM fails or holds an invalid update.
+//! good value is served when SSM fails or holds an invalid update. The TTL runs on the
+//! injected wall clock, like the token cache, so "picked up within 5 minutes" also holds for
+//! a Lambda sandbox that was frozen in between (the monotonic clock stops while frozen).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Mutex, OnceCell};
 use tracing::Instrument;
 
 use super::aws_identity::AwsIdentityResolver;
-use super::config::ExternalAccountConfig;
+use super::config::{ExternalAccountConfig, ParseOptions};
 use crate::context::Context;
 use crate::error::{Error, Result, Step};
+use crate::token_cache::Clock;
 
 /// Env var naming the SSM parameter that holds the configuration.
 pub const CONFIG_PARAMETER_ENV: &str = "CROSSFED_CONFIG_PARAMETER";
@@ -72,7 +75,7 @@ impl ConfigSource {
 }
 
 struct CachedValue {
-    fresh_until: Instant,
+    fresh_until: SystemTime,
     raw: String,
     config: Arc<ExternalAccountConfig>,
 }
@@ -80,8 +83,9 @@ struct CachedValue {
 /// Loads, validates and caches the configuration.
 pub(crate) struct ConfigLoader {
     source: ConfigSource,
-    allow_local: bool,
+    options: ParseOptions,
     ttl: Duration,
+    clock: Arc<dyn Clock>,
     ssm: OnceCell<aws_sdk_ssm::Client>,
     cached: Mutex<Option<CachedValue>>,
 }
@@ -89,15 +93,17 @@ pub(crate) struct ConfigLoader {
 impl ConfigLoader {
     pub fn new(
         source: ConfigSource,
-        allow_local: bool,
+        options: ParseOptions,
         ttl: Duration,
         ssm: Option<aws_sdk_ssm::Client>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         source.check()?;
         let loader = ConfigLoader {
             source,
-            allow_local,
+            options,
             ttl,
+            clock,
             ssm: OnceCell::new_with(ssm),
             cached: Mutex::new(None),
         };
@@ -108,9 +114,12 @@ impl ConfigLoader {
             ConfigSource::Ssm(_) => None,
         };
         if let Some(raw) = eager {
-            let config = Arc::new(ExternalAccountConfig::from_json(&raw, allow_local)?);
+            let config = Arc::new(ExternalAccountConfig::from_json_with(
+                &raw,
+                &loader.options,
+            )?);
             *loader.cached.try_lock().expect("new loader is unshared") = Some(CachedValue {
-                fresh_until: Instant::now(),
+                fresh_until: SystemTime::UNIX_EPOCH,
                 raw,
                 config,
             });
@@ -134,7 +143,7 @@ impl ConfigLoader {
         };
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref()
-            && Instant::now() < c.fresh_until
+            && self.clock.now() < c.fresh_until
         {
             return Ok(c.config.clone());
         }
@@ -146,14 +155,14 @@ impl ConfigLoader {
                 if let Some(c) = cached.as_ref().filter(|c| c.raw == raw) {
                     return Ok((raw, c.config.clone()));
                 }
-                let config = ExternalAccountConfig::from_json(&raw, self.allow_local)
+                let config = ExternalAccountConfig::from_json_with(&raw, &self.options)
                     .map_err(|e| annotate(e, name))?;
                 Ok((raw, Arc::new(config)))
             });
         match (fetched, cached.as_mut()) {
             (Ok((raw, config)), _) => {
                 *cached = Some(CachedValue {
-                    fresh_until: Instant::now() + self.ttl,
+                    fresh_until: after(self.clock.now(), self.ttl),
                     raw,
                     config: config.clone(),
                 });
@@ -162,7 +171,8 @@ impl ConfigLoader {
             (Err(e), Some(last_good)) => {
                 tracing::warn!(error = %crate::ErrorChain(&e), parameter = %name, "serving the last good credential configuration");
                 // Try again after a short pause rather than on every call.
-                last_good.fresh_until = Instant::now() + self.ttl.min(Duration::from_secs(30));
+                last_good.fresh_until =
+                    after(self.clock.now(), self.ttl.min(Duration::from_secs(30)));
                 Ok(last_good.config.clone())
             }
             (Err(e), None) => Err(e),
@@ -198,6 +208,12 @@ impl ConfigLoader {
         );
         Ok(value.to_string())
     }
+}
+
+/// `now + ttl`, saturating far in the future instead of overflowing.
+fn after(now: SystemTime, ttl: Duration) -> SystemTime {
+    now.checked_add(ttl)
+        .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 fn annotate(e: Error, name: &str) -> Error {
@@ -294,20 +310,29 @@ mod tests {
         assert!(err.to_string().contains(CONFIG_PARAMETER_ENV));
     }
 
+    fn loader(source: ConfigSource) -> Result<ConfigLoader> {
+        let clock = Arc::new(crate::SystemClock);
+        ConfigLoader::new(
+            source,
+            ParseOptions::default(),
+            DEFAULT_SSM_TTL,
+            None,
+            clock,
+        )
+    }
+
     #[test]
     fn rejects_bad_parameter_names_and_missing_files() {
         let bad = ConfigSource::Ssm("has spaces".into());
-        assert!(ConfigLoader::new(bad, false, DEFAULT_SSM_TTL, None).is_err());
+        assert!(loader(bad).is_err());
         let missing = ConfigSource::File("/nonexistent/crossfed.json".into());
-        let err = ConfigLoader::new(missing, false, DEFAULT_SSM_TTL, None)
-            .err()
-            .unwrap();
+        let err = loader(missing).err().unwrap();
         assert!(
             err.to_string().contains("/nonexistent/crossfed.json"),
             "{err}"
         );
         let arn =
             ConfigSource::Ssm("arn:aws:ssm:us-east-1:123456789012:parameter/crossfed/c".into());
-        assert!(ConfigLoader::new(arn, false, DEFAULT_SSM_TTL, None).is_ok());
+        assert!(loader(arn).is_ok());
     }
 }

@@ -16,7 +16,7 @@ use http::{Extensions, HeaderMap, HeaderValue};
 use tracing::Instrument;
 
 use super::aws_identity::{AwsIdentity, AwsIdentityResolver, AwsIdentitySource};
-use super::config::ExternalAccountConfig;
+use super::config::{ExternalAccountConfig, ParseOptions};
 use super::config_source::{ConfigLoader, ConfigSource, DEFAULT_SSM_TTL};
 use super::id_token;
 use super::impersonation::{self, DEFAULT_LIFETIME};
@@ -24,7 +24,7 @@ use super::sts;
 use super::subject_token;
 use crate::aws::IdToken;
 use crate::context::Context;
-use crate::endpoint::ALLOW_LOCAL_ENV;
+use crate::endpoint::{self, ALLOW_LOCAL_ENV, ALLOWED_UNIVERSES_ENV};
 use crate::error::{Error, Result, Step};
 use crate::secret::Secret;
 use crate::token::Token;
@@ -67,6 +67,7 @@ pub struct Builder {
     ssm_ttl: Duration,
     cache: CacheSettings,
     allow_local: Option<bool>,
+    allowed_universes: Vec<String>,
 }
 
 impl Default for Builder {
@@ -80,6 +81,7 @@ impl Default for Builder {
             ssm_ttl: DEFAULT_SSM_TTL,
             cache: CacheSettings::default(),
             allow_local: None,
+            allowed_universes: Vec::new(),
         }
     }
 }
@@ -161,6 +163,18 @@ impl Builder {
         self
     }
 
+    /// Also allows these universe domains besides `googleapis.com` (added to
+    /// `CROSSFED_ALLOWED_UNIVERSES`). A configuration naming any other universe is refused
+    /// before any connection: the configuration cannot widen the allow-list itself.
+    pub fn with_allowed_universes<I, S>(mut self, universes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_universes = universes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Validates what can be validated now and returns the credentials. Needs no runtime.
     pub fn build(self) -> Result<Credentials> {
         let source = match self.source {
@@ -173,10 +187,26 @@ impl Builder {
                 "at least one OAuth scope is required",
             ));
         }
+        if let Some(identity) = &self.aws {
+            endpoint::check_region("region", identity.region.as_ref())?;
+        }
         let allow_local = self
             .allow_local
             .unwrap_or_else(|| self.ctx.env_var(ALLOW_LOCAL_ENV).is_some_and(|v| v == "1"));
-        let loader = ConfigLoader::new(source, allow_local, self.ssm_ttl, self.ssm_client)?;
+        let mut universes = self.allowed_universes;
+        if let Some(raw) = self.ctx.env_var(ALLOWED_UNIVERSES_ENV) {
+            universes.extend(endpoint::parse_allowed_universes(&raw));
+        }
+        let options = ParseOptions::default()
+            .with_allow_local(allow_local)
+            .with_allowed_universes(universes);
+        let loader = ConfigLoader::new(
+            source,
+            options,
+            self.ssm_ttl,
+            self.ssm_client,
+            self.ctx.clock().clone(),
+        )?;
         let aws = AwsIdentityResolver::new(match self.aws {
             Some(identity) => AwsIdentitySource::Provided(identity),
             None => AwsIdentitySource::Auto(self.ctx.clone()),
@@ -361,14 +391,23 @@ impl Federation {
         }
     }
 
-    async fn federated_token(&self, config: &ExternalAccountConfig, scope: &str) -> Result<Token> {
+    /// A federated token for `scope`. With `reuse`, the last one is reused while it has
+    /// more than a minute left (it only authorises the impersonation call); without, it is
+    /// the final token and always freshly exchanged, so a refresh ahead of expiry really
+    /// yields a new token.
+    async fn federated_token(
+        &self,
+        config: &ExternalAccountConfig,
+        scope: &str,
+        reuse: bool,
+    ) -> Result<Token> {
         let key = format!("{}\n{}\n{scope}", config.audience, config.token_url);
-        if let Some(token) = self.reusable_federated(&key) {
+        if reuse && let Some(token) = self.reusable_federated(&key) {
             tracing::debug!("reusing the federated token");
             return Ok(token);
         }
         let _flight = self.sts_flight.lock().await;
-        if let Some(token) = self.reusable_federated(&key) {
+        if reuse && let Some(token) = self.reusable_federated(&key) {
             tracing::debug!("reusing the federated token another caller just obtained");
             return Ok(token);
         }
@@ -403,7 +442,9 @@ impl Federation {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "STS exchange done"
         );
-        *self.federated.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, token.clone()));
+        if reuse {
+            *self.federated.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, token.clone()));
+        }
         Ok(token)
     }
 }
@@ -449,7 +490,7 @@ impl TokenSource for FederatedSource {
         let config = fed.loader.load(&fed.aws).await?;
         let token = match &config.impersonation {
             Some(imp) => {
-                let federated = fed.federated_token(&config, IAM_SCOPE).await?;
+                let federated = fed.federated_token(&config, IAM_SCOPE, true).await?;
                 let started = Instant::now();
                 let token = impersonation::generate_access_token(
                     &fed.transport,
@@ -457,6 +498,7 @@ impl TokenSource for FederatedSource {
                     &federated.value,
                     &self.scopes,
                     imp.lifetime.unwrap_or(DEFAULT_LIFETIME),
+                    fed.clock.now(),
                 )
                 .instrument(tracing::info_span!(
                     "crossfed.impersonation",
@@ -469,7 +511,10 @@ impl TokenSource for FederatedSource {
                 );
                 token
             }
-            None => fed.federated_token(&config, &self.scopes.join(" ")).await?,
+            None => {
+                fed.federated_token(&config, &self.scopes.join(" "), false)
+                    .await?
+            }
         };
         let headers = auth_headers(&token.value, config.quota_project_id.as_deref())?;
         tracing::info!(
@@ -506,7 +551,7 @@ impl TokenSource for FederatedIdToken {
             ));
         };
         let url = id_token::url(&imp.url)?;
-        let federated = fed.federated_token(&config, IAM_SCOPE).await?;
+        let federated = fed.federated_token(&config, IAM_SCOPE, true).await?;
         let token = id_token::generate(
             &fed.transport,
             &url,

@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::error::{Error, Result, Step};
 use crate::secret::Secret;
-use crate::token::Token;
+use crate::token::{Token, capped_expiry};
 use crate::transport::Transport;
 
 /// Default lifetime of impersonated tokens.
@@ -35,6 +35,7 @@ pub(crate) async fn generate_access_token(
     federated: &Secret,
     scopes: &[String],
     lifetime: Duration,
+    now: SystemTime,
 ) -> Result<Token> {
     let body = Request {
         scope: scopes,
@@ -58,8 +59,22 @@ pub(crate) async fn generate_access_token(
             e,
         )
     })?;
+    // RFC 3339 stops at year 9999, which SystemTime holds; cap it like any lifetime.
+    let expires_at = SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(
+            u64::try_from(expires_at.unix_timestamp()).unwrap_or(0),
+        ))
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    if expires_at <= now {
+        // Google's clock and ours disagree (or the sandbox clock jumped): use it once, the
+        // cache asks again on the next call.
+        tracing::warn!(
+            expire_time = %parsed.expire_time,
+            "IAM Credentials returned a token that is already expired by this machine's clock: check the clock (NTP)"
+        );
+    }
     Ok(Token {
         value: Secret::new(parsed.access_token),
-        expires_at: SystemTime::from(expires_at),
+        expires_at: capped_expiry(now, expires_at),
     })
 }

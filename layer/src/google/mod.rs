@@ -21,9 +21,14 @@ pub use attribute_mapping::{
     AttributeCondition, AttributeMapping, AwsAssertion, MappedAttributes, MappingError,
 };
 pub use aws_identity::AwsIdentity;
-pub use config::{AwsCredentialSource, ExternalAccountConfig, Impersonation, WorkloadProvider};
+pub use config::{
+    AwsCredentialSource, ExternalAccountConfig, Impersonation, ParseOptions, WorkloadProvider,
+};
 pub use config_source::{
     CONFIG_PARAMETER_ENV, CREDENTIALS_FILE_ENV, ConfigSource, DEFAULT_SSM_TTL,
 };
 pub use credentials::{Builder, CLOUD_PLATFORM_SCOPE, Credentials};
 pub use whoami::Whoami;
+
+#[cfg(fuzzing)]
+pub(crate) use sts::token_from as sts_token_from;

@@ -5,9 +5,9 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use url::Url;
 
-use crate::error::{Result, Step};
+use crate::error::{Error, Result, Step};
 use crate::secret::Secret;
-use crate::token::Token;
+use crate::token::{MAX_LIFETIME, Token, expiry_after};
 use crate::transport::Transport;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -25,19 +25,49 @@ pub(crate) struct Exchange<'a> {
 }
 
 #[derive(Deserialize)]
-struct Response {
+pub(crate) struct Response {
     access_token: String,
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Number>,
 }
 
-/// The `x-goog-api-client` metrics header Google's libraries send for AWS sources.
+/// The `x-goog-api-client` metrics header Google's libraries send for AWS sources:
+/// the compiler that built crossfed and the auth library's version.
 pub(crate) fn metrics_header(impersonating: bool, config_lifetime: bool) -> String {
     format!(
-        "gl-rust/{} crossfed/{} google-byoid-sdk source/aws sa-impersonation/{impersonating} config-lifetime/{config_lifetime}",
-        env!("CARGO_PKG_RUST_VERSION"),
+        "gl-rust/{} auth/{} google-byoid-sdk source/aws sa-impersonation/{impersonating} config-lifetime/{config_lifetime}",
+        env!("CROSSFED_RUSTC_VERSION"),
         env!("CARGO_PKG_VERSION"),
     )
+}
+
+/// The token of an STS answer: `expires_in` is required and positive (as Google's Python
+/// and Go libraries require), and capped at 12 hours.
+pub(crate) fn token_from(parsed: Response, now: SystemTime) -> Result<Token> {
+    let invalid =
+        |why: String| Error::failed(Step::Sts, false, format!("Google STS answered {why}"));
+    let Some(expires_in) = parsed.expires_in else {
+        return Err(invalid(
+            "without `expires_in`; a token of unknown lifetime is not used".into(),
+        ));
+    };
+    let secs = match (expires_in.as_u64(), expires_in.as_f64()) {
+        (Some(secs), _) if secs > 0 => secs,
+        // Whole seconds of a fractional or out-of-range number, within the cap.
+        (None, Some(f)) if f >= 1.0 => f.min(MAX_LIFETIME.as_secs_f64()) as u64,
+        _ => {
+            return Err(invalid(format!(
+                "with `expires_in` {expires_in}; expected a positive number of seconds"
+            )));
+        }
+    };
+    if parsed.access_token.is_empty() {
+        return Err(invalid("with an empty `access_token`".into()));
+    }
+    Ok(Token {
+        value: Secret::new(parsed.access_token),
+        expires_at: expiry_after(now, Duration::from_secs(secs)),
+    })
 }
 
 /// Exchanges the subject token at Google STS.
@@ -62,9 +92,61 @@ pub(crate) async fn exchange(
                 .form(&form)
         })
         .await?;
-    let expires_in = Duration::from_secs(parsed.expires_in.unwrap_or(3600));
-    Ok(Token {
-        value: Secret::new(parsed.access_token),
-        expires_at: now() + expires_in,
-    })
+    token_from(parsed, now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(json: &str) -> Response {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn expires_in_is_required_positive_and_capped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let ok = token_from(answer(r#"{"access_token":"a","expires_in":3599}"#), now).unwrap();
+        assert_eq!(ok.expires_at, now + Duration::from_secs(3599));
+        for bad in [
+            r#"{"access_token":"a"}"#,
+            r#"{"access_token":"a","expires_in":0}"#,
+            r#"{"access_token":"a","expires_in":-5}"#,
+            r#"{"access_token":"","expires_in":60}"#,
+        ] {
+            assert!(token_from(answer(bad), now).is_err(), "{bad}");
+        }
+        for huge in [
+            r#"{"access_token":"a","expires_in":18446744073709551615}"#,
+            r#"{"access_token":"a","expires_in":1e300}"#,
+        ] {
+            let t = token_from(answer(huge), now).unwrap();
+            assert_eq!(t.expires_at, now + MAX_LIFETIME, "{huge}");
+        }
+    }
+
+    /// Like Google's libraries: `gl-rust/<compiler version> auth/<library version> ...`.
+    #[test]
+    fn metrics_header_names_the_compiler_and_the_auth_library() {
+        let out = std::process::Command::new("rustc")
+            .arg("--version")
+            .output()
+            .expect("rustc on PATH");
+        let version = String::from_utf8(out.stdout).unwrap();
+        let version = version.split_whitespace().nth(1).unwrap().to_string();
+        let header = metrics_header(true, false);
+        assert!(
+            header.starts_with(&format!(
+                "gl-rust/{version} auth/{} ",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{header}"
+        );
+        assert!(
+            header.ends_with(
+                "google-byoid-sdk source/aws sa-impersonation/true config-lifetime/false"
+            ),
+            "{header}"
+        );
+    }
 }

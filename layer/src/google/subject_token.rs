@@ -71,6 +71,7 @@ pub(crate) fn build(
     audience: &str,
     now: SystemTime,
 ) -> Result<Secret> {
+    crate::endpoint::check_region("region", region)?;
     let url = verification_url(template, region)?;
     let host = match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
