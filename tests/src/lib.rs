@@ -9,6 +9,7 @@
 pub mod aws_subject_token;
 pub mod clock;
 mod connection_counter;
+mod fake_gcs_server;
 mod fake_google;
 mod fake_iam;
 mod fake_metadata;
@@ -24,9 +25,12 @@ pub mod localcloud;
 pub mod scenario;
 mod server;
 mod static_credentials;
+#[cfg(test)]
+mod storage_test_support;
 mod token_registry;
 
 pub use connection_counter::ConnectionCounter;
+pub use fake_gcs_server::{FakeGcsServer, JsonApiError};
 pub use fake_google::{DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, FakeGoogle, FakeGoogleConfig};
 pub use fake_iam::IamRequestRecord;
 pub use fake_metadata::{FakeMetadata, FakeMetadataConfig, MetadataRequestRecord};

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use crossfed_tests::scenario::Scenario;
 use crossfed_tests::{
-    FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig, FunctionProcess, GcsFaultProxy,
-    LambdaRuntimeApi,
+    FakeGcsServer, FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig, FunctionProcess,
+    GcsFaultProxy, LambdaRuntimeApi,
 };
 use serde_json::{Value, json};
 
@@ -112,6 +112,7 @@ async fn main() -> Result<(), Error> {
         .gcs_http
         .clone()
         .ok_or("LOCALCLOUD_GCS_HTTP missing: run `make run`")?;
+    let gcs = FakeGcsServer::new(&gcs_http);
     let storage =
         FakeStorage::start_backed(FakeStorageConfig::default(), s.google.tokens(), &gcs_http).await;
     let proxy = GcsFaultProxy::start(&gcs_http).await;
@@ -134,12 +135,7 @@ async fn main() -> Result<(), Error> {
     for b in [&source, &reports] {
         s3.create_bucket().bucket(b).send().await?;
     }
-    reqwest::Client::new()
-        .post(format!("{gcs_http}/storage/v1/b?project=my-project"))
-        .json(&json!({ "name": dest }))
-        .send()
-        .await?
-        .error_for_status()?;
+    gcs.create_bucket(&dest).await?;
     let objects = [
         (
             "docs/readme.txt",
@@ -199,12 +195,8 @@ async fn main() -> Result<(), Error> {
         sqs_of_s3(records),
     )
     .await?;
-    let listed: Value = reqwest::get(format!("{gcs_http}/storage/v1/b/{dest}/o"))
-        .await?
-        .json()
-        .await?;
     println!("\nObjects in {destination}:");
-    for o in listed["items"].as_array().into_iter().flatten() {
+    for o in gcs.objects(&dest).await? {
         println!(
             "  gs://{dest}/{}  {} bytes  crc32c={}  md5={}",
             o["name"].as_str().unwrap_or_default(),
