@@ -78,6 +78,7 @@ run: venv
 bench: venv
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
 	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy --nocapture; \
+	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p list-buckets --test cold_start -- --ignored --nocapture; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'
 
 # ---- AWS SAM ----------------------------------------------------------------

@@ -49,7 +49,6 @@ mod token_cache;
 
 pub mod aws;
 pub mod google;
-pub mod lambda;
 pub mod transport;
 
 pub use context::Context;

@@ -4,6 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use crossfed_kit::endpoint::{self, STORAGE_GRPC_ENV, STORAGE_HTTP_ENV, VERTEX_BASE_URL_ENV};
+use crossfed_kit::{ConfigError, Env, EnvReader, bucket_name};
+
 /// Default Gemini model.
 pub const DEFAULT_MODEL: &str = "gemini-2.5-flash";
 /// Default Vertex AI location.
@@ -104,57 +107,19 @@ pub struct Config {
     pub storage_grpc_endpoint: Option<String>,
 }
 
-/// All configuration problems, one per line.
-#[derive(Debug, PartialEq, Eq)]
-pub struct ConfigError(pub Vec<String>);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {}", self.0.join("; "))
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// Parses from any variable lookup (tests pass a map).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let mut errors = Vec::new();
-
-        let gcs_buckets = list(get("REPORT_GCS_BUCKETS").as_deref())
-            .filter_map(|(i, entry)| {
-                collect(
-                    &mut errors,
-                    bucket_entry("REPORT_GCS_BUCKETS", i, entry, Cloud::Gcs),
-                )
-            })
-            .collect::<Vec<_>>();
-        let s3_buckets = list(get("REPORT_S3_BUCKETS").as_deref())
-            .filter_map(|(i, entry)| {
-                collect(
-                    &mut errors,
-                    bucket_entry("REPORT_S3_BUCKETS", i, entry, Cloud::S3),
-                )
-            })
-            .collect::<Vec<_>>();
-        let sync_pairs = list(get("REPORT_SYNC_PAIRS").as_deref())
-            .filter_map(|(i, entry)| collect(&mut errors, sync_pair(i, entry)))
-            .collect::<Vec<_>>();
-        duplicates(&mut errors, "REPORT_GCS_BUCKETS", &gcs_buckets);
-        duplicates(&mut errors, "REPORT_S3_BUCKETS", &s3_buckets);
-        duplicates(&mut errors, "REPORT_SYNC_PAIRS", &sync_pairs);
+    /// Reads and checks every variable; all problems are reported together.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mut r = env.reader();
+        let gcs_buckets = entries(&mut r, "REPORT_GCS_BUCKETS", |i, entry| {
+            bucket_entry("REPORT_GCS_BUCKETS", i, entry, Cloud::Gcs)
+        });
+        let s3_buckets = entries(&mut r, "REPORT_S3_BUCKETS", |i, entry| {
+            bucket_entry("REPORT_S3_BUCKETS", i, entry, Cloud::S3)
+        });
+        let sync_pairs = entries(&mut r, "REPORT_SYNC_PAIRS", sync_pair);
         if gcs_buckets.is_empty() && s3_buckets.is_empty() && sync_pairs.is_empty() {
-            errors.push(
+            r.problem(
                 "nothing to report: set at least one of REPORT_GCS_BUCKETS (e.g. `my-gcs-bucket`), \
                  REPORT_S3_BUCKETS (e.g. `my-s3-bucket`) or REPORT_SYNC_PAIRS \
                  (e.g. `s3://src/data=gs://dst/data`)"
@@ -162,80 +127,51 @@ impl Config {
             );
         }
 
-        let before = errors.len();
-        let outputs = list(get("REPORT_OUTPUT").as_deref())
-            .filter_map(|(i, entry)| collect(&mut errors, output_entry(i, entry)))
-            .collect::<Vec<_>>();
-        if outputs.is_empty() && errors.len() == before {
-            errors.push(
+        let with_outputs = list(r.optional("REPORT_OUTPUT").as_deref()).count() > 0;
+        let outputs = entries(&mut r, "REPORT_OUTPUT", output_entry);
+        if !with_outputs {
+            r.problem(
                 "REPORT_OUTPUT is not set: set it to where reports go, \
-                 `s3://bucket/prefix` and/or `gs://bucket/prefix` (comma-separated)"
-                    .to_string(),
+                 `s3://bucket/prefix` and/or `gs://bucket/prefix` (comma-separated)",
             );
         }
-        duplicates(&mut errors, "REPORT_OUTPUT", &outputs);
 
-        let project = get("GOOGLE_CLOUD_PROJECT").unwrap_or_else(|| {
-            errors.push(
-                "GOOGLE_CLOUD_PROJECT is not set: set it to the Google Cloud project id that \
-                 runs Vertex AI"
-                    .to_string(),
-            );
-            String::new()
-        });
-        let location = get("VERTEX_LOCATION").unwrap_or_else(|| DEFAULT_LOCATION.to_string());
+        let project = r.required(
+            "GOOGLE_CLOUD_PROJECT",
+            "set it to the Google Cloud project id that runs Vertex AI",
+        );
+        let location = r
+            .optional("VERTEX_LOCATION")
+            .unwrap_or_else(|| DEFAULT_LOCATION.to_string());
         if !is_token(&location, |c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
         }) {
-            errors.push(format!(
+            r.problem(format!(
                 "VERTEX_LOCATION `{location}` is not a location: use a region such as \
                  `us-central1`, `europe-west4` or `global`"
             ));
         }
-        let model = get("VERTEX_MODEL").unwrap_or_else(|| DEFAULT_MODEL.to_string());
+        let model = r
+            .optional("VERTEX_MODEL")
+            .unwrap_or_else(|| DEFAULT_MODEL.to_string());
         if !is_token(&model, |c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
-            errors.push(format!(
+            r.problem(format!(
                 "VERTEX_MODEL `{model}` is not a model id: use a publisher model id such as \
                  `{DEFAULT_MODEL}` (no slashes or colons)"
             ));
         }
-        let base_url = match get("GOOGLE_VERTEX_BASE_URL") {
-            Some(url) => {
-                collect(&mut errors, http_url("GOOGLE_VERTEX_BASE_URL", &url)).unwrap_or_default()
-            }
+        let base_url = match endpoint::google_override(&mut r, VERTEX_BASE_URL_ENV) {
+            Some(url) => url,
             None if location == "global" => "https://aiplatform.googleapis.com".to_string(),
             None => format!("https://{location}-aiplatform.googleapis.com"),
         };
-        let timeout = number(
-            &mut errors,
-            "VERTEX_TIMEOUT_SECS",
-            get("VERTEX_TIMEOUT_SECS"),
-            DEFAULT_VERTEX_TIMEOUT_SECS as usize,
-            1..=600,
-        );
-        let top_n = number(
-            &mut errors,
-            "REPORT_TOP_N",
-            get("REPORT_TOP_N"),
-            DEFAULT_TOP_N,
-            1..=1000,
-        );
-        let drift_sample = number(
-            &mut errors,
-            "REPORT_DRIFT_SAMPLE",
-            get("REPORT_DRIFT_SAMPLE"),
-            DEFAULT_DRIFT_SAMPLE,
-            0..=10_000,
-        );
-        let storage_http_endpoint = get("STORAGE_EMULATOR_HOST")
-            .and_then(|v| collect(&mut errors, endpoint("STORAGE_EMULATOR_HOST", &v)));
-        let storage_grpc_endpoint = get("STORAGE_EMULATOR_HOST_GRPC")
-            .and_then(|v| collect(&mut errors, endpoint("STORAGE_EMULATOR_HOST_GRPC", &v)));
+        let timeout = r.number("VERTEX_TIMEOUT_SECS", DEFAULT_VERTEX_TIMEOUT_SECS, 1..=600);
+        let top_n = r.number("REPORT_TOP_N", DEFAULT_TOP_N, 1..=1000);
+        let drift_sample = r.number("REPORT_DRIFT_SAMPLE", DEFAULT_DRIFT_SAMPLE, 0..=10_000);
+        let storage_http_endpoint = endpoint::google_override(&mut r, STORAGE_HTTP_ENV);
+        let storage_grpc_endpoint = endpoint::google_override(&mut r, STORAGE_GRPC_ENV);
 
-        if !errors.is_empty() {
-            return Err(ConfigError(errors));
-        }
-        Ok(Config {
+        r.finish(Config {
             gcs_buckets,
             s3_buckets,
             sync_pairs,
@@ -245,7 +181,7 @@ impl Config {
                 project,
                 location,
                 model,
-                timeout: Duration::from_secs(timeout as u64),
+                timeout: Duration::from_secs(timeout),
             },
             top_n,
             drift_sample,
@@ -253,15 +189,30 @@ impl Config {
             storage_grpc_endpoint,
         })
     }
-
     /// Whether any output goes to GCS (so the HTTP Storage client is needed).
     pub fn writes_to_gcs(&self) -> bool {
         self.outputs.iter().any(|o| o.cloud == Cloud::Gcs)
     }
 }
 
-fn collect<T>(errors: &mut Vec<String>, r: Result<T, String>) -> Option<T> {
-    r.map_err(|e| errors.push(e)).ok()
+/// The entries of the list in `var`, each parsed by `parse` (problems recorded), duplicates
+/// reported.
+fn entries<T: PartialEq + fmt::Debug>(
+    r: &mut EnvReader<'_>,
+    var: &str,
+    parse: impl Fn(usize, &str) -> Result<T, String>,
+) -> Vec<T> {
+    let value = r.optional(var);
+    let mut items: Vec<T> = Vec::new();
+    for (i, entry) in list(value.as_deref()) {
+        if let Some(item) = r.check(parse(i, entry)) {
+            if items.contains(&item) {
+                r.problem(format!("{var} lists {item:?} twice: remove the duplicate"));
+            }
+            items.push(item);
+        }
+    }
+    items
 }
 
 /// Non-empty comma-separated entries with their 1-based positions.
@@ -273,14 +224,6 @@ fn list(value: Option<&str>) -> impl Iterator<Item = (usize, &str)> {
         .enumerate()
         .filter(|(_, e)| !e.is_empty())
         .map(|(i, e)| (i + 1, e))
-}
-
-fn duplicates<T: PartialEq + fmt::Debug>(errors: &mut Vec<String>, var: &str, items: &[T]) {
-    for (i, item) in items.iter().enumerate() {
-        if items[..i].contains(item) {
-            errors.push(format!("{var} lists {item:?} twice: remove the duplicate"));
-        }
-    }
 }
 
 fn is_token(s: &str, ok: impl Fn(char) -> bool) -> bool {
@@ -312,29 +255,11 @@ fn location(rest: &str, cloud: Cloud) -> Result<Location, String> {
 }
 
 fn check_bucket(bucket: &str, cloud: Cloud) -> Result<(), String> {
-    let (max, extra) = match cloud {
-        Cloud::S3 => (63, "-."),
-        Cloud::Gcs => (222, "-._"),
+    let (checked, name) = match cloud {
+        Cloud::S3 => (bucket_name::s3(bucket), "S3"),
+        Cloud::Gcs => (bucket_name::gcs(bucket), "GCS"),
     };
-    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let valid = (3..=max).contains(&bucket.len())
-        && bucket
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra.contains(c))
-        && edge(bucket.chars().next())
-        && edge(bucket.chars().last());
-    if valid {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{bucket}` is not a valid {} bucket name (3-{max} lowercase letters, digits or `{extra}`, \
-             starting and ending with a letter or digit)",
-            match cloud {
-                Cloud::S3 => "S3",
-                Cloud::Gcs => "GCS",
-            }
-        ))
-    }
+    checked.map_err(|reason| format!("`{bucket}` is not a valid {name} bucket name: {reason}"))
 }
 
 /// `s3://src[/prefix]=gs://dst[/prefix]`.
@@ -382,70 +307,19 @@ fn output_entry(i: usize, entry: &str) -> Result<CloudLocation, String> {
     Ok(CloudLocation { cloud, location })
 }
 
-fn http_url(var: &str, value: &str) -> Result<String, String> {
-    let url = value.trim_end_matches('/');
-    let host = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    match host {
-        Some(h) if !h.is_empty() && !h.contains(char::is_whitespace) => Ok(url.to_string()),
-        _ => Err(format!(
-            "{var} `{value}` is not an http(s) URL: use e.g. `https://us-central1-aiplatform.googleapis.com`"
-        )),
-    }
-}
-
-/// `host:port` or a URL, as a URL.
-fn endpoint(var: &str, value: &str) -> Result<String, String> {
-    if value.contains("://") {
-        http_url(var, value)
-    } else if value.contains(char::is_whitespace) || value.contains('/') {
-        Err(format!(
-            "{var} `{value}` is not `host:port` or an http(s) URL"
-        ))
-    } else {
-        Ok(format!("http://{value}"))
-    }
-}
-
-fn number(
-    errors: &mut Vec<String>,
-    var: &str,
-    value: Option<String>,
-    default: usize,
-    range: std::ops::RangeInclusive<usize>,
-) -> usize {
-    let Some(value) = value else { return default };
-    match value.parse::<usize>() {
-        Ok(n) if range.contains(&n) => n,
-        _ => {
-            errors.push(format!(
-                "{var} `{value}` must be a whole number from {} to {}",
-                range.start(),
-                range.end()
-            ));
-            default
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_env(&Env::from_pairs(vars.iter().copied()))
     }
 
     const MINIMAL: &[(&str, &str)] = &[
         ("REPORT_GCS_BUCKETS", "gcs-a"),
         ("REPORT_OUTPUT", "s3://reports/daily"),
         ("GOOGLE_CLOUD_PROJECT", "my-project"),
+        ("CROSSFED_ALLOW_LOCAL_ENDPOINTS", "1"),
     ];
 
     fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {

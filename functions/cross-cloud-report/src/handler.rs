@@ -2,6 +2,8 @@
 //! at init ([`App`]), testable without Lambda.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use crossfed_kit::Env;
+use google_cloud_auth::credentials::AccessTokenCredentials;
 use google_cloud_storage::client::{Storage, StorageControl};
 use serde::Serialize;
 use serde_json::Value;
@@ -30,6 +32,53 @@ pub struct App {
     pub storage: Option<Storage>,
     pub s3: aws_sdk_s3::Client,
     pub vertex: VertexClient,
+}
+
+impl App {
+    /// The cold start: reads the configuration (a bad value fails init with what to fix), the
+    /// credential configuration (`CROSSFED_CONFIG_PARAMETER` / `GOOGLE_APPLICATION_CREDENTIALS`)
+    /// and the AWS SDK configuration (`AWS_ENDPOINT_URL*` honoured), then builds the clients
+    /// while the token cache warms up.
+    pub async fn from_env(env: Env) -> Result<Self, BoxError> {
+        let config = Config::from_env(&env)?;
+        let credentials = crossfed::google::Credentials::from_env()?;
+        crossfed_kit::warm_up::alongside(&credentials, async {
+            let s3 = crossfed_kit::aws::s3_from_env(&env, None).await;
+            Self::new(config, credentials.clone(), s3).await
+        })
+        .await
+    }
+
+    /// The clients for `config`, with Google `credentials` and an S3 client.
+    pub async fn new(
+        config: Config,
+        credentials: crossfed::google::Credentials,
+        s3: aws_sdk_s3::Client,
+    ) -> Result<Self, BoxError> {
+        let mut control = StorageControl::builder().with_credentials(credentials.clone());
+        if let Some(endpoint) = &config.storage_grpc_endpoint {
+            control = control.with_endpoint(endpoint);
+        }
+        let storage = async {
+            if !config.writes_to_gcs() {
+                return Ok(None);
+            }
+            let mut storage = Storage::builder().with_credentials(credentials.clone());
+            if let Some(endpoint) = &config.storage_http_endpoint {
+                storage = storage.with_endpoint(endpoint);
+            }
+            storage.build().await.map(Some)
+        };
+        let (control, storage) = tokio::join!(control.build(), storage);
+        let vertex = VertexClient::new(&config.vertex, AccessTokenCredentials::from(credentials))?;
+        Ok(App {
+            config,
+            control: control?,
+            storage: storage?,
+            s3,
+            vertex,
+        })
+    }
 }
 
 /// What the invocation returns: where the report went and its headline numbers.
@@ -116,8 +165,9 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Resp
     match app.vertex.generate(&report.prompt()).await {
         Ok(summary) => report.summary = Some(summary),
         Err(e) => {
-            tracing::warn!(error = %e, "no summary; writing the report without it");
-            report.summary_error = Some(e.to_string());
+            let error = crossfed_kit::chain(&e);
+            tracing::warn!(error = %error, "no summary; writing the report without it");
+            report.summary_error = Some(error);
         }
     }
 

@@ -8,7 +8,6 @@ pub mod config;
 pub mod drift;
 pub mod gcs_inventory;
 pub mod handler;
-pub mod init;
 pub mod listing;
 pub mod output;
 pub mod render;

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 /// Boxed error, as Lambda reports it.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crossfed_kit::BoxError;
 
 /// One object, with its key relative to the listed prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,18 +34,6 @@ pub fn relative(key: String, prefix: &str) -> String {
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Parses 32 hex digits.
-pub fn parse_md5_hex(s: &str) -> Option<[u8; 16]> {
-    if s.len() != 32 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 /// An in-memory listing, for tests.
@@ -88,9 +76,15 @@ mod tests {
     #[test]
     fn md5_hex_round_trip() {
         let h = "d41d8cd98f00b204e9800998ecf8427e";
-        assert_eq!(hex(&parse_md5_hex(h).unwrap()), h);
-        assert_eq!(parse_md5_hex("d41d8cd98f00b204e9800998ecf8427e-2"), None);
-        assert_eq!(parse_md5_hex("zz1d8cd98f00b204e9800998ecf8427e"), None);
+        assert_eq!(hex(&crossfed_kit::etag::md5_hex(h).unwrap()), h);
+        assert_eq!(
+            crossfed_kit::etag::md5_hex("d41d8cd98f00b204e9800998ecf8427e-2"),
+            None
+        );
+        assert_eq!(
+            crossfed_kit::etag::md5_hex("zz1d8cd98f00b204e9800998ecf8427e"),
+            None
+        );
         assert_eq!(relative("a/b/c".into(), "a/"), "b/c");
         assert_eq!(relative("x".into(), ""), "x");
     }

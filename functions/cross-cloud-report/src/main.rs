@@ -1,18 +1,17 @@
 //! `cross-cloud-report`: see the library docs. `main` only wires the runtime.
 
-use cross_cloud_report::{handler, init};
+use cross_cloud_report::handler::{self, App};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    crossfed::lambda::init_tracing();
-    let app = crossfed::lambda::check_init(Box::pin(init::from_env()).await).await?;
-    let app = &app;
-    run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+    let app = crossfed_kit::cold_start(App::from_env).await?;
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
         Box::pin(handler::handle(
-            app,
+            &app,
             event.payload,
-            time::OffsetDateTime::now_utc(),
+            OffsetDateTime::now_utc(),
         ))
     }))
     .await

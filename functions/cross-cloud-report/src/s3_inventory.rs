@@ -5,7 +5,7 @@ use aws_sdk_s3::types::Object;
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
 use crate::config::Location;
-use crate::listing::{BoxError, ListedObject, Listing, parse_md5_hex, relative};
+use crate::listing::{BoxError, ListedObject, Listing, relative};
 
 type PageResult = Result<
     ListObjectsV2Output,
@@ -57,37 +57,22 @@ impl Listing for S3Listing {
 }
 
 fn listed(object: Object, prefix: &str) -> ListedObject {
-    let md5 = object.e_tag().and_then(etag_md5);
+    // An S3 listing omits the class of STANDARD objects.
     let storage_class = object
         .storage_class()
-        .map(|c| c.as_str().to_string())
-        .unwrap_or_else(|| "STANDARD".to_string());
+        .map_or("STANDARD", |c| c.as_str())
+        .to_string();
     ListedObject {
-        key: relative(object.key.unwrap_or_default(), prefix),
+        md5: object.e_tag().and_then(crossfed_kit::etag::md5),
         size: object.size.unwrap_or_default().max(0) as u64,
+        key: relative(object.key.unwrap_or_default(), prefix),
         storage_class,
-        md5,
     }
-}
-
-/// The MD5 in a single-part ETag (`"<32 hex>"`). Multipart ETags (`"<hex>-<parts>"`) are not
-/// content MD5s. (SSE-KMS/SSE-C ETags are not MD5s either but look alike; buckets using
-/// them should not be compared by checksum — sizes are still compared.)
-pub fn etag_md5(etag: &str) -> Option<[u8; 16]> {
-    parse_md5_hex(etag.trim().trim_matches('"'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn etags() {
-        assert!(etag_md5("\"d41d8cd98f00b204e9800998ecf8427e\"").is_some());
-        assert!(etag_md5("d41d8cd98f00b204e9800998ecf8427e").is_some());
-        assert_eq!(etag_md5("\"9b2cf535f27731c974343645a3985328-2\""), None);
-        assert_eq!(etag_md5(""), None);
-    }
 
     #[test]
     fn object_conversion() {

@@ -6,11 +6,15 @@
 //! a 2-core machine / CI runner for one REST call. This client sends the same JSON, with the
 //! bearer token from the crossfed credentials (`AccessTokenCredentialsProvider`).
 //!
-//! Every request has a timeout; a 5xx/429 answer or a connection failure is retried once.
+//! Requests go through the library's Google JSON transport (`crossfed::transport`): every
+//! request has a timeout; a 5xx/429 answer, a timeout or a connection failure is retried once
+//! (the shared retry policy, two attempts), and Google's error answers are parsed there.
 
 use std::fmt;
 use std::time::Duration;
 
+use crossfed::transport::Transport;
+use crossfed::{Context, RetryPolicy, Step, Timeouts};
 use google_cloud_auth::credentials::AccessTokenCredentials;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +22,8 @@ use crate::config::VertexConfig;
 
 const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
-const MAX_ERROR_CHARS: usize = 300;
+/// One call and one retry.
+const ATTEMPTS: usize = 2;
 
 /// Why no summary was produced. Never contains the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,35 +139,46 @@ impl GenerateContentResponse {
 /// Calls one model.
 #[derive(Clone, Debug)]
 pub struct VertexClient {
-    http: reqwest::Client,
+    transport: Transport,
     url: String,
     credentials: AccessTokenCredentials,
-    retry_delay: Duration,
 }
 
 impl VertexClient {
     pub fn new(
         config: &VertexConfig,
         credentials: AccessTokenCredentials,
-    ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .build()?;
+    ) -> crossfed::Result<Self> {
+        let transport = Context::new()
+            .with_timeouts(
+                Timeouts::default()
+                    .with_total(config.timeout)
+                    .with_connect(config.timeout.min(Duration::from_secs(10))),
+            )
+            .with_retry_policy(
+                RetryPolicy::default()
+                    .with_max_attempts(ATTEMPTS)
+                    .with_delays(DEFAULT_RETRY_DELAY, MAX_RETRY_DELAY),
+            )
+            .transport()?;
         Ok(VertexClient {
-            http,
+            transport,
             url: format!(
                 "{}/v1/projects/{}/locations/{}/publishers/google/models/{}:generateContent",
                 config.base_url, config.project, config.location, config.model
             ),
             credentials,
-            retry_delay: DEFAULT_RETRY_DELAY,
         })
     }
 
-    /// Pause before the retry when the server gives no `Retry-After` (tests shorten it).
+    /// Pause before the retry (tests shorten it).
     pub fn with_retry_delay(mut self, delay: Duration) -> Self {
-        self.retry_delay = delay;
+        let retry = self
+            .transport
+            .retry_policy()
+            .clone()
+            .with_delays(delay, delay);
+        self.transport = Transport::new(self.transport.client().clone(), retry);
         self
     }
 
@@ -185,119 +201,39 @@ impl VertexClient {
                 max_output_tokens: 2048,
             },
         };
-        match self.attempt(&request).await {
-            Err(Attempt::Retry(error, after)) => {
-                let delay = after.unwrap_or(self.retry_delay).min(MAX_RETRY_DELAY);
-                tracing::warn!(error = %error, ?delay, "Vertex AI call failed; retrying once");
-                tokio::time::sleep(delay).await;
-                self.attempt(&request).await.map_err(Attempt::into_error)
-            }
-            other => other.map_err(Attempt::into_error),
-        }
-    }
-
-    async fn attempt(&self, request: &GenerateContentRequest) -> Result<String, Attempt> {
         let token = self
             .credentials
             .access_token()
             .await
-            .map_err(|e| Attempt::Fail(VertexError::Auth(e.to_string())))?;
-        let response = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&token.token)
-            .json(request)
-            .send()
+            .map_err(|e| VertexError::Auth(crossfed_kit::chain(&e)))?;
+        let response: GenerateContentResponse = self
+            .transport
+            .send_json(Step::GoogleApi, "Vertex AI", |http| {
+                http.post(&self.url)
+                    .bearer_auth(&token.token)
+                    .json(&request)
+            })
             .await
-            .map_err(|e| {
-                let error = VertexError::Transport(describe(&e));
-                if e.is_connect() {
-                    Attempt::Retry(error, None)
-                } else {
-                    Attempt::Fail(error)
-                }
-            })?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Attempt::Fail(VertexError::Transport(describe(&e))))?;
-        if !status.is_success() {
-            let error = VertexError::Status {
-                status: status.as_u16(),
-                message: error_message(&body),
-            };
-            return Err(if status.is_server_error() || status.as_u16() == 429 {
-                Attempt::Retry(error, retry_after)
-            } else {
-                Attempt::Fail(error)
-            });
-        }
-        let parsed: GenerateContentResponse = serde_json::from_slice(&body)
-            .map_err(|e| Attempt::Fail(VertexError::NoText(format!("unexpected response: {e}"))))?;
-        parsed.text().map_err(Attempt::Fail)
+            .map_err(VertexError::from)?;
+        response.text()
     }
 }
 
-enum Attempt {
-    Retry(VertexError, Option<Duration>),
-    Fail(VertexError),
-}
-
-impl Attempt {
-    fn into_error(self) -> VertexError {
-        match self {
-            Attempt::Retry(e, _) | Attempt::Fail(e) => e,
+impl From<crossfed::Error> for VertexError {
+    fn from(e: crossfed::Error) -> Self {
+        match &e {
+            crossfed::Error::Google {
+                status,
+                code,
+                description,
+                ..
+            } => VertexError::Status {
+                status: *status,
+                message: format!("{code}: {description}"),
+            },
+            _ => VertexError::Transport(crossfed_kit::chain(&e)),
         }
     }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    // Without the URL's query (there is none) and never with headers.
-    if e.is_timeout() {
-        "timed out".to_string()
-    } else {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text = format!("{text}: {s}");
-            source = s.source();
-        }
-        text
-    }
-}
-
-/// Google's `{"error":{"status","message"}}`, or the start of the body.
-fn error_message(body: &[u8]) -> String {
-    #[derive(Deserialize)]
-    struct Envelope {
-        error: Inner,
-    }
-    #[derive(Deserialize)]
-    struct Inner {
-        #[serde(default)]
-        status: String,
-        #[serde(default)]
-        message: String,
-    }
-    let text = match serde_json::from_slice::<Envelope>(body) {
-        Ok(Envelope { error }) if !error.status.is_empty() => {
-            format!("{}: {}", error.status, error.message)
-        }
-        Ok(Envelope { error }) => error.message,
-        Err(_) => String::from_utf8_lossy(body).trim().to_string(),
-    };
-    let mut text: String = text.replace(['\n', '\r'], " ");
-    if text.chars().count() > MAX_ERROR_CHARS {
-        text = text.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…";
-    }
-    text
 }
 
 #[cfg(test)]
@@ -348,19 +284,6 @@ mod tests {
         assert!(e.to_string().contains("MAX_TOKENS"), "{e}");
         let e = parse(json!({})).unwrap_err();
         assert!(e.to_string().contains("no candidates"), "{e}");
-    }
-
-    #[test]
-    fn error_messages() {
-        assert_eq!(
-            error_message(br#"{"error":{"code":429,"message":"Quota exceeded","status":"RESOURCE_EXHAUSTED"}}"#),
-            "RESOURCE_EXHAUSTED: Quota exceeded"
-        );
-        assert_eq!(
-            error_message(b"upstream\nconnect error"),
-            "upstream connect error"
-        );
-        assert!(error_message(&[b'x'; 1000]).ends_with('…'));
     }
 
     #[test]

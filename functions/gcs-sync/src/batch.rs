@@ -112,7 +112,7 @@ async fn run_one(
                         error = %e,
                         "failed"
                     );
-                    return Err(e.to_string());
+                    return Err(crossfed_kit::chain(&e));
                 }
             }
         }

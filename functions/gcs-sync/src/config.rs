@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use crossfed_kit::endpoint::{self, STORAGE_GRPC_ENV, STORAGE_HTTP_ENV};
+use crossfed_kit::{ConfigError, Env};
+
 use crate::destination::Destination;
 use crate::replicate::DeleteMode;
 
@@ -54,7 +57,7 @@ impl Default for Retries {
 
 /// Everything the function reads from its environment (besides credentials).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Settings {
+pub struct Config {
     /// `SYNC_DESTINATION` (required).
     pub destination: Destination,
     /// `SYNC_DELETE_MODE`: `delete` (default) or `keep`.
@@ -65,109 +68,80 @@ pub struct Settings {
     /// or larger use resumable uploads in chunks of this size; smaller ones one request.
     /// Memory per upload in flight is about this much.
     pub upload_chunk: usize,
-    /// `STORAGE_EMULATOR_HOST`: the JSON API endpoint (`host:port` or URL).
+    /// `STORAGE_EMULATOR_HOST`: the JSON API endpoint (see [`endpoint::google_override`]).
     pub storage_endpoint: Option<String>,
-    /// `STORAGE_EMULATOR_HOST_GRPC`: the gRPC endpoint (`host:port` or URL).
+    /// `STORAGE_EMULATOR_HOST_GRPC`: the gRPC endpoint.
     pub grpc_endpoint: Option<String>,
 }
 
-impl Settings {
-    pub fn from_env() -> Result<Self, String> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let get = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let destination = get("SYNC_DESTINATION")
-            .ok_or("SYNC_DESTINATION is not set: set it to gs://BUCKET or gs://BUCKET/PREFIX")?
-            .parse::<Destination>()
-            .map_err(|e| e.to_string())?;
-        let delete_mode = match get("SYNC_DELETE_MODE").as_deref() {
+impl Config {
+    /// Reads and checks every variable; all problems are reported together.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mut r = env.reader();
+        let destination = r.required_parse(
+            "SYNC_DESTINATION",
+            "set it to gs://BUCKET or gs://BUCKET/PREFIX",
+            |v| v.parse::<Destination>().map_err(|e| e.to_string()),
+        );
+        let delete_mode = match r.optional("SYNC_DELETE_MODE").as_deref() {
             None | Some("delete") => DeleteMode::Delete,
             Some("keep") => DeleteMode::Keep,
             Some(other) => {
-                return Err(format!(
+                r.problem(format!(
                     "SYNC_DELETE_MODE={other:?} is invalid: use delete (remove copies of removed objects) or keep"
                 ));
+                DeleteMode::Delete
             }
-        };
-        let number = |key: &str, default: u64, min: u64, max: u64| -> Result<u64, String> {
-            let Some(raw) = get(key) else {
-                return Ok(default);
-            };
-            raw.parse::<u64>()
-                .ok()
-                .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| {
-                    format!("{key}={raw:?} is invalid: use a whole number from {min} to {max}")
-                })
         };
         let ms = Duration::from_millis;
         let limits = Limits {
-            concurrency: number("SYNC_CONCURRENCY", 4, 1, 64)? as usize,
-            start_margin: ms(number("SYNC_DEADLINE_MARGIN_MS", 10_000, 0, 900_000)?),
-            abort_margin: ms(number("SYNC_ABORT_MARGIN_MS", 2_000, 0, 900_000)?),
+            concurrency: r.number("SYNC_CONCURRENCY", 4, 1..=64),
+            start_margin: ms(r.number("SYNC_DEADLINE_MARGIN_MS", 10_000, 0..=900_000)),
+            abort_margin: ms(r.number("SYNC_ABORT_MARGIN_MS", 2_000, 0..=900_000)),
         };
-        if limits.abort_margin > limits.start_margin {
-            return Err("SYNC_ABORT_MARGIN_MS must not exceed SYNC_DEADLINE_MARGIN_MS".into());
-        }
+        r.not_above(
+            ("SYNC_ABORT_MARGIN_MS", limits.abort_margin),
+            ("SYNC_DEADLINE_MARGIN_MS", limits.start_margin),
+        );
         let retries = Retries {
-            attempts: number("SYNC_RETRY_ATTEMPTS", 5, 1, 20)? as u32,
-            initial_backoff: ms(number("SYNC_RETRY_INITIAL_BACKOFF_MS", 200, 1, 60_000)?),
-            max_backoff: ms(number("SYNC_RETRY_MAX_BACKOFF_MS", 5_000, 1, 300_000)?),
+            attempts: r.number("SYNC_RETRY_ATTEMPTS", 5, 1..=20),
+            initial_backoff: ms(r.number("SYNC_RETRY_INITIAL_BACKOFF_MS", 200, 1..=60_000)),
+            max_backoff: ms(r.number("SYNC_RETRY_MAX_BACKOFF_MS", 5_000, 1..=300_000)),
         };
-        if retries.initial_backoff > retries.max_backoff {
-            return Err(
-                "SYNC_RETRY_INITIAL_BACKOFF_MS must not exceed SYNC_RETRY_MAX_BACKOFF_MS".into(),
-            );
-        }
-        let upload_chunk = number(
+        r.not_above(
+            ("SYNC_RETRY_INITIAL_BACKOFF_MS", retries.initial_backoff),
+            ("SYNC_RETRY_MAX_BACKOFF_MS", retries.max_backoff),
+        );
+        let upload_chunk = r.number(
             "SYNC_UPLOAD_CHUNK_BYTES",
-            8 * MIB as u64,
-            UPLOAD_QUANTUM as u64,
-            256 * MIB as u64,
-        )? as usize;
+            8 * MIB,
+            UPLOAD_QUANTUM..=256 * MIB,
+        );
         if !upload_chunk.is_multiple_of(UPLOAD_QUANTUM) {
-            return Err(format!(
+            r.problem(format!(
                 "SYNC_UPLOAD_CHUNK_BYTES={upload_chunk} is invalid: use a multiple of {UPLOAD_QUANTUM} (256 KiB)"
             ));
         }
-        Ok(Settings {
+        let storage_endpoint = endpoint::google_override(&mut r, STORAGE_HTTP_ENV);
+        let grpc_endpoint = endpoint::google_override(&mut r, STORAGE_GRPC_ENV);
+        r.finish_some(destination.map(|destination| Config {
             destination,
             delete_mode,
             limits,
             retries,
             upload_chunk,
-            storage_endpoint: get("STORAGE_EMULATOR_HOST").map(with_scheme),
-            grpc_endpoint: get("STORAGE_EMULATOR_HOST_GRPC").map(with_scheme),
-        })
-    }
-}
-
-/// `host:port` -> `http://host:port`; URLs unchanged.
-fn with_scheme(value: String) -> String {
-    if value.contains("://") {
-        value
-    } else {
-        format!("http://{value}")
+            storage_endpoint,
+            grpc_endpoint,
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(|k| map.get(k).cloned())
+    fn settings(vars: &[(&str, &str)]) -> Result<Config, String> {
+        Config::from_env(&Env::from_pairs(vars.iter().copied())).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -193,6 +167,7 @@ mod tests {
             ("SYNC_UPLOAD_CHUNK_BYTES", "524288"),
             ("STORAGE_EMULATOR_HOST", "127.0.0.2:80"),
             ("STORAGE_EMULATOR_HOST_GRPC", "http://127.0.0.1:9"),
+            ("CROSSFED_ALLOW_LOCAL_ENDPOINTS", "1"),
         ])
         .unwrap();
         assert_eq!(s.delete_mode, DeleteMode::Keep);
@@ -242,6 +217,26 @@ mod tests {
         for (vars, want) in cases {
             let err = settings(vars).unwrap_err();
             assert!(err.contains(want), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let err = settings(&[
+            ("SYNC_DELETE_MODE", "purge"),
+            ("SYNC_CONCURRENCY", "0"),
+            ("SYNC_RETRY_ATTEMPTS", "x"),
+            ("STORAGE_EMULATOR_HOST", "127.0.0.1:4443"),
+        ])
+        .unwrap_err();
+        for want in [
+            "SYNC_DESTINATION is not set",
+            "SYNC_DELETE_MODE",
+            "SYNC_CONCURRENCY `0`",
+            "SYNC_RETRY_ATTEMPTS `x`",
+            "STORAGE_EMULATOR_HOST `127.0.0.1:4443`",
+        ] {
+            assert!(err.contains(want), "{want}: {err}");
         }
     }
 }

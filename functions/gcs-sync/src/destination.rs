@@ -37,7 +37,7 @@ impl FromStr for Destination {
             .strip_prefix("gs://")
             .ok_or_else(|| fail("it must start with gs://"))?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        validate_bucket(bucket).map_err(fail)?;
+        crossfed_kit::bucket_name::gcs(bucket).map_err(fail)?;
         let prefix = prefix.trim_start_matches('/');
         if prefix.contains(['\r', '\n']) {
             return Err(fail("the prefix must not contain line breaks"));
@@ -55,24 +55,6 @@ impl FromStr for Destination {
             prefix,
         })
     }
-}
-
-fn validate_bucket(bucket: &str) -> Result<(), &'static str> {
-    if bucket.is_empty() {
-        return Err("the bucket name is missing");
-    }
-    if !(3..=222).contains(&bucket.len()) {
-        return Err("a bucket name has 3 to 222 characters");
-    }
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c);
-    if !bucket.chars().all(allowed) {
-        return Err("a bucket name has only lowercase letters, digits, '-', '_' and '.'");
-    }
-    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if !edge_ok(bucket.chars().next()) || !edge_ok(bucket.chars().last()) {
-        return Err("a bucket name starts and ends with a letter or digit");
-    }
-    Ok(())
 }
 
 impl Destination {

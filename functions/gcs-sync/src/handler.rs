@@ -9,15 +9,96 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use aws_config::retry::RetryConfig;
 use aws_lambda_events::event::sqs::SqsBatchResponse;
+use crossfed_kit::{BoxError, Env};
+use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
+use google_cloud_gax::retry_policy::RetryPolicyExt as _;
+use google_cloud_storage::client::{Storage, StorageControl};
+use google_cloud_storage::retry_policy::RetryableErrors;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::batch::{self, Work, WorkResult};
-use crate::config::Limits;
+use crate::config::{Config, Limits, Retries};
 use crate::event::{self, Invocation};
+use crate::gcs_writer::GcsWriter;
 use crate::replicate::{Outcome, Replicator};
+
+/// What every invocation reuses.
+pub struct App {
+    pub replicator: Arc<Replicator>,
+    pub limits: Limits,
+}
+
+impl App {
+    /// The cold start: reads the settings (`SYNC_*`, `STORAGE_EMULATOR_HOST[_GRPC]`) and the
+    /// credential configuration (`CROSSFED_CONFIG_PARAMETER` / `GOOGLE_APPLICATION_CREDENTIALS`),
+    /// then builds the S3 and Cloud Storage clients while the token cache warms up.
+    pub async fn from_env(env: Env) -> Result<Self, BoxError> {
+        let config = Config::from_env(&env)?;
+        let credentials = crossfed::google::Credentials::from_env()?;
+        let app = crossfed_kit::warm_up::alongside(&credentials, async {
+            let retry = retry_config(&config.retries);
+            let s3 = crossfed_kit::aws::s3_from_env(&env, Some(retry)).await;
+            Self::new(&config, credentials.clone(), s3).await
+        })
+        .await?;
+        tracing::info!(
+            destination = %config.destination,
+            delete_mode = ?config.delete_mode,
+            "ready"
+        );
+        Ok(app)
+    }
+
+    /// Builds the Cloud Storage clients for `config` around an S3 client.
+    pub async fn new(
+        config: &Config,
+        credentials: crossfed::google::Credentials,
+        s3: aws_sdk_s3::Client,
+    ) -> Result<Self, BoxError> {
+        let retries = &config.retries;
+        let retry = || RetryableErrors.with_attempt_limit(retries.attempts);
+        let backoff = || {
+            ExponentialBackoffBuilder::new()
+                .with_initial_delay(retries.initial_backoff)
+                .with_maximum_delay(retries.max_backoff)
+                .build()
+        };
+        let mut storage = Storage::builder()
+            .with_credentials(credentials.clone())
+            .with_retry_policy(retry())
+            .with_backoff_policy(backoff()?)
+            .with_resumable_upload_threshold(config.upload_chunk)
+            .with_resumable_upload_buffer_size(config.upload_chunk);
+        if let Some(endpoint) = &config.storage_endpoint {
+            storage = storage.with_endpoint(endpoint);
+        }
+        let mut control = StorageControl::builder()
+            .with_credentials(credentials)
+            .with_retry_policy(retry())
+            .with_backoff_policy(backoff()?);
+        if let Some(endpoint) = &config.grpc_endpoint {
+            control = control.with_endpoint(endpoint);
+        }
+        let (storage, control) = tokio::join!(storage.build(), control.build());
+        let gcs = GcsWriter::new(storage?, control?, config.destination.clone());
+        Ok(App {
+            replicator: Arc::new(Replicator::new(s3, gcs, config.delete_mode)),
+            limits: config.limits.clone(),
+        })
+    }
+}
+
+/// The S3 client retries like the Cloud Storage clients.
+fn retry_config(retries: &Retries) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(retries.attempts)
+        .with_initial_backoff(retries.initial_backoff)
+        .with_max_backoff(retries.max_backoff)
+}
 
 /// Counts for a direct invocation's response (and the batch log line).
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -30,6 +111,18 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Logs the counts as fields (queryable numbers in JSON logs).
+    fn log(&self, message: &str) {
+        tracing::info!(
+            copied = self.copied,
+            bytes = self.bytes,
+            deleted = self.deleted,
+            skipped = self.skipped,
+            failed = self.failed,
+            "{message}"
+        );
+    }
+
     fn add(&mut self, result: &WorkResult) {
         match result {
             Err(_) => self.failed += 1,
@@ -50,12 +143,8 @@ impl Summary {
 }
 
 /// Handles one invocation that must finish by `deadline`.
-pub async fn handle(
-    replicator: &Arc<Replicator>,
-    limits: &Limits,
-    payload: Value,
-    deadline: SystemTime,
-) -> Result<Value, lambda_runtime::Error> {
+pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<Value, BoxError> {
+    let (replicator, limits) = (&app.replicator, &app.limits);
     let left = deadline
         .duration_since(SystemTime::now())
         .unwrap_or_default();
@@ -99,7 +188,7 @@ pub async fn handle(
                     response.add_failure(id);
                 }
             }
-            tracing::info!(?summary, "batch done");
+            summary.log("batch done");
             Ok(serde_json::to_value(response)?)
         }
         Invocation::Direct(changes) => {
@@ -120,7 +209,7 @@ pub async fn handle(
                     first_error.get_or_insert_with(|| e.clone());
                 }
             }
-            tracing::info!(?summary, "event done");
+            summary.log("event done");
             match first_error {
                 Some(e) => Err(format!(
                     "{} of {} changes failed; first: {e}",

@@ -13,7 +13,6 @@ pub mod destination;
 pub mod event;
 pub mod gcs_writer;
 pub mod handler;
-pub mod init;
 pub mod ordering;
 pub mod replicate;
 pub mod s3_source;

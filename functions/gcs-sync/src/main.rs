@@ -1,19 +1,14 @@
-//! `gcs-sync` Lambda entry point: builds the clients once, then handles S3 notifications
-//! (via SQS or direct) by replicating objects into `SYNC_DESTINATION`.
+//! `gcs-sync` Lambda entry point: builds the clients once ([`App::from_env`]), then handles
+//! S3 notifications (via SQS or direct) by replicating objects into `SYNC_DESTINATION`.
 
-use gcs_sync::{handler, init};
+use gcs_sync::handler::{self, App};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    crossfed::lambda::init_tracing();
-    let app = crossfed::lambda::check_init(init::App::from_env().await).await?;
-    let app = &app;
-    run(service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            let deadline = event.context.deadline();
-            handler::handle(&app.replicator, &app.limits, event.payload, deadline).await
-        },
-    ))
+    let app = crossfed_kit::cold_start(App::from_env).await?;
+    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
+        handler::handle(&app, event.payload, event.context.deadline())
+    }))
     .await
 }

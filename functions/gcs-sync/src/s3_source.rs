@@ -97,7 +97,7 @@ pub async fn open(
     let md5 = etag
         .as_deref()
         .filter(|_| !kms && response.sse_customer_algorithm().is_none())
-        .and_then(md5_from_etag);
+        .and_then(crossfed_kit::etag::md5);
     let text = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
     Ok(Opened::Found(Box::new(SourceObject {
         size,
@@ -112,18 +112,6 @@ pub async fn open(
         etag,
         body: BodySource::new(response.body, size),
     })))
-}
-
-/// A single-part upload's ETag is the hex MD5 of the content.
-pub fn md5_from_etag(etag: &str) -> Option<[u8; 16]> {
-    if etag.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(etag.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 /// The object's bytes as they arrive, checked against the announced length so that a
@@ -222,20 +210,6 @@ impl StreamingSource for BodySource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn md5_only_from_plain_etags() {
-        assert_eq!(
-            md5_from_etag("5d41402abc4b2a76b9719d911017c592"),
-            Some([
-                0x5d, 0x41, 0x40, 0x2a, 0xbc, 0x4b, 0x2a, 0x76, 0xb9, 0x71, 0x9d, 0x91, 0x10, 0x17,
-                0xc5, 0x92
-            ])
-        );
-        assert_eq!(md5_from_etag("5d41402abc4b2a76b9719d911017c592-3"), None);
-        assert_eq!(md5_from_etag("zz41402abc4b2a76b9719d911017c592"), None);
-        assert_eq!(md5_from_etag(""), None);
-    }
 
     async fn drain(mut s: BodySource) -> Result<Vec<u8>, BodyError> {
         let mut out = Vec::new();

@@ -1,9 +1,35 @@
-//! The handler: a plain async fn over the Storage control client.
+//! The handler: a plain async fn over the Storage control client, built once at init
+//! ([`App`]), testable without Lambda.
 
+use crossfed_kit::{BoxError, Env};
 use google_cloud_gax::paginator::ItemPaginator as _;
 use google_cloud_storage::client::StorageControl;
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::config::Config;
+
+/// What every invocation reuses.
+pub struct App {
+    pub config: Config,
+    pub control: StorageControl,
+}
+
+impl App {
+    /// The cold start: reads the settings and the credential configuration
+    /// (`CROSSFED_CONFIG_PARAMETER` / `GOOGLE_APPLICATION_CREDENTIALS`), builds the client and,
+    /// concurrently, warms the token cache so the first invocation makes no auth call either.
+    pub async fn from_env(env: Env) -> Result<Self, BoxError> {
+        let config = Config::from_env(&env)?;
+        let credentials = crossfed::google::Credentials::from_env()?;
+        let mut builder = StorageControl::builder().with_credentials(credentials.clone());
+        if let Some(endpoint) = &config.grpc_endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        let control = crossfed_kit::warm_up::alongside(&credentials, builder.build()).await?;
+        Ok(App { config, control })
+    }
+}
 
 /// API Gateway-style response: `{"statusCode":200,"body":"{\"buckets\":[...]}"}`.
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -18,18 +44,21 @@ struct Body<'a> {
     buckets: &'a [String],
 }
 
-/// Lists every bucket of `project` (all pages). The event is not used.
-pub async fn handle(
-    control: &StorageControl,
-    project: &str,
-    _event: Value,
-) -> Result<Response, lambda_runtime::Error> {
+/// Lists every bucket of the project (all pages). The event is not used.
+pub async fn handle(app: &App, _event: Value) -> Result<Response, BoxError> {
+    let project = app.config.project.as_str();
     let mut buckets = Vec::new();
-    let mut items = control
+    let mut items = app
+        .control
         .list_buckets()
         .set_parent(format!("projects/{project}"))
         .by_item();
-    while let Some(bucket) = items.next().await.transpose()? {
+    while let Some(bucket) = items
+        .next()
+        .await
+        .transpose()
+        .map_err(|e| crossfed_kit::chain(&e))?
+    {
         buckets.push(bucket.bucket_id);
     }
     tracing::info!(project, count = buckets.len(), "listed buckets");
@@ -78,8 +107,14 @@ mod tests {
     #[tokio::test]
     async fn lists_all_pages() {
         let stub = std::sync::Arc::new(TwoPages::default());
-        let control = StorageControl::from_stub::<TwoPages>(stub.clone());
-        let resp = handle(&control, "my-proj", Value::Null).await.unwrap();
+        let app = App {
+            config: Config {
+                project: "my-proj".into(),
+                grpc_endpoint: None,
+            },
+            control: StorageControl::from_stub::<TwoPages>(stub.clone()),
+        };
+        let resp = handle(&app, Value::Null).await.unwrap();
         assert_eq!(resp.status_code, 200);
         assert_eq!(resp.body, r#"{"buckets":["a","b","c"]}"#);
         let reqs = stub.requests.lock().unwrap();

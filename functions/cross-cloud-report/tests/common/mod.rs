@@ -218,6 +218,7 @@ impl Fixture {
             ("GOOGLE_VERTEX_BASE_URL", self.vertex.url()),
             ("STORAGE_EMULATOR_HOST", self.gcs.url().to_string()),
             ("STORAGE_EMULATOR_HOST_GRPC", self.storage.endpoint()),
+            ("CROSSFED_ALLOW_LOCAL_ENDPOINTS", "1".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -229,13 +230,13 @@ impl Fixture {
     pub async fn app_with(&self, edit: impl FnOnce(&mut HashMap<String, String>)) -> App {
         let mut vars: HashMap<String, String> = self.vars().into_iter().collect();
         edit(&mut vars);
-        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("valid config");
+        let config = Config::from_env(&crossfed_kit::Env::from_pairs(vars)).expect("valid config");
         let credentials = self
             .s
             .builder(&self.s.config_json(&ConfigShape::default()))
             .build()
             .expect("crossfed credentials");
-        let mut app = cross_cloud_report::init::build(config, credentials, self.s.role_s3().await)
+        let mut app = App::new(config, credentials, self.s.role_s3().await)
             .await
             .expect("clients");
         app.vertex = app

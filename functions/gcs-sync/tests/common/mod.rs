@@ -4,14 +4,14 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
+use crossfed_kit::Env;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use crossfed_tests::{FakeGcsServer, FakeStorage, FakeStorageConfig, GcsFaultProxy};
-use gcs_sync::config::Settings;
-use gcs_sync::init::App;
+use gcs_sync::config::Config;
+use gcs_sync::handler::App;
 use serde_json::{Value, json};
 
 pub const PREFIX: &str = "mirror";
@@ -90,6 +90,7 @@ impl Harness {
             ("SYNC_RETRY_MAX_BACKOFF_MS", "50"),
             ("SYNC_DEADLINE_MARGIN_MS", "1000"),
             ("SYNC_ABORT_MARGIN_MS", "200"),
+            ("CROSSFED_ALLOW_LOCAL_ENDPOINTS", "1"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -101,9 +102,8 @@ impl Harness {
         env
     }
 
-    pub fn settings(&self, extra: &[(&str, &str)]) -> Settings {
-        let env: HashMap<String, String> = self.env(extra).into_iter().collect();
-        Settings::from_lookup(|k| env.get(k).cloned()).expect("settings")
+    pub fn settings(&self, extra: &[(&str, &str)]) -> Config {
+        Config::from_env(&Env::from_pairs(self.env(extra))).expect("settings")
     }
 
     /// The function's clients in-process, as the `crossfed-lambda` role.
@@ -121,14 +121,9 @@ impl Harness {
 
     /// Runs the handler with `left` until the deadline.
     pub async fn invoke(app: &App, event: Value, left: Duration) -> Result<Value, String> {
-        gcs_sync::handler::handle(
-            &app.replicator,
-            &app.limits,
-            event,
-            SystemTime::now() + left,
-        )
-        .await
-        .map_err(|e| e.to_string())
+        gcs_sync::handler::handle(app, event, SystemTime::now() + left)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     pub async fn put(&self, key: &str, data: Vec<u8>) -> Put {
