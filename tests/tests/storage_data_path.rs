@@ -2,6 +2,7 @@
 //! fake-gcs-server (`STORAGE_EMULATOR_HOST`-style endpoint from `make test`).
 
 use crossfed_tests::FakeGcsServer;
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use google_cloud_storage::client::Storage;
 
@@ -45,7 +46,10 @@ async fn writes_and_reads_an_object_with_federated_credentials() {
     }
     assert_eq!(read, payload.as_bytes());
     assert_eq!(
-        (s.google.sts_calls(), s.google.iam_calls()),
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
         (1, 1),
         "one exchange for both calls"
     );

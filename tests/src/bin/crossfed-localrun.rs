@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::Scenario;
 use crossfed_tests::{
     FakeGcsServer, FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig, FunctionProcess,
@@ -239,8 +240,8 @@ async fn main() -> Result<(), Error> {
     }
     println!(
         "Google calls over the whole run: {} STS exchange(s), {} impersonation(s), {} Vertex call(s)",
-        s.google.sts_calls(),
-        s.google.iam_calls(),
+        s.google.calls(GoogleApi::Sts),
+        s.google.calls(GoogleApi::GenerateAccessToken),
         vertex.calls()
     );
     Ok(())

@@ -17,8 +17,8 @@ use serde_json::json;
 pub const SUMMARY: &str = "- Everything listed; one sync pair drifts.";
 
 /// Running clouds with buckets named `ccr-{id}-*`.
-pub struct Fixture {
-    pub s: Scenario,
+pub struct TestClouds {
+    pub scenario: Scenario,
     pub storage: FakeStorage,
     pub vertex: FakeVertex,
     /// fake-gcs-server's JSON API.
@@ -26,7 +26,7 @@ pub struct Fixture {
     pub id: String,
 }
 
-impl Fixture {
+impl TestClouds {
     /// S3 (moto):
     /// - `ccr-{id}-s3`: `big.bin` 5000 B STANDARD_IA, `logs/b.log` 2000 B, `logs/a.log` 100 B,
     ///   `img/c.png` 50 B.
@@ -41,21 +41,24 @@ impl Fixture {
     ///   `z-extra.txt` "zulu" (extra); outside it `other/q` (ignored).
     /// - `ccr-{id}-gout`: empty, for reports.
     pub async fn start() -> Self {
-        let s = Scenario::start().await;
-        let gcs = FakeGcsServer::from_local_cloud(&s.cloud);
-        let storage =
-            FakeStorage::start_backed(FakeStorageConfig::default(), s.google.tokens(), gcs.url())
-                .await;
+        let scenario = Scenario::start().await;
+        let gcs = FakeGcsServer::from_local_cloud(&scenario.cloud);
+        let storage = FakeStorage::start_backed(
+            FakeStorageConfig::default(),
+            scenario.google.tokens(),
+            gcs.url(),
+        )
+        .await;
         let vertex = FakeVertex::start(
             FakeVertexConfig {
                 reply: Some(SUMMARY.into()),
                 ..FakeVertexConfig::default()
             },
-            s.google.tokens(),
+            scenario.google.tokens(),
         )
         .await;
-        let f = Fixture {
-            s,
+        let f = TestClouds {
+            scenario,
             storage,
             vertex,
             gcs,
@@ -70,7 +73,7 @@ impl Fixture {
     }
 
     async fn populate(&self) {
-        let s3 = self.s.admin_s3().await;
+        let s3 = self.scenario.admin_s3().await;
         for name in ["s3", "src", "out"] {
             s3.create_bucket()
                 .bucket(self.bucket(name))
@@ -157,7 +160,7 @@ impl Fixture {
     /// Reads an S3 object as the admin user.
     pub async fn read_s3(&self, bucket: &str, key: &str) -> String {
         let out = self
-            .s
+            .scenario
             .admin_s3()
             .await
             .get_object()
@@ -173,7 +176,7 @@ impl Fixture {
     /// Keys under `prefix` in an S3 bucket.
     pub async fn s3_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let out = self
-            .s
+            .scenario
             .admin_s3()
             .await
             .list_objects_v2()
@@ -232,11 +235,11 @@ impl Fixture {
         edit(&mut vars);
         let config = Config::from_env(&crossfed_kit::Env::from_pairs(vars)).expect("valid config");
         let credentials = self
-            .s
-            .builder(&self.s.config_json(&ConfigShape::default()))
+            .scenario
+            .builder(&self.scenario.config_json(&ConfigShape::default()))
             .build()
             .expect("crossfed credentials");
-        let mut app = App::new(config, credentials, self.s.role_s3().await)
+        let mut app = App::new(config, credentials, self.scenario.role_s3().await)
             .await
             .expect("clients");
         app.vertex = app
