@@ -25,7 +25,7 @@ WITH_LOCALCLOUD := tests/localcloud/with-localcloud.sh
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
 .PHONY: all test lint cargo-test run bench venv sam-venv localcloud-up localcloud-down \
-        validate deploy clean
+        validate deploy clean ext-clients build-CrossfedExtensionLayer
 
 all: test
 
@@ -47,6 +47,23 @@ $(SAM_VENV)/.installed: tests/localcloud/requirements-sam.txt
 	$(SAM_VENV)/bin/pip install --disable-pip-version-check -q -r tests/localcloud/requirements-sam.txt
 	touch $@
 
+# ---- crossfed-extension clients (pinned Google Python + Node libraries) -----
+
+EXT_VENV := $(CURDIR)/.venv-ext
+EXT_CLIENTS := layer/extension/tests/clients
+
+ext-clients: $(EXT_VENV)/.installed $(EXT_CLIENTS)/node/node_modules/.installed
+
+$(EXT_VENV)/.installed: $(EXT_CLIENTS)/python/requirements.txt
+	rm -rf $(EXT_VENV)
+	$(PYTHON) -m venv $(EXT_VENV)
+	$(EXT_VENV)/bin/pip install --disable-pip-version-check -q -r $<
+	touch $@
+
+$(EXT_CLIENTS)/node/node_modules/.installed: $(EXT_CLIENTS)/node/package-lock.json
+	cd $(EXT_CLIENTS)/node && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
 # ---- local emulated clouds --------------------------------------------------
 
 localcloud-up: venv
@@ -57,7 +74,7 @@ localcloud-down:
 
 # ---- test / run / bench -----------------------------------------------------
 
-test: lint venv
+test: lint venv ext-clients
 	$(WITH_LOCALCLOUD) $(MAKE) --no-print-directory cargo-test
 
 lint: sam-venv
@@ -70,10 +87,11 @@ lint: sam-venv
 cargo-test:
 	CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --workspace
 
-run: venv
-	cargo build -p list-buckets -p gcs-sync -p cross-cloud-report -p crossfed-tests --bins
-	$(WITH_LOCALCLOUD) env FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug \
-	  $(CURDIR)/target/debug/crossfed-localrun
+run: venv ext-clients
+	cargo build -p list-buckets -p gcs-sync -p cross-cloud-report -p crossfed-extension -p crossfed-tests --bins
+	$(WITH_LOCALCLOUD) bash -c 'set -e; \
+	  FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug $(CURDIR)/target/debug/crossfed-localrun; \
+	  $(CURDIR)/target/debug/crossfed-localrun-layer'
 
 bench: venv
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
@@ -89,6 +107,16 @@ validate: sam-venv
 deploy: sam-venv
 	$(SAM) build
 	$(SAM) deploy --guided
+
+# SAM `BuildMethod: makefile` target of the CrossfedExtensionLayer layer: the extension
+# binary at extensions/crossfed-extension (LAYER_ARCH: arm64, or x86_64; arm64 needs
+# `rustup target add aarch64-unknown-linux-gnu` and cargo-lambda's zig toolchain).
+LAYER_ARCH ?= arm64
+build-CrossfedExtensionLayer:
+	cargo lambda build --release --extension -p crossfed-extension --bin crossfed-extension \
+	  $(if $(filter x86_64,$(LAYER_ARCH)),--x86-64,--arm64) --manifest-path $(CURDIR)/Cargo.toml
+	mkdir -p $(ARTIFACTS_DIR)/extensions
+	cp $(CURDIR)/target/lambda/extensions/crossfed-extension $(ARTIFACTS_DIR)/extensions/crossfed-extension
 
 # ---- housekeeping -----------------------------------------------------------
 

@@ -71,6 +71,9 @@ pub struct ProxyRequestRecord {
     pub upload_bytes: Option<u64>,
     /// Whether a byte of this upload was flipped ([`Fault::CorruptUpload`]).
     pub corrupted: bool,
+    /// The bearer token the request carried, when the proxy checks tokens
+    /// ([`GcsFaultProxy::start_checking_tokens`]).
+    pub bearer: Option<String>,
     /// Upload checksum verification: `Some(true)` declared checksums matched,
     /// `Some(false)` mismatch (rejected with 400), `None` nothing to verify
     /// (not final, nothing declared, or a resumed chunk without history).
@@ -104,6 +107,9 @@ struct ProxyState {
     requests: Mutex<Vec<ProxyRequestRecord>>,
     /// Resumable sessions by `upload_id`.
     sessions: Mutex<HashMap<String, Session>>,
+    /// When set, every request needs a valid bearer token of this registry
+    /// granting a Cloud Storage scope (as Cloud Storage does).
+    tokens: Option<crate::TokenRegistry>,
 }
 
 /// Checksums an upload declares.
@@ -243,6 +249,17 @@ impl GcsFaultProxy {
     /// # Panics
     /// If `backend` is not an `http://host[:port]` URL.
     pub async fn start(backend: &str) -> Self {
+        Self::start_with(backend, None).await
+    }
+
+    /// Like [`GcsFaultProxy::start`], answering 401 to requests without a
+    /// valid, unexpired bearer token minted by `tokens` with a
+    /// `devstorage.*` or `cloud-platform` scope (fake-gcs-server checks none).
+    pub async fn start_checking_tokens(backend: &str, tokens: crate::TokenRegistry) -> Self {
+        Self::start_with(backend, Some(tokens)).await
+    }
+
+    async fn start_with(backend: &str, tokens: Option<crate::TokenRegistry>) -> Self {
         let url = url::Url::parse(backend)
             .unwrap_or_else(|e| panic!("GcsFaultProxy: bad backend URL {backend:?}: {e}"));
         assert_eq!(url.scheme(), "http", "GcsFaultProxy: backend must be http");
@@ -256,6 +273,7 @@ impl GcsFaultProxy {
             calls: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
             sessions: Mutex::new(HashMap::new()),
+            tokens,
         });
         let handler_state = state.clone();
         let addr: SocketAddr = ([127, 0, 0, 1], 0).into();
@@ -483,6 +501,41 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Body
             .map_or_else(|| req.uri().path().to_string(), |p| p.to_string()),
         ..Default::default()
     };
+    if let Some(tokens) = &state.tokens {
+        let authorization = server::header_str(req.headers(), "authorization");
+        record.bearer = authorization
+            .and_then(|v| v.split_once(' '))
+            .map(|(_, t)| t.trim().to_string());
+        let storage_scope = |info: &crate::TokenInfo| {
+            info.has_scope("https://www.googleapis.com/auth/devstorage.read_only")
+                || info
+                    .scopes
+                    .iter()
+                    .any(|s| s.starts_with("https://www.googleapis.com/auth/devstorage."))
+        };
+        match tokens.validate_bearer(authorization) {
+            Some(info) if storage_scope(&info) => {}
+            valid => {
+                record.answered_by_proxy = true;
+                let response = if valid.is_none() {
+                    json_error(
+                        401,
+                        "required",
+                        "Anonymous caller does not have storage.objects.get access, or the credentials are invalid or expired.",
+                    )
+                } else {
+                    json_error(
+                        403,
+                        "insufficientPermissions",
+                        "Insufficient Permission: the token has no Cloud Storage scope.",
+                    )
+                };
+                record.status = response.status().as_u16();
+                lock(&state.requests).push(record);
+                return response;
+            }
+        }
+    }
     let carries_data = kind.carries_data();
     let fault = state
         .faults

@@ -19,6 +19,7 @@ use serde_json::json;
 use tokio::sync::{Notify, oneshot};
 
 use crate::fake_google::lock;
+use crate::lambda_extensions_api::{self, EXTENSION_PREFIX, ExtensionsState, RegisteredExtension};
 use crate::server::{self, BackgroundServer, Body};
 
 const PREFIX: &str = "/2018-06-01/runtime";
@@ -85,6 +86,7 @@ struct LambdaState {
     init_error: Mutex<Option<LambdaError>>,
     next_calls: AtomicUsize,
     invocations: AtomicUsize,
+    extensions: ExtensionsState,
 }
 
 impl fmt::Debug for LambdaState {
@@ -130,6 +132,7 @@ impl LambdaRuntimeApi {
             init_error: Mutex::new(None),
             next_calls: AtomicUsize::new(0),
             invocations: AtomicUsize::new(0),
+            extensions: ExtensionsState::new(function_arn.rsplit(':').next().unwrap_or("function")),
         });
         let handler_state = state.clone();
         let server = BackgroundServer::spawn(
@@ -173,12 +176,16 @@ impl LambdaRuntimeApi {
         }
         let (reply, response) = oneshot::channel();
         let id = request_id();
+        let deadline = SystemTime::now() + timeout;
         lock(&self.state.queue).push_back(Pending {
             id: id.clone(),
             event,
-            deadline: SystemTime::now() + timeout,
+            deadline,
             reply,
         });
+        self.state
+            .extensions
+            .invoke(&id, deadline, &self.state.function_arn);
         self.state.invocations.fetch_add(1, Ordering::SeqCst);
         self.state.queued.notify_one();
         match tokio::time::timeout(timeout, response).await {
@@ -207,6 +214,50 @@ impl LambdaRuntimeApi {
     pub fn invocations(&self) -> usize {
         self.state.invocations.load(Ordering::SeqCst)
     }
+
+    /// Extensions registered so far (Extensions API).
+    pub fn extensions(&self) -> Vec<RegisteredExtension> {
+        self.state.extensions.registered()
+    }
+
+    /// Waits until `n` extensions have registered (Lambda starts the runtime only then).
+    pub async fn wait_for_extensions(&self, n: usize, timeout: Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        while self.extensions().len() < n {
+            if std::time::Instant::now() > until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// Errors extensions reported at `/extension/init/error`.
+    pub fn extension_init_errors(&self) -> Vec<LambdaError> {
+        self.state.extensions.init_errors()
+    }
+
+    /// Errors extensions reported at `/extension/exit/error`.
+    pub fn extension_exit_errors(&self) -> Vec<LambdaError> {
+        self.state.extensions.exit_errors()
+    }
+
+    /// `GET /extension/event/next` calls so far.
+    pub fn extension_polls(&self) -> usize {
+        self.state.extensions.polls()
+    }
+
+    /// At each registration, try to connect to `addr` and record whether it was listening.
+    pub fn probe_on_register(&self, addr: SocketAddr) {
+        self.state.extensions.set_probe(addr);
+    }
+
+    /// Sends SHUTDOWN to the subscribed extensions (Lambda gives them 2 s).
+    pub fn shutdown_extensions(&self, reason: &str) {
+        self.state
+            .extensions
+            .shutdown(reason, Duration::from_secs(2));
+    }
 }
 
 impl Drop for LambdaRuntimeApi {
@@ -230,6 +281,9 @@ fn request_id() -> String {
 
 async fn route(state: Arc<LambdaState>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
+    if path.starts_with(EXTENSION_PREFIX) {
+        return lambda_extensions_api::route(&state.extensions, req).await;
+    }
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return not_found();
     };

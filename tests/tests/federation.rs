@@ -446,3 +446,55 @@ async fn loopback_endpoints_need_the_opt_in() {
     assert!(err.to_string().contains("CROSSFED_ALLOW_LOCAL_ENDPOINTS=1"));
     assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_sets_and_id_tokens_share_one_federated_token() {
+    let s = Scenario::start().await;
+    let creds = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap();
+    let storage = creds
+        .with_scopes(["https://www.googleapis.com/auth/devstorage.read_only"])
+        .unwrap();
+    assert!(creds.with_scopes(Vec::<String>::new()).is_err());
+    // Cold and concurrent: two scope sets and two audiences, one STS exchange.
+    let (a, b, id1, id2) = tokio::join!(
+        creds.token(),
+        storage.token(),
+        creds.id_token("aud-1", true),
+        storage.id_token("aud-2", false),
+    );
+    let (a, b, id1, id2) = (a.unwrap(), b.unwrap(), id1.unwrap(), id2.unwrap());
+    assert_eq!(s.google.sts_calls(), 1);
+    assert_eq!((s.google.iam_calls(), s.google.id_token_calls()), (2, 2));
+    let scopes = |t: &crossfed::Token| s.google.validate_token(t.value.expose()).unwrap().scopes;
+    assert_eq!(scopes(&a), [crossfed_tests::CLOUD_PLATFORM_SCOPE]);
+    assert_eq!(
+        scopes(&b),
+        ["https://www.googleapis.com/auth/devstorage.read_only"]
+    );
+    let c1 = crossfed_tests::id_tokens::verify(id1.jwt.expose()).unwrap();
+    let c2 = crossfed_tests::id_tokens::verify(id2.jwt.expose()).unwrap();
+    assert_eq!((c1.aud.as_str(), c1.email.is_some()), ("aud-1", true));
+    assert_eq!((c2.aud.as_str(), c2.email.is_some()), ("aud-2", false));
+    // Cached per audience (whichever credentials ask).
+    let again = storage.id_token("aud-1", true).await.unwrap();
+    assert_eq!(again.jwt.expose(), id1.jwt.expose());
+    assert_eq!(s.google.id_token_calls(), 2);
+}
+
+#[tokio::test]
+async fn id_tokens_need_impersonation() {
+    let s = Scenario::start().await;
+    let creds = s
+        .builder(&s.config_json(&ConfigShape {
+            impersonate: false,
+            ..ConfigShape::default()
+        }))
+        .build()
+        .unwrap();
+    let err = creds.id_token("aud", true).await.unwrap_err().to_string();
+    assert!(err.contains("--service-account"), "{err}");
+    assert_eq!(s.google.sts_calls(), 0);
+}

@@ -98,7 +98,7 @@ pub struct IdToken {
     pub claims: IdTokenClaims,
 }
 
-fn decode_claims(jwt: &str) -> Result<IdTokenClaims> {
+pub(crate) fn decode_claims(jwt: &str) -> Result<IdTokenClaims> {
     use base64::Engine as _;
     let invalid = |why: &str| {
         Error::failed(

@@ -6,7 +6,7 @@
 //! Credentials `generateIdToken` with any Google credentials, including
 //! [`crate::google::Credentials`] for AWS → Google → AWS chains).
 
-mod id_token;
+pub(crate) mod id_token;
 mod trust_policy;
 mod web_identity;
 

@@ -1,6 +1,7 @@
 //! [`Credentials`]: the federated Google credentials, usable directly or as the
 //! credentials of the official Google Cloud client libraries.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,9 +18,11 @@ use tracing::Instrument;
 use super::aws_identity::{AwsIdentity, AwsIdentityResolver, AwsIdentitySource};
 use super::config::ExternalAccountConfig;
 use super::config_source::{ConfigLoader, ConfigSource, DEFAULT_SSM_TTL};
+use super::id_token;
 use super::impersonation::{self, DEFAULT_LIFETIME};
 use super::sts;
 use super::subject_token;
+use crate::aws::IdToken;
 use crate::context::Context;
 use crate::endpoint::ALLOW_LOCAL_ENV;
 use crate::error::{Error, Result, Step};
@@ -33,6 +36,8 @@ pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-pl
 const IAM_SCOPE: &str = "https://www.googleapis.com/auth/iam";
 /// A federated token with less than this left is not reused for impersonation.
 const STS_REUSE_MARGIN: Duration = Duration::from_secs(60);
+/// Most audiences whose ID tokens are cached at once.
+const MAX_ID_TOKEN_AUDIENCES: usize = 64;
 
 /// Google credentials obtained from the AWS identity by Workload Identity Federation.
 ///
@@ -46,7 +51,7 @@ pub struct Credentials {
 impl std::fmt::Debug for TokenCache<FederatedSource> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenCache")
-            .field("source", self.source().loader.source())
+            .field("source", self.source().federation.loader.source())
             .finish_non_exhaustive()
     }
 }
@@ -176,21 +181,17 @@ impl Builder {
             Some(identity) => AwsIdentitySource::Provided(identity),
             None => AwsIdentitySource::Auto(self.ctx.clone()),
         });
-        let source = FederatedSource {
+        let federation = Arc::new(Federation {
             loader,
             aws,
             transport: self.ctx.transport()?,
-            scopes: self.scopes,
             clock: self.ctx.clock().clone(),
+            cache: self.cache,
             federated: Mutex::new(None),
-        };
-        Ok(Credentials {
-            inner: Arc::new(TokenCache::new(
-                source,
-                self.cache,
-                self.ctx.clock().clone(),
-            )),
-        })
+            sts_flight: tokio::sync::Mutex::new(()),
+            id_tokens: Mutex::new(HashMap::new()),
+        });
+        Ok(Credentials::new(federation, self.scopes))
     }
 }
 
@@ -198,6 +199,74 @@ impl Credentials {
     /// A builder with defaults.
     pub fn builder() -> Builder {
         Builder::default()
+    }
+
+    fn new(federation: Arc<Federation>, scopes: Vec<String>) -> Self {
+        let (cache, clock) = (federation.cache.clone(), federation.clock.clone());
+        Credentials {
+            inner: Arc::new(TokenCache::new(
+                FederatedSource { federation, scopes },
+                cache,
+                clock,
+            )),
+        }
+    }
+
+    /// Credentials for other OAuth scopes that share this one's configuration, AWS identity
+    /// and federated (STS) token, with their own token cache.
+    pub fn with_scopes<I, S>(&self, scopes: I) -> Result<Credentials>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+        if scopes.is_empty() {
+            return Err(Error::invalid(
+                "scopes",
+                "at least one OAuth scope is required",
+            ));
+        }
+        Ok(Credentials::new(
+            self.inner.source().federation.clone(),
+            scopes,
+        ))
+    }
+
+    /// A Google ID token for `audience`, of the impersonated service account: IAM
+    /// Credentials `generateIdToken` authorised by the federated token the access tokens use
+    /// (one STS exchange serves both). Cached per audience until shortly before it expires.
+    /// Needs `service_account_impersonation_url` in the configuration.
+    pub async fn id_token(&self, audience: &str, include_email: bool) -> Result<IdToken> {
+        let federation = &self.inner.source().federation;
+        let cache = {
+            let mut caches = federation
+                .id_tokens
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let key = (audience.to_string(), include_email);
+            match caches.get(&key) {
+                Some(cache) => cache.clone(),
+                None => {
+                    if caches.len() >= MAX_ID_TOKEN_AUDIENCES
+                        && let Some(old) = caches.keys().next().cloned()
+                    {
+                        caches.remove(&old);
+                    }
+                    let cache = Arc::new(TokenCache::new(
+                        FederatedIdToken {
+                            federation: federation.clone(),
+                            audience: key.0.clone(),
+                            include_email,
+                        },
+                        federation.cache.clone(),
+                        federation.clock.clone(),
+                    ));
+                    caches.insert(key, cache.clone());
+                    cache
+                }
+            }
+        };
+        Ok(cache.get().await?.item.clone())
     }
 
     /// Credentials configured from the environment (`CROSSFED_CONFIG_PARAMETER` or
@@ -213,13 +282,13 @@ impl Credentials {
 
     /// The current credential configuration (from the cache when possible).
     pub async fn config(&self) -> Result<Arc<ExternalAccountConfig>> {
-        let source = self.inner.source();
-        source.loader.load(&source.aws).await
+        let federation = &self.inner.source().federation;
+        federation.loader.load(&federation.aws).await
     }
 
     /// The resolved AWS identity.
     pub async fn aws_identity(&self) -> Result<&AwsIdentity> {
-        self.inner.source().aws.get().await
+        self.inner.source().federation.aws.get().await
     }
 }
 
@@ -255,27 +324,53 @@ impl AccessTokenCredentialsProvider for Credentials {
     }
 }
 
-/// The federation flow: config → AWS identity → subject token → STS → impersonation.
-struct FederatedSource {
+/// An ID token cache key: (audience, include_email).
+type IdTokenKey = (String, bool);
+
+/// What every scope set and ID token audience of one configuration shares: config loader,
+/// AWS identity, HTTP transport and the federated (STS) token.
+struct Federation {
     loader: ConfigLoader,
     aws: AwsIdentityResolver,
     transport: Transport,
-    scopes: Vec<String>,
     clock: Arc<dyn Clock>,
+    cache: CacheSettings,
     /// The last federated token, reused for impersonation while valid.
     federated: Mutex<Option<(String, Token)>>,
+    /// One STS exchange at a time: concurrent scope sets and audiences share its result.
+    sts_flight: tokio::sync::Mutex<()>,
+    /// ID token caches by (audience, include_email).
+    id_tokens: Mutex<HashMap<IdTokenKey, Arc<TokenCache<FederatedIdToken>>>>,
 }
 
-impl FederatedSource {
+/// The federation flow for one scope set: config → AWS identity → subject token → STS →
+/// impersonation.
+struct FederatedSource {
+    federation: Arc<Federation>,
+    scopes: Vec<String>,
+}
+
+impl Federation {
+    fn reusable_federated(&self, key: &str) -> Option<Token> {
+        let now = self.clock.now();
+        match &*self.federated.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((k, token)) if k == key && token.remaining(now) > STS_REUSE_MARGIN => {
+                Some(token.clone())
+            }
+            _ => None,
+        }
+    }
+
     async fn federated_token(&self, config: &ExternalAccountConfig, scope: &str) -> Result<Token> {
         let key = format!("{}\n{}\n{scope}", config.audience, config.token_url);
-        let now = self.clock.now();
-        if let Some((k, token)) = &*self.federated.lock().unwrap_or_else(|p| p.into_inner())
-            && *k == key
-            && token.remaining(now) > STS_REUSE_MARGIN
-        {
+        if let Some(token) = self.reusable_federated(&key) {
             tracing::debug!("reusing the federated token");
-            return Ok(token.clone());
+            return Ok(token);
+        }
+        let _flight = self.sts_flight.lock().await;
+        if let Some(token) = self.reusable_federated(&key) {
+            tracing::debug!("reusing the federated token another caller just obtained");
+            return Ok(token);
         }
         let identity = self.aws.get().await?;
         let aws_credentials = identity.credentials().await?;
@@ -350,13 +445,14 @@ impl TokenSource for FederatedSource {
     type Output = GoogleToken;
 
     async fn fetch(&self) -> Result<GoogleToken> {
-        let config = self.loader.load(&self.aws).await?;
+        let fed = &self.federation;
+        let config = fed.loader.load(&fed.aws).await?;
         let token = match &config.impersonation {
             Some(imp) => {
-                let federated = self.federated_token(&config, IAM_SCOPE).await?;
+                let federated = fed.federated_token(&config, IAM_SCOPE).await?;
                 let started = Instant::now();
                 let token = impersonation::generate_access_token(
-                    &self.transport,
+                    &fed.transport,
                     &imp.url,
                     &federated.value,
                     &self.scopes,
@@ -373,16 +469,57 @@ impl TokenSource for FederatedSource {
                 );
                 token
             }
-            None => {
-                self.federated_token(&config, &self.scopes.join(" "))
-                    .await?
-            }
+            None => fed.federated_token(&config, &self.scopes.join(" ")).await?,
         };
         let headers = auth_headers(&token.value, config.quota_project_id.as_deref())?;
         tracing::info!(
-            expires_in_s = token.remaining(self.clock.now()).as_secs(),
+            expires_in_s = token.remaining(fed.clock.now()).as_secs(),
             "obtained a Google access token"
         );
         Ok(GoogleToken { token, headers })
+    }
+}
+
+/// The ID token flow for one audience: config → federated token → generateIdToken.
+struct FederatedIdToken {
+    federation: Arc<Federation>,
+    audience: String,
+    include_email: bool,
+}
+
+impl Expiring for IdToken {
+    fn expires_at(&self) -> std::time::SystemTime {
+        self.claims.expires_at()
+    }
+}
+
+impl TokenSource for FederatedIdToken {
+    type Output = IdToken;
+
+    async fn fetch(&self) -> Result<IdToken> {
+        let fed = &self.federation;
+        let config = fed.loader.load(&fed.aws).await?;
+        let Some(imp) = &config.impersonation else {
+            return Err(Error::invalid(
+                "service_account_impersonation_url",
+                "ID tokens need service account impersonation: create the configuration with `--service-account`",
+            ));
+        };
+        let url = id_token::url(&imp.url)?;
+        let federated = fed.federated_token(&config, IAM_SCOPE).await?;
+        let token = id_token::generate(
+            &fed.transport,
+            &url,
+            &federated.value,
+            &self.audience,
+            self.include_email,
+        )
+        .instrument(tracing::info_span!(
+            "crossfed.id_token",
+            service_account = %imp.service_account
+        ))
+        .await?;
+        tracing::info!("obtained a Google ID token");
+        Ok(token)
     }
 }

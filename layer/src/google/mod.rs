@@ -9,6 +9,7 @@ mod aws_identity;
 mod config;
 mod config_source;
 mod credentials;
+mod id_token;
 mod impersonation;
 mod sts;
 mod subject_token;

@@ -1,0 +1,634 @@
+//! The `crossfed-extension` binary under a local Lambda Extensions API + Runtime API, with
+//! Google's unmodified Python (run by `awslambdaric`) and Node.js libraries as its clients,
+//! against moto, the fake Google STS / IAM Credentials and fake-gcs-server behind a
+//! token-checking proxy.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use crossfed_extension::federated::FederatedBackend;
+use crossfed_extension::server;
+use crossfed_tests::scenario::{ConfigShape, Scenario, quick_context};
+use crossfed_tests::{GcsFaultProxy, LambdaError, LambdaRuntimeApi, TokenIssuer, id_tokens};
+use serde_json::{Value, json};
+
+const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+const SERVICE_ACCOUNT: &str = "crossfed@my-project.iam.gserviceaccount.com";
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn clients() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+/// A child process, killed when dropped.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Process {
+    fn spawn(
+        program: &std::path::Path,
+        args: &[&str],
+        env: &[(String, String)],
+        dir: Option<PathBuf>,
+    ) -> Self {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null());
+        if let Some(dir) = dir {
+            cmd.current_dir(dir);
+        }
+        Process(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display())),
+        )
+    }
+
+    /// Waits up to `limit` for the exit; `None` if still running.
+    async fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let until = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The extension running under the local Lambda APIs.
+struct Running {
+    scenario: Scenario,
+    api: LambdaRuntimeApi,
+    addr: SocketAddr,
+    env: Vec<(String, String)>,
+    extension: Process,
+}
+
+async fn start_with(scenario: Scenario, extra: &[(&str, &str)]) -> Running {
+    let api = LambdaRuntimeApi::start_with_arn(
+        "arn:aws:lambda:us-east-1:123456789012:function:python-list-buckets",
+    )
+    .await;
+    let addr = free_addr();
+    api.probe_on_register(addr);
+    let addr_text = addr.to_string();
+    let mut vars = vec![
+        ("CROSSFED_METADATA_ADDR", addr_text.as_str()),
+        ("GCE_METADATA_HOST", addr_text.as_str()),
+        ("GCE_METADATA_IP", addr_text.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    let env = scenario
+        .function_env(&api, "python-list-buckets", &vars)
+        .await;
+    let extension = Process::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_crossfed-extension")),
+        &[],
+        &env,
+        None,
+    );
+    Running {
+        scenario,
+        api,
+        addr,
+        env,
+        extension,
+    }
+}
+
+async fn start() -> Running {
+    let running = start_with(Scenario::start().await, &[]).await;
+    assert!(
+        running
+            .api
+            .wait_for_extensions(1, Duration::from_secs(10))
+            .await,
+        "the extension did not register"
+    );
+    running
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+impl Running {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn token(&self) -> Value {
+        let resp = http()
+            .get(self.url(TOKEN_PATH))
+            .header("Metadata-Flavor", "Google")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
+    /// `token` is the one the extension holds for the token's scopes (the clients ask for
+    /// their own scope sets).
+    async fn assert_issued_by_extension(&self, token: &str) {
+        let info = self
+            .scenario
+            .google
+            .validate_token(token)
+            .expect("a live token");
+        let resp = http()
+            .get(self.url(&format!("{TOKEN_PATH}?scopes={}", info.scopes.join(","))))
+            .header("Metadata-Flavor", "Google")
+            .send()
+            .await
+            .unwrap();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["access_token"], token, "scopes {:?}", info.scopes);
+    }
+
+    /// A bucket with one object in fake-gcs-server, and the token-checking proxy before it.
+    async fn storage(&self) -> (GcsFaultProxy, String, String) {
+        let backend = self
+            .scenario
+            .cloud
+            .gcs_http
+            .clone()
+            .expect("LOCALCLOUD_GCS_HTTP from make test");
+        let bucket = format!("crossfed-ext-{:08x}", fastrand::u32(..));
+        let created = http()
+            .post(format!("{backend}/storage/v1/b?project=my-project"))
+            .json(&json!({ "name": bucket }))
+            .send()
+            .await
+            .unwrap();
+        assert!(created.status().is_success(), "{}", created.status());
+        let uploaded = http()
+            .post(format!(
+                "{backend}/upload/storage/v1/b/{bucket}/o?uploadType=media&name=hello.txt"
+            ))
+            .body("hello through the metadata server")
+            .send()
+            .await
+            .unwrap();
+        assert!(uploaded.status().is_success(), "{}", uploaded.status());
+        let proxy =
+            GcsFaultProxy::start_checking_tokens(&backend, self.scenario.google.tokens()).await;
+        (proxy, bucket, "hello.txt".into())
+    }
+
+    /// Every request that reached the proxy carried `token`, and they all succeeded.
+    fn assert_all_carried(&self, proxy: &GcsFaultProxy, token: &str) {
+        let requests = proxy.requests();
+        assert!(requests.len() >= 2, "{requests:?}");
+        for r in &requests {
+            assert_eq!(r.bearer.as_deref(), Some(token), "{} {}", r.method, r.path);
+            assert!(r.status < 300, "{} {} -> {}", r.method, r.path, r.status);
+        }
+        let info = self
+            .scenario
+            .google
+            .validate_token(token)
+            .expect("a live token the fake IAM minted");
+        assert_eq!(info.issuer, TokenIssuer::Iam);
+        assert_eq!(info.principal, format!("serviceAccount:{SERVICE_ACCOUNT}"));
+    }
+
+    async fn shutdown_within_lambda_budget(mut self) {
+        self.api.shutdown_extensions("spindown");
+        let status = self.extension.wait(Duration::from_secs(2)).await;
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "no clean exit within 2 s: {status:?}"
+        );
+    }
+}
+
+fn python() -> PathBuf {
+    let python = workspace().join(".venv-ext/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make ext-clients` (part of `make test`)",
+        python.display()
+    );
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_google_libraries_use_the_extension_with_no_code_change() {
+    let running = start().await;
+    assert_eq!(
+        running.api.extensions()[0].probe_connected,
+        Some(true),
+        "the metadata server must listen before the extension registers"
+    );
+    assert_eq!(running.api.extensions()[0].name, "crossfed-extension");
+    let (proxy, bucket, object) = running.storage().await;
+    let mut env = running.env.clone();
+    env.retain(|(k, _)| !k.starts_with("CROSSFED_") && k != "AWS_ENDPOINT_URL");
+    env.push(("TEST_STORAGE_ENDPOINT".into(), proxy.url()));
+    env.push(("_HANDLER".into(), "app.handler".into()));
+    env.push((
+        "LAMBDA_TASK_ROOT".into(),
+        clients().join("python").display().to_string(),
+    ));
+    let _runtime = Process::spawn(
+        &python(),
+        &["-m", "awslambdaric", "app.handler"],
+        &env,
+        Some(clients().join("python")),
+    );
+    let audience = "https://my-service.example.com";
+    let polls_before = running.api.extension_polls();
+    let result = running
+        .api
+        .invoke(json!({"bucket": bucket, "object": object, "audience": audience}))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        result["default_credentials"],
+        "google.auth.compute_engine.credentials.Credentials"
+    );
+    assert_eq!(result["default_project"], "my-project");
+    assert_eq!(result["storage_project"], "my-project");
+    assert_eq!(result["service_account"], SERVICE_ACCOUNT);
+    assert_eq!(
+        result["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b == &&json!(bucket))
+            .count(),
+        1
+    );
+    assert_eq!(result["object"], "hello through the metadata server");
+    let token = result["token"].as_str().unwrap();
+    running.assert_issued_by_extension(token).await;
+    running.assert_all_carried(&proxy, token);
+    let claims = id_tokens::verify(result["id_token"].as_str().unwrap()).expect("a valid ID token");
+    assert_eq!(claims.aud, audience);
+    assert_eq!(running.scenario.google.id_token_calls(), 1);
+    assert_eq!(
+        running.scenario.google.sts_calls(),
+        1,
+        "one STS exchange serves access and ID tokens"
+    );
+    // The extension got the INVOKE and came back for the next event.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        running.api.extension_polls() > polls_before,
+        "no event/next after INVOKE"
+    );
+    // A second invocation makes no auth call.
+    let (sts, iam, id) = (
+        running.scenario.google.sts_calls(),
+        running.scenario.google.iam_calls(),
+        running.scenario.google.id_token_calls(),
+    );
+    running
+        .api
+        .invoke(json!({"bucket": bucket, "object": object, "audience": audience}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            running.scenario.google.sts_calls(),
+            running.scenario.google.iam_calls(),
+            running.scenario.google.id_token_calls()
+        ),
+        (sts, iam, id)
+    );
+    assert!(running.api.extension_init_errors().is_empty());
+    running.shutdown_within_lambda_budget().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_google_libraries_use_the_extension_with_no_code_change() {
+    let running = start().await;
+    let (proxy, bucket, object) = running.storage().await;
+    let node_dir = clients().join("node");
+    assert!(
+        node_dir.join("node_modules/@google-cloud/storage").exists(),
+        "run `make ext-clients` (npm ci)"
+    );
+    let mut env = running.env.clone();
+    env.retain(|(k, _)| !k.starts_with("CROSSFED_") && !k.starts_with("AWS_"));
+    env.push(("TEST_STORAGE_ENDPOINT".into(), proxy.url()));
+    env.push(("HOME".into(), std::env::temp_dir().display().to_string()));
+    let audience = "https://node.example.com";
+    let output = tokio::process::Command::new("node")
+        .args(["check.mjs", &bucket, &object, audience])
+        .current_dir(&node_dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .await
+        .expect("node");
+    assert!(
+        output.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["client"], "Compute");
+    assert_eq!(result["project"], "my-project");
+    assert_eq!(result["object"], "hello through the metadata server");
+    assert!(
+        result["buckets"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(bucket))
+    );
+    let token = result["token"].as_str().unwrap();
+    running.assert_issued_by_extension(token).await;
+    running.assert_all_carried(&proxy, token);
+    let claims = id_tokens::verify(result["id_token"].as_str().unwrap()).expect("a valid ID token");
+    assert_eq!(claims.aud, audience);
+    running.shutdown_within_lambda_budget().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_parallel_requests_make_one_sts_and_one_iam_call() {
+    // No warm-up race: the extension's own warm-up is one of the concurrent callers.
+    let running = start().await;
+    let client = http();
+    let burst = |n: usize| {
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let (client, url) = (client.clone(), running.url(TOKEN_PATH));
+                tokio::spawn(async move {
+                    let resp = client
+                        .get(url)
+                        .header("Metadata-Flavor", "Google")
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(resp.status(), 200);
+                    assert_eq!(resp.headers()["metadata-flavor"], "Google");
+                    assert!(
+                        resp.headers()["content-type"]
+                            .to_str()
+                            .unwrap()
+                            .starts_with("application/json")
+                    );
+                    let v: Value = resp.json().await.unwrap();
+                    assert_eq!(v["token_type"], "Bearer");
+                    assert!(v["expires_in"].as_u64().unwrap() > 0);
+                    v["access_token"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        async move {
+            let mut tokens = Vec::new();
+            for t in tasks {
+                tokens.push(t.await.unwrap());
+            }
+            tokens
+        }
+    };
+    let cold = burst(100).await;
+    assert!(cold.iter().all(|t| *t == cold[0]));
+    let google = &running.scenario.google;
+    assert_eq!((google.sts_calls(), google.iam_calls()), (1, 1));
+    let warm = burst(100).await;
+    assert!(warm.iter().all(|t| *t == cold[0]));
+    assert_eq!(
+        (google.sts_calls(), google.iam_calls()),
+        (1, 1),
+        "warm requests make no auth call"
+    );
+    // Another scope set: its own token, the same federated token.
+    let scoped: Value = client
+        .get(running.url(&format!("{TOKEN_PATH}?scopes=https://www.googleapis.com/auth/devstorage.read_only,https://www.googleapis.com/auth/userinfo.email&alt=json")))
+        .header("Metadata-Flavor", "Google")
+        .send().await.unwrap().json().await.unwrap();
+    let info = google
+        .validate_token(scoped["access_token"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        info.scopes,
+        [
+            "https://www.googleapis.com/auth/devstorage.read_only",
+            "https://www.googleapis.com/auth/userinfo.email"
+        ]
+    );
+    assert_eq!((google.sts_calls(), google.iam_calls()), (1, 2));
+    // ID tokens: one generateIdToken per audience, cached, with the same STS token.
+    for _ in 0..3 {
+        let resp = client
+            .get(running.url("/computeMetadata/v1/instance/service-accounts/default/identity?audience=aud-1&format=full&licenses=FALSE"))
+            .header("Metadata-Flavor", "Google")
+            .send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let claims = id_tokens::verify(&resp.text().await.unwrap()).unwrap();
+        assert_eq!(
+            (claims.aud.as_str(), claims.email.as_deref()),
+            ("aud-1", Some(SERVICE_ACCOUNT))
+        );
+    }
+    assert_eq!((google.sts_calls(), google.id_token_calls()), (1, 1));
+    running.shutdown_within_lambda_budget().await;
+}
+
+#[tokio::test]
+async fn refuses_requests_without_the_header_or_through_a_proxy() {
+    let running = start().await;
+    let client = http();
+    for (name, request) in [
+        ("no header", client.get(running.url(TOKEN_PATH))),
+        (
+            "wrong header",
+            client
+                .get(running.url(TOKEN_PATH))
+                .header("Metadata-Flavor", "Amazon"),
+        ),
+        (
+            "forwarded",
+            client
+                .get(running.url(TOKEN_PATH))
+                .header("Metadata-Flavor", "Google")
+                .header("X-Forwarded-For", "10.0.0.1"),
+        ),
+    ] {
+        let resp = request.send().await.unwrap();
+        assert_eq!(resp.status(), 403, "{name}");
+        assert_eq!(resp.headers()["metadata-flavor"], "Google");
+        assert!(!resp.text().await.unwrap().contains("ya29"), "{name}");
+    }
+    let resp = client
+        .post(running.url(TOKEN_PATH))
+        .header("Metadata-Flavor", "Google")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_client_error());
+    let long = "a".repeat(5000);
+    let resp = client
+        .get(running.url(&format!("{TOKEN_PATH}?scopes={long}")))
+        .header("Metadata-Flavor", "Google")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 414);
+    let resp = client
+        .get(running.url("/computeMetadata/v1/instance/attributes/x"))
+        .header("Metadata-Flavor", "Google")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    running.token().await;
+    assert_eq!(
+        running.scenario.google.iam_calls(),
+        1,
+        "refused requests fetch nothing"
+    );
+    running.shutdown_within_lambda_budget().await;
+}
+
+/// Starts the extension expecting an init error; returns its message.
+async fn init_error(scenario: Scenario, extra: &[(&str, &str)], remove: &[&str]) -> String {
+    let mut running = start_with(scenario, extra).await;
+    // Re-spawn without the removed variables when asked.
+    if !remove.is_empty() {
+        drop(std::mem::replace(
+            &mut running.extension,
+            Process::spawn(std::path::Path::new("true"), &[], &[], None),
+        ));
+        let mut env = running.env.clone();
+        env.retain(|(k, _)| !remove.contains(&k.as_str()));
+        running.api = LambdaRuntimeApi::start().await;
+        env.retain(|(k, _)| k != "AWS_LAMBDA_RUNTIME_API");
+        env.push(("AWS_LAMBDA_RUNTIME_API".into(), running.api.address()));
+        running.extension = Process::spawn(
+            std::path::Path::new(env!("CARGO_BIN_EXE_crossfed-extension")),
+            &[],
+            &env,
+            None,
+        );
+    }
+    let status = running.extension.wait(Duration::from_secs(20)).await;
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the extension must exit with an error: {status:?}"
+    );
+    let errors = running.api.extension_init_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    match &errors[0] {
+        LambdaError::Init {
+            error_type,
+            error_message,
+        } => {
+            assert_eq!(error_type, "Extension.ConfigError");
+            error_message.clone()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn config_problems_fail_the_init_with_what_to_fix() {
+    let message = init_error(Scenario::start().await, &[], &["CROSSFED_CONFIG_PARAMETER"]).await;
+    assert!(
+        message.contains("set CROSSFED_CONFIG_PARAMETER"),
+        "{message}"
+    );
+
+    let message = init_error(
+        Scenario::start().await,
+        &[("CROSSFED_METADATA_ADDR", "0.0.0.0:8173")],
+        &[],
+    )
+    .await;
+    assert!(message.contains("not a loopback address"), "{message}");
+
+    // A parameter that does not exist: the library's message, as the functions give it.
+    let scenario = Scenario::start().await;
+    let missing = format!("/crossfed/missing-{:x}", fastrand::u32(..));
+    let message = init_error(scenario, &[("CROSSFED_CONFIG_PARAMETER", &missing)], &[]).await;
+    assert!(
+        message.starts_with(&format!(
+            "loading the credential configuration failed: reading SSM parameter `{missing}` failed: ParameterNotFound"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("check the name and the region"),
+        "{message}"
+    );
+}
+
+/// A wall clock the test moves forward, as a thawed sandbox sees it.
+#[derive(Debug)]
+struct JumpClock(AtomicU64);
+
+impl crossfed::Clock for JumpClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_secs(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_expired_while_frozen_is_replaced_on_the_next_request() {
+    let s = Scenario::start().await;
+    let clock = Arc::new(JumpClock(AtomicU64::new(0)));
+    let credentials = s
+        .builder(&s.config_json(&ConfigShape {
+            lifetime_secs: Some(600),
+            ..ConfigShape::default()
+        }))
+        .with_context(quick_context().with_clock(clock.clone()))
+        .build()
+        .unwrap();
+    let backend = Arc::new(FederatedBackend::new(credentials, None));
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let serving = tokio::spawn(server::serve(listener, backend));
+    let get = || async {
+        let v: Value = http()
+            .get(format!("http://{addr}{TOKEN_PATH}"))
+            .header("Metadata-Flavor", "Google")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    };
+    let first = get().await;
+    assert_eq!(get().await, first);
+    // Frozen for 700 s: the 600 s token expired meanwhile (the federated one did not).
+    clock.0.store(700, Ordering::SeqCst);
+    let second = get().await;
+    assert_ne!(second, first);
+    assert!(s.google.validate_token(&second).is_some());
+    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 2));
+    serving.abort();
+}
