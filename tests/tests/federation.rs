@@ -466,8 +466,14 @@ async fn scope_sets_and_id_tokens_share_one_federated_token() {
         storage.id_token("aud-2", false),
     );
     let (a, b, id1, id2) = (a.unwrap(), b.unwrap(), id1.unwrap(), id2.unwrap());
-    assert_eq!(s.google.sts_calls(), 1);
-    assert_eq!((s.google.iam_calls(), s.google.id_token_calls()), (2, 2));
+    assert_eq!(s.google.calls(GoogleApi::Sts), 1);
+    assert_eq!(
+        (
+            s.google.calls(GoogleApi::GenerateAccessToken),
+            s.google.calls(GoogleApi::GenerateIdToken)
+        ),
+        (2, 2)
+    );
     let scopes = |t: &crossfed::Token| s.google.validate_token(t.value.expose()).unwrap().scopes;
     assert_eq!(scopes(&a), [crossfed_tests::CLOUD_PLATFORM_SCOPE]);
     assert_eq!(
@@ -481,7 +487,7 @@ async fn scope_sets_and_id_tokens_share_one_federated_token() {
     // Cached per audience (whichever credentials ask).
     let again = storage.id_token("aud-1", true).await.unwrap();
     assert_eq!(again.jwt.expose(), id1.jwt.expose());
-    assert_eq!(s.google.id_token_calls(), 2);
+    assert_eq!(s.google.calls(GoogleApi::GenerateIdToken), 2);
 }
 
 #[tokio::test]
@@ -496,5 +502,5 @@ async fn id_tokens_need_impersonation() {
         .unwrap();
     let err = creds.id_token("aud", true).await.unwrap_err().to_string();
     assert!(err.contains("--service-account"), "{err}");
-    assert_eq!(s.google.sts_calls(), 0);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 }
