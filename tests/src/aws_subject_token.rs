@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use url::Url;
 
-use crate::clock;
+use crate::time_format;
 
 /// One header of the serialized request.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl AwsSubjectToken {
             ));
         }
         let amz_date = self.header("x-amz-date").unwrap_or_default();
-        let signed_at = clock::parse_amz_date(amz_date).ok_or_else(|| {
+        let signed_at = time_format::parse_amz_date(amz_date).ok_or_else(|| {
             OAuthError::invalid_grant(format!(
                 "The AWS request \"x-amz-date\" header {amz_date:?} is not in the \
                  YYYYMMDDTHHMMSSZ format."
@@ -302,7 +302,7 @@ mod tests {
     const SIG: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn token(now: SystemTime) -> AwsSubjectToken {
-        let date = clock::format_amz_date(now);
+        let date = time_format::format_amz_date(now);
         AwsSubjectToken {
             url: "http://127.0.0.1:5055/?Action=GetCallerIdentity&Version=2011-06-15".into(),
             method: "POST".into(),

@@ -162,6 +162,40 @@ impl FakeGoogleConfig {
     }
 }
 
+/// An API of [`FakeGoogle`]: the key of its call counters and fault queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GoogleApi {
+    /// STS `POST /v1/token`.
+    Sts,
+    /// IAM Credentials generateAccessToken.
+    GenerateAccessToken,
+    /// IAM Credentials generateIdToken.
+    GenerateIdToken,
+}
+
+impl GoogleApi {
+    const ALL: [GoogleApi; 3] = [
+        GoogleApi::Sts,
+        GoogleApi::GenerateAccessToken,
+        GoogleApi::GenerateIdToken,
+    ];
+}
+
+/// Calls received by one API and the faults queued for it.
+#[derive(Debug, Default)]
+pub(crate) struct ApiTraffic {
+    calls: AtomicUsize,
+    faults: FaultQueue,
+}
+
+impl ApiTraffic {
+    /// Counts a call and takes the fault queued for it, if any.
+    pub(crate) fn begin(&self) -> Option<Fault> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.faults.next()
+    }
+}
+
 /// Mutable knobs tests may change while the fake runs.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
@@ -178,21 +212,21 @@ pub(crate) struct GoogleState {
     pub(crate) tokens: TokenRegistry,
     pub(crate) http: reqwest::Client,
     pub(crate) settings: Mutex<Settings>,
-    pub(crate) sts_faults: FaultQueue,
-    pub(crate) iam_faults: FaultQueue,
-    pub(crate) id_token_faults: FaultQueue,
-    pub(crate) sts_calls: AtomicUsize,
-    pub(crate) iam_calls: AtomicUsize,
-    pub(crate) id_token_calls: AtomicUsize,
+    /// Indexed by [`GoogleApi`].
+    traffic: [ApiTraffic; 3],
     pub(crate) sts_requests: Mutex<Vec<StsRequestRecord>>,
+    /// generateAccessToken and generateIdToken requests.
     pub(crate) iam_requests: Mutex<Vec<IamRequestRecord>>,
-    pub(crate) id_token_requests: Mutex<Vec<IamRequestRecord>>,
     pub(crate) id_tokens: IdTokenIssuer,
 }
 
 impl GoogleState {
     pub(crate) fn settings(&self) -> Settings {
         lock(&self.settings).clone()
+    }
+
+    pub(crate) fn traffic(&self, api: GoogleApi) -> &ApiTraffic {
+        &self.traffic[api as usize]
     }
 }
 
@@ -247,15 +281,9 @@ impl FakeGoogle {
             aws_sts_url,
             tokens,
             http,
-            sts_faults: FaultQueue::default(),
-            iam_faults: FaultQueue::default(),
-            id_token_faults: FaultQueue::default(),
-            sts_calls: AtomicUsize::new(0),
-            iam_calls: AtomicUsize::new(0),
-            id_token_calls: AtomicUsize::new(0),
+            traffic: Default::default(),
             sts_requests: Mutex::new(Vec::new()),
             iam_requests: Mutex::new(Vec::new()),
-            id_token_requests: Mutex::new(Vec::new()),
             id_tokens: IdTokenIssuer::new(),
         });
         let handler_state = state.clone();
@@ -316,80 +344,40 @@ impl FakeGoogle {
         self.state.tokens.validate(token)
     }
 
-    /// Requests received by `POST /v1/token` (including faulted ones).
-    pub fn sts_calls(&self) -> usize {
-        self.state.sts_calls.load(Ordering::SeqCst)
+    /// Requests `api` received (including faulted ones).
+    pub fn calls(&self, api: GoogleApi) -> usize {
+        self.state.traffic(api).calls.load(Ordering::SeqCst)
     }
 
-    /// Requests received by generateAccessToken (including faulted ones).
-    pub fn iam_calls(&self) -> usize {
-        self.state.iam_calls.load(Ordering::SeqCst)
+    /// Requests of `api` that returned a token.
+    pub fn tokens_issued(&self, api: GoogleApi) -> usize {
+        match api {
+            GoogleApi::Sts => lock(&self.state.sts_requests)
+                .iter()
+                .filter(|r| r.status == 200)
+                .count(),
+            _ => lock(&self.state.iam_requests)
+                .iter()
+                .filter(|r| r.status == 200 && r.api() == api)
+                .count(),
+        }
     }
 
-    /// Requests received by generateIdToken (including faulted ones).
-    pub fn id_token_calls(&self) -> usize {
-        self.state.id_token_calls.load(Ordering::SeqCst)
+    /// Queues faults for the next requests of `api` (one per request, FIFO).
+    pub fn inject_faults(&self, api: GoogleApi, faults: impl IntoIterator<Item = Fault>) {
+        self.state.traffic(api).faults.push(faults);
     }
 
-    /// STS requests that returned a token.
-    pub fn sts_tokens_issued(&self) -> usize {
-        lock(&self.state.sts_requests)
-            .iter()
-            .filter(|r| r.status == 200)
-            .count()
-    }
-
-    /// generateAccessToken requests that returned a token.
-    pub fn iam_tokens_issued(&self) -> usize {
-        lock(&self.state.iam_requests)
-            .iter()
-            .filter(|r| r.status == 200)
-            .count()
-    }
-
-    /// generateIdToken requests that returned a token.
-    pub fn id_tokens_issued(&self) -> usize {
-        lock(&self.state.id_token_requests)
-            .iter()
-            .filter(|r| r.status == 200)
-            .count()
-    }
-
-    /// Queues faults for the next STS requests (one per request, FIFO).
-    pub fn inject_sts_faults(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.sts_faults.push(faults);
-    }
-
-    /// Queues faults for the next generateAccessToken requests (one per
-    /// request, FIFO).
-    pub fn inject_iam_faults(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.iam_faults.push(faults);
-    }
-
-    /// Queues faults for the next generateIdToken requests (one per request,
-    /// FIFO).
-    pub fn inject_id_token_faults(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.state.id_token_faults.push(faults);
+    /// Faults queued for `api` and not consumed yet.
+    pub fn pending_faults(&self, api: GoogleApi) -> usize {
+        self.state.traffic(api).faults.pending()
     }
 
     /// Drops all queued faults.
     pub fn clear_faults(&self) {
-        self.state.sts_faults.clear();
-        self.state.iam_faults.clear();
-        self.state.id_token_faults.clear();
-    }
-
-    /// generateIdToken faults not consumed yet.
-    pub fn pending_id_token_faults(&self) -> usize {
-        self.state.id_token_faults.pending()
-    }
-
-    /// Faults not consumed yet (STS, IAM).
-    pub fn pending_faults(&self) -> (usize, usize) {
-        (
-            self.state.sts_faults.pending(),
-            self.state.iam_faults.pending(),
-        )
+        for api in GoogleApi::ALL {
+            self.state.traffic(api).faults.clear();
+        }
     }
 
     /// Changes `expires_in` of subsequently issued STS tokens.
@@ -411,22 +399,21 @@ impl FakeGoogle {
         lock(&self.state.sts_requests).last().cloned()
     }
 
-    /// Every generateAccessToken request so far, oldest first.
-    pub fn iam_requests(&self) -> Vec<IamRequestRecord> {
-        lock(&self.state.iam_requests).clone()
+    /// Every request of the IAM Credentials `api` so far, oldest first (none for
+    /// [`GoogleApi::Sts`]: see [`FakeGoogle::sts_requests`]).
+    pub fn iam_requests(&self, api: GoogleApi) -> Vec<IamRequestRecord> {
+        lock(&self.state.iam_requests)
+            .iter()
+            .filter(|r| r.api() == api)
+            .cloned()
+            .collect()
     }
 
-    pub fn last_iam_request(&self) -> Option<IamRequestRecord> {
-        lock(&self.state.iam_requests).last().cloned()
-    }
-
-    /// Every generateIdToken request so far, oldest first.
-    pub fn id_token_requests(&self) -> Vec<IamRequestRecord> {
-        lock(&self.state.id_token_requests).clone()
-    }
-
-    pub fn last_id_token_request(&self) -> Option<IamRequestRecord> {
-        lock(&self.state.id_token_requests).last().cloned()
+    pub fn last_iam_request(&self, api: GoogleApi) -> Option<IamRequestRecord> {
+        lock(&self.state.iam_requests)
+            .iter()
+            .rfind(|r| r.api() == api)
+            .cloned()
     }
 }
 
@@ -534,7 +521,7 @@ mod tests {
     /// signatures in the integration tests).
     mod http_flow {
         use super::super::*;
-        use crate::{TokenIssuer, clock};
+        use crate::{TokenIssuer, time_format};
         use serde_json::{Value, json};
 
         const ROLE: &str = "arn:aws:sts::123456789012:assumed-role/crossfed-lambda";
@@ -562,7 +549,7 @@ mod tests {
         }
 
         fn subject_token(aws: &str, audience: &str, signature: &str) -> String {
-            let date = clock::format_amz_date(std::time::SystemTime::now());
+            let date = time_format::format_amz_date(std::time::SystemTime::now());
             let host = aws.trim_start_matches("http://");
             let json = json!({
                 "url": format!("{aws}/?Action=GetCallerIdentity&Version=2011-06-15"),
@@ -672,15 +659,24 @@ mod tests {
                 info.principal,
                 "serviceAccount:crossfed@my-project.iam.gserviceaccount.com"
             );
-            let expire = clock::parse_rfc3339(body["expireTime"].as_str().unwrap()).unwrap();
+            let expire = time_format::parse_rfc3339(body["expireTime"].as_str().unwrap()).unwrap();
             assert!(
                 expire.duration_since(std::time::SystemTime::now()).unwrap()
                     > Duration::from_secs(1790)
             );
             assert!(body["expireTime"].as_str().unwrap().ends_with('Z'));
-            assert_eq!((google.sts_calls(), google.iam_calls()), (1, 1));
             assert_eq!(
-                (google.sts_tokens_issued(), google.iam_tokens_issued()),
+                (
+                    google.calls(GoogleApi::Sts),
+                    google.calls(GoogleApi::GenerateAccessToken)
+                ),
+                (1, 1)
+            );
+            assert_eq!(
+                (
+                    google.tokens_issued(GoogleApi::Sts),
+                    google.tokens_issued(GoogleApi::GenerateAccessToken)
+                ),
                 (1, 1)
             );
 
@@ -779,10 +775,12 @@ mod tests {
             assert_eq!(status, 200);
             let claims = crate::id_tokens::verify(body["token"].as_str().unwrap()).unwrap();
             assert!(claims.email.is_none() && claims.email_verified.is_none());
-            let record = google.last_id_token_request().unwrap();
+            let record = google.last_iam_request(GoogleApi::GenerateIdToken).unwrap();
             assert_eq!(record.body, Some(json!({"audience": "a"})));
             assert!(record.caller.unwrap().contains("/subject/"));
-            assert!(!format!("{:?}", google.id_token_requests()).contains("eyJ"));
+            assert!(
+                !format!("{:?}", google.iam_requests(GoogleApi::GenerateIdToken)).contains("eyJ")
+            );
 
             for bad in [
                 json!({}),
@@ -820,15 +818,28 @@ mod tests {
                 "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource (or it may not exist)."
             );
 
-            google.inject_id_token_faults([Fault::Status(503)]);
+            google.inject_faults(GoogleApi::GenerateIdToken, [Fault::Status(503)]);
             assert_eq!(
                 generate_id(&google, &sts_token, json!({"audience": "a"}))
                     .await
                     .0,
                 503
             );
-            assert_eq!((google.id_token_calls(), google.id_tokens_issued()), (7, 2));
-            assert_eq!((google.iam_calls(), google.pending_faults()), (0, (0, 0)));
+            assert_eq!(
+                (
+                    google.calls(GoogleApi::GenerateIdToken),
+                    google.tokens_issued(GoogleApi::GenerateIdToken)
+                ),
+                (7, 2)
+            );
+            assert_eq!(
+                (
+                    google.calls(GoogleApi::GenerateAccessToken),
+                    google.pending_faults(GoogleApi::Sts),
+                    google.pending_faults(GoogleApi::GenerateAccessToken),
+                ),
+                (0, 0, 0)
+            );
         }
 
         #[tokio::test]
@@ -891,21 +902,24 @@ mod tests {
                     .contains("x-goog-cloud-target-resource")
             );
 
-            google.inject_sts_faults([
-                Fault::Status(503),
-                Fault::GoogleError {
-                    status: 400,
-                    error: "invalid_grant".into(),
-                    description: "injected".into(),
-                },
-            ]);
+            google.inject_faults(
+                GoogleApi::Sts,
+                [
+                    Fault::Status(503),
+                    Fault::GoogleError {
+                        status: 400,
+                        error: "invalid_grant".into(),
+                        description: "injected".into(),
+                    },
+                ],
+            );
             assert_eq!(exchange(&google, &form(&google, &good)).await.0, 503);
             assert_eq!(
                 exchange(&google, &form(&google, &good)).await.1["error_description"],
                 "injected"
             );
             assert_eq!(exchange(&google, &form(&google, &good)).await.0, 200);
-            assert_eq!(google.sts_calls(), 8);
+            assert_eq!(google.calls(GoogleApi::Sts), 8);
         }
 
         #[test]
@@ -1000,7 +1014,13 @@ mod tests {
                 body["error"]["message"],
                 "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist)."
             );
-            assert_eq!(unbound.last_iam_request().unwrap().status, 403);
+            assert_eq!(
+                unbound
+                    .last_iam_request(GoogleApi::GenerateAccessToken)
+                    .unwrap()
+                    .status,
+                403
+            );
         }
     }
 }

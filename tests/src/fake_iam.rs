@@ -2,7 +2,6 @@
 //! `POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken` and
 //! `POST /v1/projects/-/serviceAccounts/{email}:generateIdToken`.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
@@ -10,10 +9,10 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::clock;
-use crate::fake_google::{GoogleState, lock};
+use crate::fake_google::{GoogleApi, GoogleState, lock};
 use crate::faults::{self, Fault};
 use crate::server::{self, Body, header_str};
+use crate::time_format;
 use crate::token_registry::TokenIssuer;
 
 /// Default token lifetime when the request has no `lifetime`.
@@ -37,6 +36,14 @@ pub struct IamRequestRecord {
     /// Google status name of the error (`PERMISSION_DENIED`), if any.
     pub error: Option<String>,
     pub fault: Option<Fault>,
+}
+
+impl IamRequestRecord {
+    /// The method this request called (a path naming neither counts as
+    /// generateAccessToken).
+    pub fn api(&self) -> GoogleApi {
+        IamMethod::of_path(&self.path).api()
+    }
 }
 
 /// The generateAccessToken request body (unknown fields are errors).
@@ -81,6 +88,13 @@ impl IamMethod {
         }
     }
 
+    fn api(self) -> GoogleApi {
+        match self {
+            Self::GenerateAccessToken => GoogleApi::GenerateAccessToken,
+            Self::GenerateIdToken => GoogleApi::GenerateIdToken,
+        }
+    }
+
     fn suffix(self) -> &'static str {
         match self {
             Self::GenerateAccessToken => ":generateAccessToken",
@@ -121,17 +135,7 @@ impl ApiError {
 /// Handles one request under `/v1/projects/`.
 pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Response<Body> {
     let method = IamMethod::of_path(req.uri().path());
-    let (calls, faults, requests) = match method {
-        IamMethod::GenerateAccessToken => {
-            (&state.iam_calls, &state.iam_faults, &state.iam_requests)
-        }
-        IamMethod::GenerateIdToken => (
-            &state.id_token_calls,
-            &state.id_token_faults,
-            &state.id_token_requests,
-        ),
-    };
-    calls.fetch_add(1, Ordering::SeqCst);
+    let fault = state.traffic(method.api()).begin();
     let mut record = IamRequestRecord {
         method: req.method().to_string(),
         path: req.uri().path().to_string(),
@@ -139,7 +143,6 @@ pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Respo
         x_goog_api_client: header_str(req.headers(), "x-goog-api-client").map(str::to_string),
         ..Default::default()
     };
-    let fault = faults.next();
     record.fault.clone_from(&fault);
     let result = match fault {
         Some(Fault::Delay(delay)) => {
@@ -170,7 +173,7 @@ pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Respo
             response
         }
     };
-    lock(requests).push(record);
+    lock(&state.iam_requests).push(record);
     response
 }
 
@@ -278,7 +281,7 @@ async fn generate(
     );
     Ok(json!({
         "accessToken": token,
-        "expireTime": clock::format_rfc3339(info.expires_at),
+        "expireTime": time_format::format_rfc3339(info.expires_at),
     }))
 }
 
@@ -331,7 +334,7 @@ fn check_request(
     let Some(lifetime) = &request.lifetime else {
         return Ok(DEFAULT_LIFETIME);
     };
-    let secs = clock::parse_seconds(lifetime)
+    let secs = time_format::parse_seconds(lifetime)
         .ok_or_else(|| {
             ApiError::invalid_argument(format!(
                 "Invalid value at 'lifetime' (type.googleapis.com/google.protobuf.Duration), \"{lifetime}\""

@@ -1367,7 +1367,7 @@ mod tests {
     /// fake-gcs-server) clients on the same objects.
     mod backed {
         use super::super::*;
-        use crate::gcs_fault_proxy::test_support::*;
+        use crate::storage_test_support::*;
         use google_cloud_gax::error::rpc::Code;
         use google_cloud_gax::paginator::ItemPaginator as _;
         use google_cloud_storage::client::StorageControl;

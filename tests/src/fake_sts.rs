@@ -2,7 +2,6 @@
 //! `GetCallerIdentity` request for a federated access token).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -10,7 +9,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::aws_subject_token::{self, AwsSubjectToken, Expectations, OAuthError};
-use crate::fake_google::{GoogleState, lock};
+use crate::fake_google::{GoogleApi, GoogleState, lock};
 use crate::faults::Fault;
 use crate::server::{self, Body, header_str};
 use crate::token_registry::TokenIssuer;
@@ -64,14 +63,13 @@ impl StsRequestRecord {
 
 /// Handles one `POST /v1/token`.
 pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Response<Body> {
-    state.sts_calls.fetch_add(1, Ordering::SeqCst);
+    let fault = state.traffic(GoogleApi::Sts).begin();
     let mut record = StsRequestRecord {
         content_type: header_str(req.headers(), "content-type").map(str::to_string),
         x_goog_api_client: header_str(req.headers(), "x-goog-api-client").map(str::to_string),
         user_agent: header_str(req.headers(), "user-agent").map(str::to_string),
         ..Default::default()
     };
-    let fault = state.sts_faults.next();
     record.fault.clone_from(&fault);
     let response = match fault {
         Some(Fault::Delay(delay)) => {

@@ -7,8 +7,8 @@
 //! `127.0.0.1` port, so tests are isolated and may block their own thread.
 
 pub mod aws_subject_token;
-pub mod clock;
 mod connection_counter;
+mod fake_gcs_server;
 mod fake_google;
 mod fake_iam;
 mod fake_metadata;
@@ -26,11 +26,15 @@ pub mod sample_events;
 pub mod scenario;
 mod server;
 mod static_credentials;
+#[cfg(test)]
+mod storage_test_support;
+pub mod time_format;
 mod token_registry;
 
 pub use connection_counter::ConnectionCounter;
+pub use fake_gcs_server::{FakeGcsServer, JsonApiError};
 pub use fake_google::{
-    AwsRoleMapping, DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, FakeGoogle, FakeGoogleConfig,
+    AwsRoleMapping, DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, FakeGoogle, FakeGoogleConfig, GoogleApi,
 };
 pub use fake_iam::IamRequestRecord;
 pub use fake_metadata::{FakeMetadata, FakeMetadataConfig, MetadataRequestRecord};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crossfed::google::Credentials;
 use crossfed::{CacheSettings, Context, Error};
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use crossfed_tests::{ConnectionCounter, Fault, IAM_SCOPE};
 use google_cloud_auth::credentials::{CacheableResource, CredentialsProvider};
@@ -53,13 +54,22 @@ async fn happy_path_with_impersonation() {
         metrics.contains("google-byoid-sdk source/aws sa-impersonation/true config-lifetime/false"),
         "{metrics}"
     );
-    let iam = s.google.last_iam_request().unwrap();
+    let iam = s
+        .google
+        .last_iam_request(GoogleApi::GenerateAccessToken)
+        .unwrap();
     assert_eq!(
         iam.body.as_ref().unwrap()["scope"],
         serde_json::json!([crossfed::google::CLOUD_PLATFORM_SCOPE])
     );
     assert_eq!(iam.body.as_ref().unwrap()["lifetime"], "3600s");
-    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 1));
+    assert_eq!(
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 1)
+    );
 
     // The token works with the official client library, through crossfed's provider.
     let control = google_cloud_storage::client::StorageControl::builder()
@@ -77,7 +87,10 @@ async fn happy_path_with_impersonation() {
     let names: Vec<_> = resp.buckets.iter().map(|b| b.bucket_id.clone()).collect();
     assert_eq!(names, ["crossfed-bucket-a", "crossfed-bucket-b"]);
     assert_eq!(
-        (s.google.sts_calls(), s.google.iam_calls()),
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
         (1, 1),
         "cached token reused"
     );
@@ -112,7 +125,13 @@ async fn happy_path_without_impersonation() {
             .unwrap()
             .contains("sa-impersonation/false")
     );
-    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 0));
+    assert_eq!(
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 0)
+    );
 }
 
 #[tokio::test]
@@ -133,7 +152,11 @@ async fn configured_lifetime_is_honoured() {
         "{left:?}"
     );
     assert_eq!(
-        s.google.last_iam_request().unwrap().body.unwrap()["lifetime"],
+        s.google
+            .last_iam_request(GoogleApi::GenerateAccessToken)
+            .unwrap()
+            .body
+            .unwrap()["lifetime"],
         "7200s"
     );
     let metrics = s.google.last_sts_request().unwrap();
@@ -200,14 +223,14 @@ async fn lambda_never_touches_imds() {
         .unwrap_err();
     assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
     assert_eq!(imds.connections(), 0);
-    assert_eq!(s.google.sts_calls(), 1);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_cold_callers_share_one_exchange() {
     let s = Scenario::start().await;
     s.google
-        .inject_sts_faults([Fault::Delay(Duration::from_millis(200))]);
+        .inject_faults(GoogleApi::Sts, [Fault::Delay(Duration::from_millis(200))]);
     let creds = s
         .builder(&s.config_json(&ConfigShape::default()))
         .build()
@@ -223,7 +246,13 @@ async fn concurrent_cold_callers_share_one_exchange() {
         seen.insert(t.await.unwrap());
     }
     assert_eq!(seen.len(), 1, "all callers got the same token");
-    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 1));
+    assert_eq!(
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 1)
+    );
 }
 
 #[tokio::test]
@@ -249,9 +278,9 @@ async fn refreshes_ahead_of_expiry_reusing_the_federated_token() {
     let second = creds.token().await.unwrap();
     assert_ne!(second.value, first.value, "refreshed ahead of expiry");
     assert!(second.expires_at > first.expires_at);
-    assert_eq!(s.google.iam_calls(), 2);
+    assert_eq!(s.google.calls(GoogleApi::GenerateAccessToken), 2);
     assert_eq!(
-        s.google.sts_calls(),
+        s.google.calls(GoogleApi::Sts),
         1,
         "the still-valid federated token is reused"
     );
@@ -261,24 +290,35 @@ async fn refreshes_ahead_of_expiry_reusing_the_federated_token() {
 async fn sts_unavailable_twice_then_ok() {
     let s = Scenario::start().await;
     s.google
-        .inject_sts_faults([Fault::Status(503), Fault::Status(503)]);
-    s.google.inject_iam_faults([Fault::Status(429)]);
+        .inject_faults(GoogleApi::Sts, [Fault::Status(503), Fault::Status(503)]);
+    s.google
+        .inject_faults(GoogleApi::GenerateAccessToken, [Fault::Status(429)]);
     let creds = s
         .builder(&s.config_json(&ConfigShape::default()))
         .build()
         .unwrap();
     creds.token().await.expect("retried");
-    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (3, 2));
+    assert_eq!(
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (3, 2)
+    );
 }
 
 #[tokio::test]
 async fn permanent_error_is_clear_and_retried_after_backoff() {
     let s = Scenario::start().await;
-    s.google.inject_sts_faults([Fault::GoogleError {
-        status: 400,
-        error: "invalid_grant".into(),
-        description: "The audience in ID Token [x] does not match the expected audience.".into(),
-    }]);
+    s.google.inject_faults(
+        GoogleApi::Sts,
+        [Fault::GoogleError {
+            status: 400,
+            error: "invalid_grant".into(),
+            description: "The audience in ID Token [x] does not match the expected audience."
+                .into(),
+        }],
+    );
     let defaults = CacheSettings::default();
     let settings = defaults
         .clone()
@@ -302,10 +342,10 @@ async fn permanent_error_is_clear_and_retried_after_backoff() {
         again.contains("invalid_grant") && again.contains("next attempt in"),
         "{again}"
     );
-    assert_eq!(s.google.sts_calls(), 1, "no retry storm");
+    assert_eq!(s.google.calls(GoogleApi::Sts), 1, "no retry storm");
     tokio::time::sleep(Duration::from_millis(350)).await;
     creds.token().await.expect("recovers after the back-off");
-    assert_eq!(s.google.sts_calls(), 2);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 2);
 }
 
 #[tokio::test]
@@ -332,7 +372,7 @@ async fn unbound_role_gets_permission_denied_with_a_hint() {
         "{msg}"
     );
     assert_eq!(
-        s.google.sts_calls(),
+        s.google.calls(GoogleApi::Sts),
         1,
         "STS accepted the other role; IAM refused it"
     );
@@ -404,7 +444,7 @@ async fn loopback_endpoints_need_the_opt_in() {
         "{err}"
     );
     assert!(err.to_string().contains("CROSSFED_ALLOW_LOCAL_ENDPOINTS=1"));
-    assert_eq!(s.google.sts_calls(), 0);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,8 +466,14 @@ async fn scope_sets_and_id_tokens_share_one_federated_token() {
         storage.id_token("aud-2", false),
     );
     let (a, b, id1, id2) = (a.unwrap(), b.unwrap(), id1.unwrap(), id2.unwrap());
-    assert_eq!(s.google.sts_calls(), 1);
-    assert_eq!((s.google.iam_calls(), s.google.id_token_calls()), (2, 2));
+    assert_eq!(s.google.calls(GoogleApi::Sts), 1);
+    assert_eq!(
+        (
+            s.google.calls(GoogleApi::GenerateAccessToken),
+            s.google.calls(GoogleApi::GenerateIdToken)
+        ),
+        (2, 2)
+    );
     let scopes = |t: &crossfed::Token| s.google.validate_token(t.value.expose()).unwrap().scopes;
     assert_eq!(scopes(&a), [crossfed_tests::CLOUD_PLATFORM_SCOPE]);
     assert_eq!(
@@ -441,7 +487,7 @@ async fn scope_sets_and_id_tokens_share_one_federated_token() {
     // Cached per audience (whichever credentials ask).
     let again = storage.id_token("aud-1", true).await.unwrap();
     assert_eq!(again.jwt.expose(), id1.jwt.expose());
-    assert_eq!(s.google.id_token_calls(), 2);
+    assert_eq!(s.google.calls(GoogleApi::GenerateIdToken), 2);
 }
 
 #[tokio::test]
@@ -456,5 +502,5 @@ async fn id_tokens_need_impersonation() {
         .unwrap();
     let err = creds.id_token("aud", true).await.unwrap_err().to_string();
     assert!(err.contains("--service-account"), "{err}");
-    assert_eq!(s.google.sts_calls(), 0);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 }

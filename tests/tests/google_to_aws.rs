@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crossfed::CacheSettings;
 use crossfed::aws::{self, IdTokenSource, WebIdentity};
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario, quick_context};
 use crossfed_tests::{FakeMetadata, FakeMetadataConfig, LocalCloud};
 
@@ -256,9 +257,9 @@ async fn chain_from_aws_through_google_back_to_aws() {
     assert!(creds.access_key_id().starts_with("ASIA"));
     assert_eq!(
         (
-            s.google.sts_calls(),
-            s.google.iam_calls(),
-            s.google.id_token_calls()
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken),
+            s.google.calls(GoogleApi::GenerateIdToken)
         ),
         (1, 0, 1)
     );

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use crossfed_tests::Fault;
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use google_cloud_auth::credentials::CredentialsProvider;
 
@@ -31,7 +32,7 @@ async fn trace_logs_contain_no_secret() {
         .init();
 
     let s = Scenario::start().await;
-    s.google.inject_sts_faults([Fault::Status(503)]);
+    s.google.inject_faults(GoogleApi::Sts, [Fault::Status(503)]);
     let creds = s
         .builder(&s.config_json(&ConfigShape::default()))
         .build()

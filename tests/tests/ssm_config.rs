@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crossfed::Error;
 use crossfed::google::Credentials;
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 
 fn builder(s: &Scenario, name: &str, ssm: aws_sdk_ssm::Client) -> crossfed::google::Builder {
@@ -118,7 +119,7 @@ async fn missing_parameter_and_denied_parameter_are_clear() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains(&name), "{err}");
-    assert_eq!(s.google.sts_calls(), 0);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 }
 
 /// A wall clock moved by hand: a frozen Lambda sandbox thaws with the wall clock ahead

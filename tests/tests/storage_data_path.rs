@@ -1,32 +1,24 @@
 //! The HTTP data path of the official `Storage` client with crossfed credentials, against
 //! fake-gcs-server (`STORAGE_EMULATOR_HOST`-style endpoint from `make test`).
 
+use crossfed_tests::FakeGcsServer;
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use google_cloud_storage::client::Storage;
 
 #[tokio::test]
 async fn writes_and_reads_an_object_with_federated_credentials() {
     let s = Scenario::start().await;
-    let endpoint = s
-        .cloud
-        .gcs_http
-        .clone()
-        .expect("LOCALCLOUD_GCS_HTTP from make test");
-    let bucket = format!("crossfed-data-{:x}", fastrand::u32(..));
-    let created = reqwest::Client::new()
-        .post(format!("{endpoint}/storage/v1/b?project=my-project"))
-        .json(&serde_json::json!({ "name": bucket }))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success(), "{}", created.status());
+    let gcs = FakeGcsServer::from_local_cloud(&s.cloud);
+    let endpoint = gcs.url();
+    let bucket = gcs.create_unique_bucket("crossfed-data").await;
 
     let creds = s
         .builder(&s.config_json(&ConfigShape::default()))
         .build()
         .unwrap();
     let storage = Storage::builder()
-        .with_endpoint(&endpoint)
+        .with_endpoint(endpoint)
         .with_credentials(creds)
         .build()
         .await
@@ -54,7 +46,10 @@ async fn writes_and_reads_an_object_with_federated_credentials() {
     }
     assert_eq!(read, payload.as_bytes());
     assert_eq!(
-        (s.google.sts_calls(), s.google.iam_calls()),
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
         (1, 1),
         "one exchange for both calls"
     );

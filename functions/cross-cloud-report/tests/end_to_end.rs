@@ -7,8 +7,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{Fixture, SUMMARY};
+use common::{SUMMARY, TestClouds};
 use cross_cloud_report::report::Report;
+use crossfed_tests::GoogleApi;
 use crossfed_tests::{FunctionProcess, LambdaError, LambdaRuntimeApi};
 use serde_json::json;
 
@@ -16,16 +17,17 @@ const BINARY: &str = env!("CARGO_BIN_EXE_cross-cloud-report");
 
 #[tokio::test]
 async fn scheduled_event_writes_the_report() {
-    let f = Fixture::start().await;
+    let f = TestClouds::start().await;
     let runtime = LambdaRuntimeApi::start_with_arn(
         "arn:aws:lambda:us-east-1:123456789012:function:cross-cloud-report",
     )
     .await;
     let vars = f.vars();
     let extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let env =
-        f.s.function_env(&runtime, "cross-cloud-report", &extra)
-            .await;
+    let env = f
+        .scenario
+        .function_env(&runtime, "cross-cloud-report", &extra)
+        .await;
     let _function = FunctionProcess::spawn(Path::new(BINARY), &env, false).unwrap();
 
     let event = json!({
@@ -84,7 +86,13 @@ async fn scheduled_event_writes_the_report() {
             .len(),
         2
     );
-    assert_eq!((f.s.google.sts_calls(), f.s.google.iam_calls()), (1, 1));
+    assert_eq!(
+        (
+            f.scenario.google.calls(GoogleApi::Sts),
+            f.scenario.google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 1)
+    );
 
     // A malformed manual payload is an invocation error that says what to send.
     let err = runtime
@@ -99,13 +107,14 @@ async fn scheduled_event_writes_the_report() {
 
 #[tokio::test]
 async fn bad_configuration_fails_init_with_what_to_fix() {
-    let f = Fixture::start().await;
+    let f = TestClouds::start().await;
     let runtime = LambdaRuntimeApi::start_with_arn(
         "arn:aws:lambda:us-east-1:123456789012:function:cross-cloud-report",
     )
     .await;
-    let env =
-        f.s.function_env(
+    let env = f
+        .scenario
+        .function_env(
             &runtime,
             "cross-cloud-report",
             &[

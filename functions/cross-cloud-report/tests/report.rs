@@ -6,12 +6,13 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Fixture, SUMMARY};
+use common::{SUMMARY, TestClouds};
 use cross_cloud_report::drift::Reason;
 use cross_cloud_report::handler::handle;
 use cross_cloud_report::report::Report;
 use cross_cloud_report::stats::ClassStats;
 use crossfed_tests::Fault;
+use crossfed_tests::GoogleApi;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -37,7 +38,7 @@ fn classes(entries: &[(&str, u64, u64)]) -> BTreeMap<String, ClassStats> {
 
 #[tokio::test]
 async fn report_matches_the_known_inventory() {
-    let f = Fixture::start().await;
+    let f = TestClouds::start().await;
     let app = f.app().await;
     let response = handle(&app, json!({"date": "2026-11-27"}), six_am())
         .await
@@ -190,7 +191,10 @@ async fn report_matches_the_known_inventory() {
         "no summary in its own prompt"
     );
     assert_eq!(
-        (f.s.google.sts_calls(), f.s.google.iam_calls()),
+        (
+            f.scenario.google.calls(GoogleApi::Sts),
+            f.scenario.google.calls(GoogleApi::GenerateAccessToken)
+        ),
         (1, 1),
         "one federation for listings, upload and Vertex"
     );
@@ -198,7 +202,7 @@ async fn report_matches_the_known_inventory() {
 
 #[tokio::test]
 async fn vertex_failure_degrades_to_a_report_without_summary() {
-    let f = Fixture::start().await;
+    let f = TestClouds::start().await;
     let app = f.app().await;
     f.vertex
         .inject_faults([Fault::Status(503), Fault::Status(503)]);
@@ -253,7 +257,7 @@ async fn summary_off_sends_nothing_to_vertex() {
 
 #[tokio::test]
 async fn one_retry_recovers_from_429_and_slow_vertex_times_out() {
-    let f = Fixture::start().await;
+    let f = TestClouds::start().await;
     let app = f.app().await;
     f.vertex.inject_faults([Fault::Status(429)]);
     let response = handle(&app, json!({}), six_am()).await.unwrap();
@@ -290,7 +294,7 @@ async fn one_retry_recovers_from_429_and_slow_vertex_times_out() {
 
 #[tokio::test]
 async fn a_missing_bucket_is_reported_and_bad_outputs_fail_the_run() {
-    let f = Fixture::start().await;
+    let f = TestClouds::start().await;
     let missing = f.bucket("nope");
     let app = f
         .app_with(|v| {
@@ -346,7 +350,7 @@ async fn listings_page_through_both_clouds_and_the_merge_join_spans_pages() {
     use cross_cloud_report::s3_inventory::S3Listing;
     use cross_cloud_report::{drift, gcs_inventory, stats};
 
-    let f = Fixture::start().await;
+    let f = TestClouds::start().await;
     let app = f.app().await;
     let at = |bucket: String, prefix: &str| Location {
         bucket,

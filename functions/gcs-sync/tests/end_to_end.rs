@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Harness, data, failures, notification, sqs_event};
+use crossfed_tests::GoogleApi;
 use crossfed_tests::{FunctionProcess, LambdaError, LambdaRuntimeApi};
 use serde_json::json;
 
@@ -53,7 +54,10 @@ async fn binary_replicates_a_batch_and_reports_only_failed_messages() {
         data(9, 70_000)
     );
     assert_eq!(
-        (h.scenario.google.sts_calls(), h.scenario.google.iam_calls()),
+        (
+            h.scenario.google.calls(GoogleApi::Sts),
+            h.scenario.google.calls(GoogleApi::GenerateAccessToken)
+        ),
         (1, 1),
         "token obtained once, at init"
     );
@@ -65,7 +69,7 @@ async fn binary_replicates_a_batch_and_reports_only_failed_messages() {
     assert_eq!(failures(&response), Vec::<String>::new());
     assert_eq!(h.gcs_names().await, vec![Harness::dest_name("e2e/ü.bin")]);
     assert_eq!(
-        h.scenario.google.sts_calls(),
+        h.scenario.google.calls(GoogleApi::Sts),
         1,
         "warm invocation made no auth call"
     );

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use crossfed_tests::{FunctionProcess, LambdaRuntimeApi};
 
@@ -47,7 +48,7 @@ async fn bench_cold_start_against_round_trips() {
 
         let runtime = LambdaRuntimeApi::start().await;
         let env = s.list_buckets_env(&runtime).await;
-        let calls = s.google.sts_calls();
+        let calls = s.google.calls(GoogleApi::Sts);
         let started = Instant::now();
         let mut function =
             FunctionProcess::spawn(Path::new(env!("CARGO_BIN_EXE_list-buckets")), &env, false)
@@ -59,7 +60,7 @@ async fn bench_cold_start_against_round_trips() {
         }
         cold.push(started.elapsed());
         assert_eq!(
-            s.google.sts_calls(),
+            s.google.calls(GoogleApi::Sts),
             calls + 1,
             "the token was warmed at init"
         );

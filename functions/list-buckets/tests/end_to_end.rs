@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::Scenario;
 use crossfed_tests::{FunctionProcess, LambdaRuntimeApi};
 use serde_json::json;
@@ -23,7 +24,10 @@ async fn lists_buckets_and_warm_invocations_make_no_auth_call() {
         json!({"buckets": ["crossfed-bucket-a", "crossfed-bucket-b"]})
     );
     assert_eq!(
-        (s.google.sts_calls(), s.google.iam_calls()),
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
         (1, 1),
         "token obtained once, at init"
     );
@@ -36,7 +40,10 @@ async fn lists_buckets_and_warm_invocations_make_no_auth_call() {
         assert_eq!(warm, first);
     }
     assert_eq!(
-        (s.google.sts_calls(), s.google.iam_calls()),
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
         (1, 1),
         "warm invocations make no auth call"
     );

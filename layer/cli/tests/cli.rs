@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 
 fn cli(s: &Scenario, config_file: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -68,7 +69,11 @@ async fn whoami_prints_the_caller_and_principal_set() {
         text.contains(&format!("google_principal_set: {set}")),
         "{text}"
     );
-    assert_eq!(s.google.sts_calls(), 0, "whoami needs no Google call");
+    assert_eq!(
+        s.google.calls(GoogleApi::Sts),
+        0,
+        "whoami needs no Google call"
+    );
 }
 
 #[tokio::test]

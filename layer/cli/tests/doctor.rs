@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{AwsRoleMapping, FakeGoogleConfig, LocalCloud};
+use crossfed_tests::{AwsRoleMapping, FakeGoogleConfig, GoogleApi, LocalCloud};
 use serde_json::Value;
 
 struct Run {
@@ -175,7 +175,7 @@ async fn all_green_with_the_providers_condition_and_a_test_call() {
         .principal_set_for_aws_role(&LocalCloud::aws_role_attribute(&s.cloud.role));
     assert!(attrs.contains(&set), "{attrs}");
     assert!(attrs.contains("Google's default AWS mapping"), "{attrs}");
-    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 1));
+    assert_eq!((s.google.calls(GoogleApi::Sts), s.google.calls(GoogleApi::GenerateAccessToken)), (1, 1));
 
     // The human output marks every step.
     let out = Command::new(env!("CARGO_BIN_EXE_crossfed"))
@@ -210,7 +210,7 @@ async fn audience_naming_the_pool_is_caught_at_the_config() {
         fix.contains("names the pool, not the provider") && fix.contains("/providers/"),
         "{fix}"
     );
-    assert_eq!(s.google.sts_calls(), 0);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 }
 
 #[tokio::test]
@@ -238,7 +238,7 @@ async fn condition_rejection_locally_and_at_sts() {
         fix.contains(&format!("'{role_attr}'")) && fix.contains("update-aws"),
         "{fix}"
     );
-    assert_eq!(s.google.sts_calls(), 0);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 
     // Without it, the fake STS rejects for real and doctor names the cause.
     let run = doctor(&s, true, &env_refs(&env), &[]);
@@ -249,7 +249,7 @@ async fn condition_rejection_locally_and_at_sts() {
         "{summary}"
     );
     assert!(fix.contains(&role_attr), "{fix}");
-    assert_eq!(s.google.sts_calls(), 1);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 1);
 }
 
 #[tokio::test]
@@ -343,7 +343,7 @@ async fn no_aws_credentials() {
     let run = doctor(&s, false, &env_refs(&file_env(&file)), &[]);
     let fix = assert_fails_at(&run, "aws");
     assert!(fix.contains("AWS credentials"), "{fix}");
-    assert_eq!(s.google.sts_calls(), 0);
+    assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 }
 
 #[tokio::test]
@@ -434,7 +434,7 @@ async fn fetch_provider_checks_condition_and_account_locally() {
                 "{summary}"
             ),
         }
-        assert_eq!(s.google.sts_calls(), 0);
+        assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 
         // Without a reader token the fake IAM API refuses, and doctor says what is needed.
         env.pop();

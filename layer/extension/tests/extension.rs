@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crossfed_extension::federated::FederatedBackend;
 use crossfed_extension::server;
 use crossfed_tests::scenario::{ConfigShape, Scenario, quick_context};
-use crossfed_tests::{GcsFaultProxy, LambdaError, LambdaRuntimeApi, TokenIssuer, id_tokens};
+use crossfed_tests::{
+    FakeGcsServer, GcsFaultProxy, GoogleApi, LambdaError, LambdaRuntimeApi, TokenIssuer, id_tokens,
+};
 use serde_json::{Value, json};
 
 const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
@@ -173,31 +175,17 @@ impl Running {
 
     /// A bucket with one object in fake-gcs-server, and the token-checking proxy before it.
     async fn storage(&self) -> (GcsFaultProxy, String, String) {
-        let backend = self
-            .scenario
-            .cloud
-            .gcs_http
-            .clone()
-            .expect("LOCALCLOUD_GCS_HTTP from make test");
-        let bucket = format!("crossfed-ext-{:08x}", fastrand::u32(..));
-        let created = http()
-            .post(format!("{backend}/storage/v1/b?project=my-project"))
-            .json(&json!({ "name": bucket }))
-            .send()
-            .await
-            .unwrap();
-        assert!(created.status().is_success(), "{}", created.status());
-        let uploaded = http()
-            .post(format!(
-                "{backend}/upload/storage/v1/b/{bucket}/o?uploadType=media&name=hello.txt"
-            ))
-            .body("hello through the metadata server")
-            .send()
-            .await
-            .unwrap();
-        assert!(uploaded.status().is_success(), "{}", uploaded.status());
+        let gcs = FakeGcsServer::from_local_cloud(&self.scenario.cloud);
+        let bucket = gcs.create_unique_bucket("crossfed-ext").await;
+        gcs.upload(
+            &bucket,
+            &json!({ "name": "hello.txt" }),
+            b"hello through the metadata server",
+        )
+        .await
+        .expect("upload hello.txt");
         let proxy =
-            GcsFaultProxy::start_checking_tokens(&backend, self.scenario.google.tokens()).await;
+            GcsFaultProxy::start_checking_tokens(gcs.url(), self.scenario.google.tokens()).await;
         (proxy, bucket, "hello.txt".into())
     }
 
@@ -291,9 +279,9 @@ async fn python_google_libraries_use_the_extension_with_no_code_change() {
     running.assert_all_carried(&proxy, token);
     let claims = id_tokens::verify(result["id_token"].as_str().unwrap()).expect("a valid ID token");
     assert_eq!(claims.aud, audience);
-    assert_eq!(running.scenario.google.id_token_calls(), 1);
+    assert_eq!(running.scenario.google.calls(GoogleApi::GenerateIdToken), 1);
     assert_eq!(
-        running.scenario.google.sts_calls(),
+        running.scenario.google.calls(GoogleApi::Sts),
         1,
         "one STS exchange serves access and ID tokens"
     );
@@ -305,9 +293,12 @@ async fn python_google_libraries_use_the_extension_with_no_code_change() {
     );
     // A second invocation makes no auth call.
     let (sts, iam, id) = (
-        running.scenario.google.sts_calls(),
-        running.scenario.google.iam_calls(),
-        running.scenario.google.id_token_calls(),
+        running.scenario.google.calls(GoogleApi::Sts),
+        running
+            .scenario
+            .google
+            .calls(GoogleApi::GenerateAccessToken),
+        running.scenario.google.calls(GoogleApi::GenerateIdToken),
     );
     running
         .api
@@ -316,9 +307,12 @@ async fn python_google_libraries_use_the_extension_with_no_code_change() {
         .unwrap();
     assert_eq!(
         (
-            running.scenario.google.sts_calls(),
-            running.scenario.google.iam_calls(),
-            running.scenario.google.id_token_calls()
+            running.scenario.google.calls(GoogleApi::Sts),
+            running
+                .scenario
+                .google
+                .calls(GoogleApi::GenerateAccessToken),
+            running.scenario.google.calls(GoogleApi::GenerateIdToken)
         ),
         (sts, iam, id)
     );
@@ -414,11 +408,20 @@ async fn cold_parallel_requests_make_one_sts_and_one_iam_call() {
     let cold = burst(100).await;
     assert!(cold.iter().all(|t| *t == cold[0]));
     let google = &running.scenario.google;
-    assert_eq!((google.sts_calls(), google.iam_calls()), (1, 1));
+    assert_eq!(
+        (
+            google.calls(GoogleApi::Sts),
+            google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 1)
+    );
     let warm = burst(100).await;
     assert!(warm.iter().all(|t| *t == cold[0]));
     assert_eq!(
-        (google.sts_calls(), google.iam_calls()),
+        (
+            google.calls(GoogleApi::Sts),
+            google.calls(GoogleApi::GenerateAccessToken)
+        ),
         (1, 1),
         "warm requests make no auth call"
     );
@@ -437,7 +440,13 @@ async fn cold_parallel_requests_make_one_sts_and_one_iam_call() {
             "https://www.googleapis.com/auth/userinfo.email"
         ]
     );
-    assert_eq!((google.sts_calls(), google.iam_calls()), (1, 2));
+    assert_eq!(
+        (
+            google.calls(GoogleApi::Sts),
+            google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 2)
+    );
     // ID tokens: one generateIdToken per audience, cached, with the same STS token.
     for _ in 0..3 {
         let resp = client
@@ -451,7 +460,13 @@ async fn cold_parallel_requests_make_one_sts_and_one_iam_call() {
             ("aud-1", Some(SERVICE_ACCOUNT))
         );
     }
-    assert_eq!((google.sts_calls(), google.id_token_calls()), (1, 1));
+    assert_eq!(
+        (
+            google.calls(GoogleApi::Sts),
+            google.calls(GoogleApi::GenerateIdToken)
+        ),
+        (1, 1)
+    );
     running.shutdown_within_lambda_budget().await;
 }
 
@@ -505,7 +520,10 @@ async fn refuses_requests_without_the_header_or_through_a_proxy() {
     assert_eq!(resp.status(), 404);
     running.token().await;
     assert_eq!(
-        running.scenario.google.iam_calls(),
+        running
+            .scenario
+            .google
+            .calls(GoogleApi::GenerateAccessToken),
         1,
         "refused requests fetch nothing"
     );
@@ -629,6 +647,12 @@ async fn a_token_that_expired_while_frozen_is_replaced_on_the_next_request() {
     let second = get().await;
     assert_ne!(second, first);
     assert!(s.google.validate_token(&second).is_some());
-    assert_eq!((s.google.sts_calls(), s.google.iam_calls()), (1, 2));
+    assert_eq!(
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 2)
+    );
     serving.abort();
 }

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use google_cloud_auth::credentials::{CacheableResource, Credentials as GoogleCredentials};
 use http::Extensions;
@@ -54,7 +55,7 @@ struct Row {
 
 async fn measure(s: &Scenario, c: &Contender) -> Row {
     // Cold: a new credentials object per run, one headers() call.
-    let before = s.google.sts_calls() + s.google.iam_calls();
+    let before = s.google.calls(GoogleApi::Sts) + s.google.calls(GoogleApi::GenerateAccessToken);
     let mut cold = Vec::with_capacity(COLD_RUNS);
     for _ in 0..COLD_RUNS {
         let creds = (c.make)();
@@ -62,8 +63,10 @@ async fn measure(s: &Scenario, c: &Contender) -> Row {
         headers(&creds).await;
         cold.push(started.elapsed());
     }
-    let calls_per_cold =
-        (s.google.sts_calls() + s.google.iam_calls() - before) as f64 / COLD_RUNS as f64;
+    let calls_per_cold = (s.google.calls(GoogleApi::Sts)
+        + s.google.calls(GoogleApi::GenerateAccessToken)
+        - before) as f64
+        / COLD_RUNS as f64;
 
     // Warm: the same object, token cached.
     let creds = (c.make)();
@@ -76,7 +79,7 @@ async fn measure(s: &Scenario, c: &Contender) -> Row {
     }
 
     // Concurrency: CONCURRENT callers on a cold object.
-    let before = s.google.sts_calls();
+    let before = s.google.calls(GoogleApi::Sts);
     let creds = (c.make)();
     let tasks: Vec<_> = (0..CONCURRENT)
         .map(|_| {
@@ -92,7 +95,7 @@ async fn measure(s: &Scenario, c: &Contender) -> Row {
         warm: stats(warm),
         cold: stats(cold),
         calls_per_cold,
-        concurrent_calls: s.google.sts_calls() - before,
+        concurrent_calls: s.google.calls(GoogleApi::Sts) - before,
     }
 }
 

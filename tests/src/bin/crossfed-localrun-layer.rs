@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crossfed_tests::scenario::Scenario;
-use crossfed_tests::{FunctionProcess, GcsFaultProxy, LambdaRuntimeApi};
+use crossfed_tests::{
+    FakeGcsServer, FunctionProcess, GcsFaultProxy, GoogleApi, JsonApiError, LambdaRuntimeApi,
+};
 use serde_json::json;
 
 type Error = Box<dyn std::error::Error>;
@@ -20,19 +22,19 @@ fn workspace() -> PathBuf {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let s = Scenario::start().await;
-    let gcs = s
-        .cloud
-        .gcs_http
-        .clone()
-        .ok_or("LOCALCLOUD_GCS_HTTP missing: run `make run`")?;
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let gcs = FakeGcsServer::new(
+        s.cloud
+            .gcs_http
+            .as_deref()
+            .ok_or("LOCALCLOUD_GCS_HTTP missing: run `make run`")?,
+    );
     for bucket in ["crossfed-layer-demo-a", "crossfed-layer-demo-b"] {
-        http.post(format!("{gcs}/storage/v1/b?project=my-project"))
-            .json(&json!({ "name": bucket }))
-            .send()
-            .await?;
+        // Already there from an earlier run is fine; unreachable is not.
+        if let Err(JsonApiError::Io(e)) = gcs.create_bucket(bucket).await {
+            return Err(e.into());
+        }
     }
-    let proxy = GcsFaultProxy::start_checking_tokens(&gcs, s.google.tokens()).await;
+    let proxy = GcsFaultProxy::start_checking_tokens(gcs.url(), s.google.tokens()).await;
     let api = LambdaRuntimeApi::start_with_arn(
         "arn:aws:lambda:us-east-1:123456789012:function:python-list-buckets",
     )
@@ -100,8 +102,8 @@ async fn main() -> Result<(), Error> {
     );
     println!(
         "auth calls: STS {}, IAM generateAccessToken {}; GCS requests {} (all with the extension's token)",
-        s.google.sts_calls(),
-        s.google.iam_calls(),
+        s.google.calls(GoogleApi::Sts),
+        s.google.calls(GoogleApi::GenerateAccessToken),
         proxy.calls()
     );
     Ok(())

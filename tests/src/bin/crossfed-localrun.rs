@@ -9,10 +9,11 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::Scenario;
 use crossfed_tests::{
-    FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig, FunctionProcess, GcsFaultProxy,
-    LambdaRuntimeApi,
+    FakeGcsServer, FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig, FunctionProcess,
+    GcsFaultProxy, LambdaRuntimeApi,
 };
 use serde_json::{Value, json};
 
@@ -137,6 +138,7 @@ async fn main() -> Result<(), Error> {
         .gcs_http
         .clone()
         .ok_or("LOCALCLOUD_GCS_HTTP missing: run `make run`")?;
+    let gcs = FakeGcsServer::new(&gcs_http);
     let storage =
         FakeStorage::start_backed(FakeStorageConfig::default(), s.google.tokens(), &gcs_http).await;
     let proxy = GcsFaultProxy::start(&gcs_http).await;
@@ -159,12 +161,7 @@ async fn main() -> Result<(), Error> {
     for b in [&source, &reports] {
         s3.create_bucket().bucket(b).send().await?;
     }
-    reqwest::Client::new()
-        .post(format!("{gcs_http}/storage/v1/b?project=my-project"))
-        .json(&json!({ "name": dest }))
-        .send()
-        .await?
-        .error_for_status()?;
+    gcs.create_bucket(&dest).await?;
     let objects = [
         (
             "docs/readme.txt",
@@ -245,12 +242,8 @@ async fn main() -> Result<(), Error> {
         sqs_of_s3(records),
     )
     .await?;
-    let listed: Value = reqwest::get(format!("{gcs_http}/storage/v1/b/{dest}/o"))
-        .await?
-        .json()
-        .await?;
     println!("\nObjects in {destination}:");
-    for o in listed["items"].as_array().into_iter().flatten() {
+    for o in gcs.objects(&dest).await? {
         println!(
             "  gs://{dest}/{}  {} bytes  crc32c={}  md5={}",
             o["name"].as_str().unwrap_or_default(),
@@ -293,8 +286,8 @@ async fn main() -> Result<(), Error> {
     }
     println!(
         "Google calls over the whole run: {} STS exchange(s), {} impersonation(s), {} Vertex call(s)",
-        s.google.sts_calls(),
-        s.google.iam_calls(),
+        s.google.calls(GoogleApi::Sts),
+        s.google.calls(GoogleApi::GenerateAccessToken),
         vertex.calls()
     );
     Ok(())

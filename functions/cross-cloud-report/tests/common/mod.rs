@@ -11,21 +11,22 @@ use aws_sdk_s3::types::StorageClass;
 use cross_cloud_report::config::Config;
 use cross_cloud_report::handler::App;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig};
+use crossfed_tests::{FakeGcsServer, FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig};
 use serde_json::json;
 
 pub const SUMMARY: &str = "- Everything listed; one sync pair drifts.";
 
 /// Running clouds with buckets named `ccr-{id}-*`.
-pub struct Fixture {
-    pub s: Scenario,
+pub struct TestClouds {
+    pub scenario: Scenario,
     pub storage: FakeStorage,
     pub vertex: FakeVertex,
-    pub gcs_http: String,
+    /// fake-gcs-server's JSON API.
+    pub gcs: FakeGcsServer,
     pub id: String,
 }
 
-impl Fixture {
+impl TestClouds {
     /// S3 (moto):
     /// - `ccr-{id}-s3`: `big.bin` 5000 B STANDARD_IA, `logs/b.log` 2000 B, `logs/a.log` 100 B,
     ///   `img/c.png` 50 B.
@@ -40,26 +41,27 @@ impl Fixture {
     ///   `z-extra.txt` "zulu" (extra); outside it `other/q` (ignored).
     /// - `ccr-{id}-gout`: empty, for reports.
     pub async fn start() -> Self {
-        let s = Scenario::start().await;
-        let gcs_http = s.cloud.gcs_http.clone().expect(
-            "LOCALCLOUD_GCS_HTTP: start the local clouds (tests/localcloud/localcloud.sh up)",
-        );
-        let storage =
-            FakeStorage::start_backed(FakeStorageConfig::default(), s.google.tokens(), &gcs_http)
-                .await;
+        let scenario = Scenario::start().await;
+        let gcs = FakeGcsServer::from_local_cloud(&scenario.cloud);
+        let storage = FakeStorage::start_backed(
+            FakeStorageConfig::default(),
+            scenario.google.tokens(),
+            gcs.url(),
+        )
+        .await;
         let vertex = FakeVertex::start(
             FakeVertexConfig {
                 reply: Some(SUMMARY.into()),
                 ..FakeVertexConfig::default()
             },
-            s.google.tokens(),
+            scenario.google.tokens(),
         )
         .await;
-        let f = Fixture {
-            s,
+        let f = TestClouds {
+            scenario,
             storage,
             vertex,
-            gcs_http,
+            gcs,
             id: format!("{:08x}", fastrand::u32(..)),
         };
         f.populate().await;
@@ -71,7 +73,7 @@ impl Fixture {
     }
 
     async fn populate(&self) {
-        let s3 = self.s.admin_s3().await;
+        let s3 = self.scenario.admin_s3().await;
         for name in ["s3", "src", "out"] {
             s3.create_bucket()
                 .bucket(self.bucket(name))
@@ -114,7 +116,10 @@ impl Fixture {
         }
 
         for name in ["gcs", "dst", "gout"] {
-            self.create_gcs_bucket(&self.bucket(name)).await;
+            self.gcs
+                .create_bucket(&self.bucket(name))
+                .await
+                .expect("create GCS bucket");
         }
         let gcs = self.bucket("gcs");
         for (key, size, class) in [
@@ -138,75 +143,24 @@ impl Fixture {
         }
     }
 
-    async fn create_gcs_bucket(&self, name: &str) {
-        let resp = reqwest::Client::new()
-            .post(format!("{}/storage/v1/b?project=my-project", self.gcs_http))
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .expect("fake-gcs-server reachable");
-        assert!(
-            resp.status().is_success(),
-            "create bucket: {}",
-            resp.status()
-        );
-    }
-
-    /// A multipart upload to the JSON API (to set the storage class).
+    /// Uploads through the JSON API (to set the storage class).
     async fn upload_gcs(&self, bucket: &str, key: &str, data: &[u8], class: &str) {
-        let mut body = format!(
-            "--B\r\nContent-Type: application/json\r\n\r\n{}\r\n--B\r\nContent-Type: application/octet-stream\r\n\r\n",
-            json!({ "name": key, "storageClass": class })
-        )
-        .into_bytes();
-        body.extend_from_slice(data);
-        body.extend_from_slice(b"\r\n--B--\r\n");
-        let resp = reqwest::Client::new()
-            .post(format!(
-                "{}/upload/storage/v1/b/{bucket}/o?uploadType=multipart",
-                self.gcs_http
-            ))
-            .header("content-type", "multipart/related; boundary=B")
-            .body(body)
-            .send()
+        self.gcs
+            .upload(bucket, &json!({ "name": key, "storageClass": class }), data)
             .await
-            .expect("upload");
-        assert!(
-            resp.status().is_success(),
-            "upload {key}: {}",
-            resp.status()
-        );
+            .unwrap_or_else(|e| panic!("upload {key}: {e}"));
     }
 
     /// Reads a GCS object through the JSON API.
     pub async fn read_gcs(&self, bucket: &str, key: &str) -> Option<String> {
-        let key: String = key
-            .bytes()
-            .map(|b| match b {
-                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        let resp = reqwest::Client::new()
-            .get(format!(
-                "{}/storage/v1/b/{bucket}/o/{key}?alt=media",
-                self.gcs_http
-            ))
-            .send()
-            .await
-            .ok()?;
-        if !resp.status().is_success() {
-            return None;
-        }
-        resp.text().await.ok()
+        let data = self.gcs.read(bucket, key).await.ok()??;
+        String::from_utf8(data.to_vec()).ok()
     }
 
     /// Reads an S3 object as the admin user.
     pub async fn read_s3(&self, bucket: &str, key: &str) -> String {
         let out = self
-            .s
+            .scenario
             .admin_s3()
             .await
             .get_object()
@@ -222,7 +176,7 @@ impl Fixture {
     /// Keys under `prefix` in an S3 bucket.
     pub async fn s3_keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let out = self
-            .s
+            .scenario
             .admin_s3()
             .await
             .list_objects_v2()
@@ -265,7 +219,7 @@ impl Fixture {
             ("GOOGLE_CLOUD_PROJECT", "my-project".to_string()),
             ("VERTEX_TIMEOUT_SECS", "5".to_string()),
             ("GOOGLE_VERTEX_BASE_URL", self.vertex.url()),
-            ("STORAGE_EMULATOR_HOST", self.gcs_http.clone()),
+            ("STORAGE_EMULATOR_HOST", self.gcs.url().to_string()),
             ("STORAGE_EMULATOR_HOST_GRPC", self.storage.endpoint()),
             ("CROSSFED_ALLOW_LOCAL_ENDPOINTS", "1".to_string()),
         ]
@@ -281,11 +235,11 @@ impl Fixture {
         edit(&mut vars);
         let config = Config::from_env(&crossfed_kit::Env::from_pairs(vars)).expect("valid config");
         let credentials = self
-            .s
-            .builder(&self.s.config_json(&ConfigShape::default()))
+            .scenario
+            .builder(&self.scenario.config_json(&ConfigShape::default()))
             .build()
             .expect("crossfed credentials");
-        let mut app = App::new(config, credentials, self.s.role_s3().await)
+        let mut app = App::new(config, credentials, self.scenario.role_s3().await)
             .await
             .expect("clients");
         app.vertex = app

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_s3::primitives::ByteStream;
 use crossfed_kit::Env;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{FakeStorage, FakeStorageConfig, GcsFaultProxy};
+use crossfed_tests::{FakeGcsServer, FakeStorage, FakeStorageConfig, GcsFaultProxy};
 use gcs_sync::config::Config;
 use gcs_sync::handler::{App, AwsClients};
 use serde_json::{Value, json};
@@ -27,7 +27,8 @@ pub struct Harness {
     pub backend: String,
     pub source_bucket: String,
     pub dest_bucket: String,
-    http: reqwest::Client,
+    /// fake-gcs-server's JSON API, to inspect the destination bucket.
+    pub gcs: FakeGcsServer,
     sequence: std::sync::atomic::AtomicU64,
 }
 
@@ -43,11 +44,8 @@ pub struct Put {
 impl Harness {
     pub async fn start() -> Self {
         let scenario = Scenario::start().await;
-        let backend = scenario
-            .cloud
-            .gcs_http
-            .clone()
-            .expect("LOCALCLOUD_GCS_HTTP: run `tests/localcloud/localcloud.sh up`");
+        let gcs = FakeGcsServer::from_local_cloud(&scenario.cloud);
+        let backend = gcs.url().to_string();
         let grpc = FakeStorage::start_backed(
             FakeStorageConfig::default(),
             scenario.google.tokens(),
@@ -64,15 +62,9 @@ impl Harness {
             .send()
             .await
             .expect("create source bucket in moto");
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let status = http
-            .post(format!("{backend}/storage/v1/b?project=test"))
-            .json(&json!({ "name": dest_bucket }))
-            .send()
+        gcs.create_bucket(&dest_bucket)
             .await
-            .expect("create destination bucket")
-            .status();
-        assert!(status.is_success(), "create bucket: {status}");
+            .expect("create destination bucket");
         Harness {
             scenario,
             grpc,
@@ -81,7 +73,7 @@ impl Harness {
             backend,
             source_bucket,
             dest_bucket,
-            http,
+            gcs,
             sequence: std::sync::atomic::AtomicU64::new(1),
         }
     }
@@ -347,18 +339,10 @@ impl Harness {
 
     /// The destination object's JSON resource, if it exists.
     pub async fn gcs_object(&self, name: &str) -> Option<Value> {
-        let url = format!(
-            "{}/storage/v1/b/{}/o/{}",
-            self.backend,
-            self.dest_bucket,
-            encode_component(name)
-        );
-        let resp = self.http.get(url).send().await.unwrap();
-        match resp.status().as_u16() {
-            404 => None,
-            200 => Some(resp.json().await.unwrap()),
-            s => panic!("GET {name}: {s}"),
-        }
+        self.gcs
+            .object(&self.dest_bucket, name)
+            .await
+            .unwrap_or_else(|e| panic!("GET {name}: {e}"))
     }
 
     /// The destination object's custom metadata value.
@@ -378,62 +362,25 @@ impl Harness {
             .to_vec()
     }
 
+    /// The response carrying the destination object's bytes.
     pub async fn gcs_download(&self, name: &str) -> reqwest::Response {
-        let url = format!(
-            "{}/storage/v1/b/{}/o/{}?alt=media",
-            self.backend,
-            self.dest_bucket,
-            encode_component(name)
-        );
-        let resp = self.http.get(url).send().await.unwrap();
-        assert!(
-            resp.status().is_success(),
-            "download {name}: {}",
-            resp.status()
-        );
-        resp
+        self.gcs
+            .download(&self.dest_bucket, name)
+            .await
+            .unwrap_or_else(|e| panic!("download {name}: {e}"))
     }
 
-    /// Names in the destination bucket.
+    /// Names in the destination bucket, sorted.
     pub async fn gcs_names(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut token = String::new();
-        loop {
-            let url = format!(
-                "{}/storage/v1/b/{}/o?maxResults=1000&pageToken={}",
-                self.backend,
-                self.dest_bucket,
-                encode_component(&token)
-            );
-            let page: Value = self
-                .http
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for item in page["items"].as_array().into_iter().flatten() {
-                names.push(item["name"].as_str().unwrap().to_string());
-            }
-            match page["nextPageToken"].as_str() {
-                Some(t) if !t.is_empty() => token = t.to_string(),
-                _ => break,
-            }
-        }
-        names.sort();
-        names
+        self.gcs
+            .object_names(&self.dest_bucket)
+            .await
+            .expect("list the destination bucket")
     }
 
+    /// Deletes a destination object, if it exists.
     pub async fn gcs_delete(&self, name: &str) {
-        let url = format!(
-            "{}/storage/v1/b/{}/o/{}",
-            self.backend,
-            self.dest_bucket,
-            encode_component(name)
-        );
-        let _ = self.http.delete(url).send().await;
+        let _ = self.gcs.delete_object(&self.dest_bucket, name).await;
     }
 }
 
@@ -489,19 +436,6 @@ pub fn s3_encode_key(key: &str) -> String {
                 out.push(b as char)
             }
             b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-fn encode_component(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -1,4 +1,5 @@
-//! Timestamp formats used by the fakes.
+//! Timestamp and duration formats of the AWS and Google wire protocols (`x-amz-date`,
+//! RFC 3339, protobuf JSON durations), parsed and written by the fakes.
 
 use std::time::{Duration, SystemTime};
 
