@@ -235,7 +235,7 @@ async fn vertex_failure_degrades_to_a_report_without_summary() {
 
 #[tokio::test]
 async fn summary_off_sends_nothing_to_vertex() {
-    let f = Fixture::start().await;
+    let f = TestClouds::start().await;
     let app = f
         .app_with(|v| {
             v.insert("REPORT_SUMMARY".into(), "off".into());

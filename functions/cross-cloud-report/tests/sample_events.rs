@@ -5,12 +5,12 @@ mod common;
 
 use std::path::Path;
 
-use common::Fixture;
+use common::TestClouds;
 use crossfed_tests::{FunctionProcess, LambdaRuntimeApi, sample_events};
 
 #[tokio::test]
 async fn every_sample_event_writes_a_report_for_its_day() {
-    let f = Fixture::start().await;
+    let f = TestClouds::start().await;
     let runtime = LambdaRuntimeApi::start_with_arn(
         "arn:aws:lambda:us-east-1:123456789012:function:cross-cloud-report",
     )
@@ -18,7 +18,7 @@ async fn every_sample_event_writes_a_report_for_its_day() {
     let vars = f.vars();
     let extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let env =
-        f.s.function_env(&runtime, "cross-cloud-report", &extra)
+        f.scenario.function_env(&runtime, "cross-cloud-report", &extra)
             .await;
     let _function = FunctionProcess::spawn(
         Path::new(env!("CARGO_BIN_EXE_cross-cloud-report")),
