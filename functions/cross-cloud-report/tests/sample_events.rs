@@ -17,9 +17,10 @@ async fn every_sample_event_writes_a_report_for_its_day() {
     .await;
     let vars = f.vars();
     let extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let env =
-        f.scenario.function_env(&runtime, "cross-cloud-report", &extra)
-            .await;
+    let env = f
+        .scenario
+        .function_env(&runtime, "cross-cloud-report", &extra)
+        .await;
     let _function = FunctionProcess::spawn(
         Path::new(env!("CARGO_BIN_EXE_cross-cloud-report")),
         &env,

@@ -175,7 +175,13 @@ async fn all_green_with_the_providers_condition_and_a_test_call() {
         .principal_set_for_aws_role(&LocalCloud::aws_role_attribute(&s.cloud.role));
     assert!(attrs.contains(&set), "{attrs}");
     assert!(attrs.contains("Google's default AWS mapping"), "{attrs}");
-    assert_eq!((s.google.calls(GoogleApi::Sts), s.google.calls(GoogleApi::GenerateAccessToken)), (1, 1));
+    assert_eq!(
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 1)
+    );
 
     // The human output marks every step.
     let out = Command::new(env!("CARGO_BIN_EXE_crossfed"))
