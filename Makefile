@@ -16,6 +16,7 @@ PYTHON ?= python3
 
 export VENV := $(CURDIR)/.venv
 SAM_VENV := $(CURDIR)/.venv-sam
+BENCH_VENV := $(CURDIR)/.venv-bench
 export MOTO_PORT ?= 5055
 export GCS_HOST ?= 127.0.0.2
 export GCS_PORT ?= 80
@@ -24,8 +25,8 @@ LOCALCLOUD := tests/localcloud/localcloud.sh
 WITH_LOCALCLOUD := tests/localcloud/with-localcloud.sh
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
-.PHONY: all test lint cargo-test run bench venv sam-venv localcloud-up localcloud-down \
-        validate deploy clean
+.PHONY: all test lint cargo-test run bench bench-tools venv sam-venv localcloud-up localcloud-down \
+        validate deploy clean backfill
 
 all: test
 
@@ -46,6 +47,20 @@ $(SAM_VENV)/.installed: tests/localcloud/requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --disable-pip-version-check -q -r tests/localcloud/requirements-sam.txt
 	touch $@
+
+# What a user would script instead of gcs-sync, for `make bench`: boto3 + google-cloud-storage
+# (pinned, in a venv) and rclone (Debian package).
+$(BENCH_VENV)/.installed: tests/bench/requirements.txt
+	rm -rf $(BENCH_VENV)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --disable-pip-version-check -q -r tests/bench/requirements.txt
+	touch $@
+
+bench-tools: $(BENCH_VENV)/.installed
+	@command -v rclone >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q rclone; \
+	  else echo "make bench needs rclone: sudo apt-get install rclone" >&2; exit 1; fi; }
 
 # ---- local emulated clouds --------------------------------------------------
 
@@ -75,9 +90,10 @@ run: venv
 	$(WITH_LOCALCLOUD) env FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug \
 	  $(CURDIR)/target/debug/crossfed-localrun
 
-bench: venv
+bench: venv bench-tools
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
-	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy --nocapture; \
+	  export CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env BENCH_PYTHON=$(BENCH_VENV)/bin/python; \
+	  cargo test --release -p gcs-sync --test large_object --test redelivery --test backfill -- --ignored bench_ --test-threads 1 --nocapture; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'
 
 # ---- AWS SAM ----------------------------------------------------------------

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::destination::Destination;
+use crate::parts::PartSettings;
 use crate::replicate::DeleteMode;
 
 const MIB: usize = 1024 * 1024;
@@ -65,6 +66,8 @@ pub struct Settings {
     /// or larger use resumable uploads in chunks of this size; smaller ones one request.
     /// Memory per upload in flight is about this much.
     pub upload_chunk: usize,
+    /// `SYNC_PART_BYTES`, `SYNC_PART_CONCURRENCY`: copies of large objects in parts.
+    pub parts: PartSettings,
     /// `STORAGE_EMULATOR_HOST`: the JSON API endpoint (`host:port` or URL).
     pub storage_endpoint: Option<String>,
     /// `STORAGE_EMULATOR_HOST_GRPC`: the gRPC endpoint (`host:port` or URL).
@@ -136,12 +139,14 @@ impl Settings {
                 "SYNC_UPLOAD_CHUNK_BYTES={upload_chunk} is invalid: use a multiple of {UPLOAD_QUANTUM} (256 KiB)"
             ));
         }
+        let parts = PartSettings::from_lookup(&get)?;
         Ok(Settings {
             destination,
             delete_mode,
             limits,
             retries,
             upload_chunk,
+            parts,
             storage_endpoint: get("STORAGE_EMULATOR_HOST").map(with_scheme),
             grpc_endpoint: get("STORAGE_EMULATOR_HOST_GRPC").map(with_scheme),
         })

@@ -71,7 +71,9 @@ impl App {
             settings.destination.clone(),
         );
         Ok(App {
-            replicator: Arc::new(Replicator::new(s3, gcs, settings.delete_mode)),
+            replicator: Arc::new(
+                Replicator::new(s3, gcs, settings.delete_mode).with_parts(settings.parts),
+            ),
             limits: settings.limits.clone(),
         })
     }

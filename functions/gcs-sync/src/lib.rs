@@ -8,6 +8,7 @@
 //! concurrent invocations from clobbering each other.
 
 pub mod batch;
+pub mod compose;
 pub mod config;
 pub mod destination;
 pub mod event;
@@ -15,5 +16,6 @@ pub mod gcs_writer;
 pub mod handler;
 pub mod init;
 pub mod ordering;
+pub mod parts;
 pub mod replicate;
 pub mod s3_source;

@@ -4,6 +4,7 @@
 use crate::event::{ChangeKind, ObjectChange};
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
 use crate::ordering::{self, Decision, SkipReason};
+use crate::parts::{Copied, PartCopier, PartSettings, PartsError};
 use crate::s3_source::{self, Opened, SourceError};
 
 /// Attempts when generation preconditions keep failing (concurrent writers).
@@ -40,6 +41,8 @@ pub enum ReplicateError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Destination(#[from] GcsError),
+    #[error(transparent)]
+    Parts(#[from] PartsError),
     #[error("s3://{bucket}/{key} cannot be copied: {reason}")]
     Name {
         bucket: String,
@@ -56,6 +59,7 @@ pub struct Replicator {
     s3: aws_sdk_s3::Client,
     gcs: GcsWriter,
     delete_mode: DeleteMode,
+    parts: PartSettings,
 }
 
 impl Replicator {
@@ -64,7 +68,22 @@ impl Replicator {
             s3,
             gcs,
             delete_mode,
+            parts: PartSettings::default(),
         }
+    }
+
+    /// Objects larger than `parts.part_bytes` are copied in parts (see [`crate::parts`]).
+    pub fn with_parts(mut self, parts: PartSettings) -> Self {
+        self.parts = parts;
+        self
+    }
+
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    pub fn gcs(&self) -> &GcsWriter {
+        &self.gcs
     }
 
     /// Applies `change`. Redelivered and out-of-date events are no-ops.
@@ -107,11 +126,35 @@ impl Replicator {
                         source.version_id.as_deref(),
                     );
                     let bytes = source.size;
-                    if let Conditional::Done(object) = self
-                        .gcs
-                        .write(&name, source, metadata, if_generation_match)
-                        .await?
-                    {
+                    let written = if self.parts.applies(bytes) {
+                        let copier = PartCopier {
+                            s3: &self.s3,
+                            gcs: &self.gcs,
+                            settings: &self.parts,
+                        };
+                        match copier
+                            .copy(change, &name, source, metadata.clone(), if_generation_match)
+                            .await?
+                        {
+                            Ok(Copied::Done(written)) => written,
+                            Ok(Copied::SourceMissing) => {
+                                return Ok(Outcome::Skipped(SkipReason::SourceMissing));
+                            }
+                            Ok(Copied::SourceChanged) => {
+                                return Ok(Outcome::Skipped(SkipReason::SourceChanged));
+                            }
+                            Err(source) => {
+                                self.gcs
+                                    .write(&name, *source, metadata, if_generation_match)
+                                    .await?
+                            }
+                        }
+                    } else {
+                        self.gcs
+                            .write(&name, source, metadata, if_generation_match)
+                            .await?
+                    };
+                    if let Conditional::Done(object) = written {
                         return Ok(Outcome::Copied {
                             name,
                             bytes,

@@ -217,3 +217,101 @@ async fn bench_one_gib_copy() {
     );
     std::fs::write(out, line).unwrap();
 }
+
+/// Repeats one buffer `count` times (upload source without generation cost).
+struct Repeat {
+    chunk: bytes::Bytes,
+    left: usize,
+}
+
+impl google_cloud_storage::streaming_source::StreamingSource for Repeat {
+    type Error = std::io::Error;
+    async fn next(&mut self) -> Option<Result<bytes::Bytes, Self::Error>> {
+        (self.left > 0).then(|| {
+            self.left -= 1;
+            Ok(self.chunk.clone())
+        })
+    }
+    async fn size_hint(
+        &self,
+    ) -> Result<google_cloud_storage::streaming_source::SizeHint, Self::Error> {
+        Ok(google_cloud_storage::streaming_source::SizeHint::with_exact(
+            (self.chunk.len() * self.left) as u64,
+        ))
+    }
+}
+
+/// Profiling aid (`--ignored`, release): where a copy's time goes, piece by piece.
+#[tokio::test]
+#[ignore = "profiling aid"]
+async fn profile_copy_pieces() {
+    let size: u64 = std::env::var("PROFILE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+        << 20;
+    let h = Harness::start().await;
+    let key = "profile/object.bin";
+    let (put, _) = upload(&h, key, size).await;
+    let s3 = h.scenario.role_s3().await;
+    for mode in [false, true] {
+        let started = Instant::now();
+        let mut req = s3.get_object().bucket(&h.source_bucket).key(key);
+        if mode {
+            req = req.checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled);
+        }
+        let mut body = req.send().await.unwrap().body;
+        let (mut n, mut frames) = (0u64, 0u64);
+        while let Some(b) = body.next().await {
+            n += b.unwrap().len() as u64;
+            frames += 1;
+        }
+        assert_eq!(n, size);
+        eprintln!(
+            "S3 GET drain (checksum_mode={mode}): {:?}, {frames} frames",
+            started.elapsed()
+        );
+    }
+    let chunk = bytes::Bytes::from(data_at(1, 0, 1 << 20));
+    for (label, endpoint) in [("direct", h.backend.clone()), ("proxy", h.proxy.url())] {
+        for buffer in [8usize << 20, 64 << 20] {
+            let storage = google_cloud_storage::client::Storage::builder()
+                .with_endpoint(&endpoint)
+                .with_credentials(crossfed_tests::StaticBearerCredentials::credentials("t"))
+                .with_resumable_upload_threshold(buffer)
+                .with_resumable_upload_buffer_size(buffer)
+                .build()
+                .await
+                .unwrap();
+            let started = Instant::now();
+            storage
+                .write_object(
+                    format!("projects/_/buckets/{}", h.dest_bucket),
+                    format!("profile-{label}-{buffer}"),
+                    Repeat {
+                        chunk: chunk.clone(),
+                        left: (size >> 20) as usize,
+                    },
+                )
+                .send_buffered()
+                .await
+                .unwrap();
+            eprintln!(
+                "GCS upload from memory ({label}, buffer {} MiB): {:?}",
+                buffer >> 20,
+                started.elapsed()
+            );
+        }
+    }
+    for chunk in ["8388608", "67108864"] {
+        let app = h.app(&[("SYNC_UPLOAD_CHUNK_BYTES", chunk)]).await;
+        h.gcs_delete(&Harness::dest_name(key)).await;
+        let event = sqs_event(&[("m".into(), notification(vec![h.created(&put)]))]);
+        let started = Instant::now();
+        let response = Harness::invoke(&app, event, Duration::from_secs(900))
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), Vec::<String>::new());
+        eprintln!("gcs-sync copy (chunk {chunk}): {:?}", started.elapsed());
+    }
+}
