@@ -276,8 +276,9 @@ pub mod proto {
 }
 
 use proto::{
-    Bucket, ComposeObjectRequest, DeleteObjectRequest, Empty, GetObjectRequest, ListBucketsRequest, ListBucketsResponse,
-    ListObjectsRequest, ListObjectsResponse, Object, ObjectChecksums, Timestamp,
+    Bucket, ComposeObjectRequest, DeleteObjectRequest, Empty, GetObjectRequest, ListBucketsRequest,
+    ListBucketsResponse, ListObjectsRequest, ListObjectsResponse, Object, ObjectChecksums,
+    Timestamp,
 };
 
 const SERVICE_PREFIX: &str = "/google.storage.v2.Storage/";
@@ -791,10 +792,6 @@ async fn list_objects(
             "include_trailing_delimiter",
             request.include_trailing_delimiter,
         ),
-        (
-            "lexicographic_start",
-            !request.lexicographic_start.is_empty(),
-        ),
         ("lexicographic_end", !request.lexicographic_end.is_empty()),
         ("match_glob", !request.match_glob.is_empty()),
         ("filter", !request.filter.is_empty()),
@@ -814,6 +811,8 @@ async fn list_objects(
         ("prefix", &request.prefix),
         ("delimiter", &request.delimiter),
         ("pageToken", &request.page_token),
+        // Inclusive, like the JSON API's startOffset.
+        ("startOffset", &request.lexicographic_start),
     ] {
         if !value.is_empty() {
             query.push((key, value.clone()));
@@ -1008,7 +1007,10 @@ impl Rpc for ComposeObjectRequest {
     }
 
     fn routing(&self) -> (&'static str, &str) {
-        ("bucket", self.destination.as_ref().map_or("", |d| d.bucket.as_str()))
+        (
+            "bucket",
+            self.destination.as_ref().map_or("", |d| d.bucket.as_str()),
+        )
     }
 
     fn handle(self, state: Arc<StorageState>) -> BoxFuture<Result<Self::Response, Status>> {
@@ -1024,11 +1026,20 @@ async fn compose_object(
     request: ComposeObjectRequest,
 ) -> Result<Object, Status> {
     let unsupported = [
-        ("destination_predefined_acl", !request.destination_predefined_acl.is_empty()),
+        (
+            "destination_predefined_acl",
+            !request.destination_predefined_acl.is_empty(),
+        ),
         ("kms_key", !request.kms_key.is_empty()),
-        ("common_object_request_params", request.common_object_request_params.is_some()),
+        (
+            "common_object_request_params",
+            request.common_object_request_params.is_some(),
+        ),
         ("object_checksums", request.object_checksums.is_some()),
-        ("delete_source_objects", request.delete_source_objects == Some(true)),
+        (
+            "delete_source_objects",
+            request.delete_source_objects == Some(true),
+        ),
     ];
     if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
         return Err(Status::unimplemented(format!(
@@ -1040,11 +1051,15 @@ async fn compose_object(
         .ok_or_else(|| Status::invalid_argument("destination is required."))?;
     let bucket_id = bucket_id(&destination.bucket, "destination.bucket")?;
     if destination.name.is_empty() {
-        return Err(Status::invalid_argument("destination.name must not be empty."));
+        return Err(Status::invalid_argument(
+            "destination.name must not be empty.",
+        ));
     }
     let count = request.source_objects.len();
     if count == 0 {
-        return Err(Status::invalid_argument("source_objects must not be empty."));
+        return Err(Status::invalid_argument(
+            "source_objects must not be empty.",
+        ));
     }
     if count > MAX_COMPOSE_SOURCES {
         return Err(Status::invalid_argument(format!(
@@ -1055,7 +1070,9 @@ async fn compose_object(
     let mut sources = Vec::with_capacity(count);
     for source in &request.source_objects {
         let object = get_object(state, bucket_id, &source.name, source.generation).await?;
-        if let Some(want) = source.object_preconditions.and_then(|p| p.if_generation_match)
+        if let Some(want) = source
+            .object_preconditions
+            .and_then(|p| p.if_generation_match)
             && want != object.generation
         {
             return Err(Status::failed_precondition(PRECONDITION_FAILED));

@@ -62,9 +62,13 @@ impl GcsWriter {
                     .set_bucket(self.destination().bucket_resource())
                     .set_name(format!("{}c{depth}-{i:06}", layout.dir()))
                     .set_content_type("application/octet-stream");
-                let object = self.compose_call(group, target, None).await?;
-                let component = checked(group, &object)
-                    .map_err(|detail| self.corrupt(&object.name, detail))?;
+                let intermediate = target.name.clone();
+                let object = self
+                    .compose_call(group, target, None)
+                    .await
+                    .map_err(|e| self.call_error("compose", &intermediate, e))?;
+                let component =
+                    checked(group, &object).map_err(|detail| self.corrupt(&object.name, detail))?;
                 temporary.push((component.name.clone(), component.generation));
                 next.push(component);
             }
@@ -102,11 +106,14 @@ impl GcsWriter {
         target: Object,
         if_generation_match: Option<i64>,
     ) -> Result<Object, google_cloud_storage::Error> {
-        let mut request = self.control().compose_object().set_source_objects(
-            sources
-                .iter()
-                .map(|c| SourceObject::new().set_name(&c.name).set_generation(c.generation)),
-        );
+        let mut request = self
+            .control()
+            .compose_object()
+            .set_source_objects(sources.iter().map(|c| {
+                SourceObject::new()
+                    .set_name(&c.name)
+                    .set_generation(c.generation)
+            }));
         request = request.set_destination(target);
         if let Some(g) = if_generation_match {
             request = request.set_if_generation_match(g);
@@ -203,7 +210,9 @@ mod tests {
             .set_checksums(ObjectChecksums::new().set_crc32c(crc32c::crc32c(b"hello world")));
         let c = checked(&sources, &good).unwrap();
         assert_eq!((c.len, c.generation), (11, 5));
-        let bad = good.clone().set_checksums(ObjectChecksums::new().set_crc32c(1u32));
+        let bad = good
+            .clone()
+            .set_checksums(ObjectChecksums::new().set_crc32c(1u32));
         assert!(checked(&sources, &bad).unwrap_err().contains("CRC32C"));
         let short = good.clone().set_size(10);
         assert!(checked(&sources, &short).unwrap_err().contains("bytes"));

@@ -9,6 +9,7 @@ use google_cloud_storage::client::{Storage, StorageControl};
 use google_cloud_storage::retry_policy::RetryableErrors;
 use lambda_runtime::Error;
 
+use crate::backfill::{Backfill, LambdaContinuation};
 use crate::config::{Limits, Retries, Settings};
 use crate::gcs_writer::GcsWriter;
 use crate::replicate::Replicator;
@@ -17,6 +18,8 @@ use crate::replicate::Replicator;
 pub struct App {
     pub replicator: Arc<Replicator>,
     pub limits: Limits,
+    /// `{"backfill": ...}` invocations.
+    pub backfill: Backfill,
 }
 
 impl App {
@@ -27,7 +30,17 @@ impl App {
         let settings = Settings::from_env()?;
         let credentials = crossfed::Credentials::from_env()?;
         let s3 = s3_client(&settings.retries).await;
-        let app = Self::new(&settings, credentials.clone(), s3).await?;
+        let mut app = Self::new(&settings, credentials.clone(), s3).await?;
+        app.backfill.source_bucket = std::env::var("SYNC_SOURCE_BUCKET")
+            .ok()
+            .filter(|b| !b.trim().is_empty());
+        if let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            let lambda = aws_sdk_lambda::Client::new(&config);
+            app.backfill.continuation = Some(Arc::new(LambdaContinuation::new(lambda, function)));
+        }
         if let Err(e) = credentials.token().await {
             tracing::warn!(error = %e, "could not obtain a Google token at start-up; will retry per invocation");
         }
@@ -75,6 +88,10 @@ impl App {
                 Replicator::new(s3, gcs, settings.delete_mode).with_parts(settings.parts),
             ),
             limits: settings.limits.clone(),
+            backfill: Backfill {
+                source_bucket: None,
+                continuation: None,
+            },
         })
     }
 }

@@ -7,6 +7,7 @@
 //! redelivered and out-of-order events are no-ops, and generation preconditions keep
 //! concurrent invocations from clobbering each other.
 
+pub mod backfill;
 pub mod batch;
 pub mod compose;
 pub mod config;

@@ -1,7 +1,7 @@
 //! `gcs-sync` Lambda entry point: builds the clients once, then handles S3 notifications
 //! (via SQS or direct) by replicating objects into `SYNC_DESTINATION`.
 
-use gcs_sync::{handler, init};
+use gcs_sync::{backfill, handler, init};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
@@ -12,6 +12,13 @@ async fn main() -> Result<(), Error> {
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             let deadline = event.context.deadline();
+            if let Some(request) = backfill::request(&event.payload) {
+                let (replicator, limits) = (&app.replicator, &app.limits);
+                return Ok(app
+                    .backfill
+                    .handle(replicator, limits, request?, deadline)
+                    .await?);
+            }
             handler::handle(&app.replicator, &app.limits, event.payload, deadline).await
         },
     ))

@@ -60,7 +60,12 @@ impl PartSettings {
         };
         let defaults = PartSettings::default();
         Ok(PartSettings {
-            part_bytes: number("SYNC_PART_BYTES", defaults.part_bytes, 256 * 1024, 256 * MIB)?,
+            part_bytes: number(
+                "SYNC_PART_BYTES",
+                defaults.part_bytes,
+                256 * 1024,
+                256 * MIB,
+            )?,
             concurrency: number("SYNC_PART_CONCURRENCY", defaults.concurrency as u64, 1, 16)?
                 as usize,
         })
@@ -297,15 +302,16 @@ pub async fn upload_missing(
             .await
             .map_err(|e| PartsError::Task(e.to_string()))?;
         let (body, at) = stream.as_mut().expect("stream opened above");
-        let (data, crc) = read_exact(body, &mut carry, len)
-            .await
-            .map_err(|message| PartsError::Source {
-                bucket: source.bucket.clone(),
-                key: source.key.clone(),
-                start,
-                end: start + len - 1,
-                message,
-            })?;
+        let (data, crc) =
+            read_exact(body, &mut carry, len)
+                .await
+                .map_err(|message| PartsError::Source {
+                    bucket: source.bucket.clone(),
+                    key: source.key.clone(),
+                    start,
+                    end: start + len - 1,
+                    message,
+                })?;
         *at += len;
         // Stop early if an upload already failed.
         while let Some(done) = uploads.try_join_next() {
@@ -458,7 +464,7 @@ async fn read_exact(
 ) -> Result<(Bytes, u32), String> {
     let len = len as usize;
     let mut buffer = BytesMut::with_capacity(len);
-    let mut take = |chunk: &mut Bytes, buffer: &mut BytesMut| {
+    let take = |chunk: &mut Bytes, buffer: &mut BytesMut| {
         let n = chunk.len().min(len - buffer.len());
         buffer.extend_from_slice(&chunk.split_to(n));
     };
@@ -556,7 +562,10 @@ mod tests {
         );
         assert_eq!(l.part_number(&l.part_name(2)), Some(2));
         assert_eq!(l.part_number(&l.part_name(3)), None);
-        assert_eq!(l.part_number("mirror/.crossfed-parts/dir/a b.bin/abc-3/c1-000000"), None);
+        assert_eq!(
+            l.part_number("mirror/.crossfed-parts/dir/a b.bin/abc-3/c1-000000"),
+            None
+        );
         assert_eq!(layout(8 * MIB, 4 * MIB).count(), 2);
     }
 
@@ -572,15 +581,13 @@ mod tests {
         let s = PartSettings::from_lookup(|_| None).unwrap();
         assert_eq!(s, PartSettings::default());
         assert!(s.applies(16 * MIB + 1) && !s.applies(16 * MIB));
-        let s = PartSettings::from_lookup(|k| {
-            (k == "SYNC_PART_BYTES").then(|| "1048576".to_string())
-        })
-        .unwrap();
+        let s =
+            PartSettings::from_lookup(|k| (k == "SYNC_PART_BYTES").then(|| "1048576".to_string()))
+                .unwrap();
         assert_eq!(s.part_bytes, MIB);
-        let err = PartSettings::from_lookup(|k| {
-            (k == "SYNC_PART_CONCURRENCY").then(|| "0".to_string())
-        })
-        .unwrap_err();
+        let err =
+            PartSettings::from_lookup(|k| (k == "SYNC_PART_CONCURRENCY").then(|| "0".to_string()))
+                .unwrap_err();
         assert!(err.contains("SYNC_PART_CONCURRENCY"), "{err}");
     }
 

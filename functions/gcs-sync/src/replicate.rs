@@ -78,6 +78,10 @@ impl Replicator {
         self
     }
 
+    pub fn delete_mode(&self) -> DeleteMode {
+        self.delete_mode
+    }
+
     pub fn s3(&self) -> &aws_sdk_s3::Client {
         &self.s3
     }

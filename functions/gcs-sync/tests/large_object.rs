@@ -235,9 +235,11 @@ impl google_cloud_storage::streaming_source::StreamingSource for Repeat {
     async fn size_hint(
         &self,
     ) -> Result<google_cloud_storage::streaming_source::SizeHint, Self::Error> {
-        Ok(google_cloud_storage::streaming_source::SizeHint::with_exact(
-            (self.chunk.len() * self.left) as u64,
-        ))
+        Ok(
+            google_cloud_storage::streaming_source::SizeHint::with_exact(
+                (self.chunk.len() * self.left) as u64,
+            ),
+        )
     }
 }
 
