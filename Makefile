@@ -5,6 +5,7 @@
 #   make bench     cargo run --release crossfed-bench with the local clouds up (writes BENCHMARKS.md)
 #   make localcloud-up / localcloud-down   start / stop moto + fake-gcs-server by hand
 #   make validate  sam validate --lint;  make deploy  sam build + sam deploy --guided
+#   make backfill STACK=name [PREFIX=p/]   copy what S3 has and GCS lacks (and repair drift)
 #   make clean     stop the local clouds and remove target/localcloud
 #
 # Local clouds (tests/localcloud/): moto on 127.0.0.1:$(MOTO_PORT),
@@ -93,6 +94,7 @@ run: venv
 bench: venv bench-tools
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
 	  export CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env BENCH_PYTHON=$(BENCH_VENV)/bin/python; \
+	  rm -f target/bench-gcs-sync.md; \
 	  cargo test --release -p gcs-sync --test large_object --test redelivery --test backfill -- --ignored bench_ --test-threads 1 --nocapture; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'
 
@@ -104,6 +106,15 @@ validate: sam-venv
 deploy: sam-venv
 	$(SAM) build
 	$(SAM) deploy --guided
+
+# Starts a backfill / repair run of the deployed gcs-sync (it continues by itself and
+# checkpoints under <destination>/.crossfed/backfill/). Needs the AWS CLI.
+STACK ?= crossfed
+PREFIX ?=
+backfill:
+	aws lambda invoke --function-name $(STACK)-gcs-sync --invocation-type Event \
+	  --cli-binary-format raw-in-base64-out \
+	  --payload '{"backfill":{"prefix":"$(PREFIX)"}}' /dev/stdout
 
 # ---- housekeeping -----------------------------------------------------------
 

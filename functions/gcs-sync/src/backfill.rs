@@ -30,7 +30,7 @@ use crate::replicate::{DeleteMode, Outcome, Replicator};
 /// Where checkpoints live, below the destination prefix.
 pub const CHECKPOINT_DIR: &str = ".crossfed/backfill/";
 /// Keys per listing page (both clouds), the unit of work between checkpoints.
-const PAGE: i32 = 1000;
+pub const DEFAULT_PAGE_SIZE: i32 = 1000;
 
 /// `{"backfill": {...}}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -111,6 +111,8 @@ pub struct Backfill {
     /// `SYNC_SOURCE_BUCKET`.
     pub source_bucket: Option<String>,
     pub continuation: Option<Arc<dyn Continuation>>,
+    /// Keys per listing page and checkpoint (at most 1000).
+    pub page_size: i32,
 }
 
 /// A run's state, kept as the checkpoint object's metadata.
@@ -424,7 +426,7 @@ impl Backfill {
             .list_objects_v2()
             .bucket(&state.bucket)
             .prefix(&state.prefix)
-            .max_keys(PAGE);
+            .max_keys(self.page_size);
         if let Some(after) = &state.after {
             request = request.start_after(after);
         }
@@ -460,7 +462,7 @@ impl Backfill {
             .list_objects()
             .set_parent(gcs.destination().bucket_resource())
             .set_prefix(format!("{dest_prefix}{}", state.prefix))
-            .set_page_size(PAGE);
+            .set_page_size(self.page_size);
         if let Some(after) = &state.after {
             listing = listing.set_lexicographic_start(format!("{dest_prefix}{after}"));
         }

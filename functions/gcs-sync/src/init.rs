@@ -91,6 +91,7 @@ impl App {
             backfill: Backfill {
                 source_bucket: None,
                 continuation: None,
+                page_size: crate::backfill::DEFAULT_PAGE_SIZE,
             },
         })
     }

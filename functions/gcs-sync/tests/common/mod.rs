@@ -456,3 +456,18 @@ fn helpers() {
     assert_eq!(data_at(7, 13, 50), all[13..63]);
     assert_eq!(crc32c_b64(crc32c::crc32c(b"hello")), "mnG7TA==");
 }
+
+/// Appends a row to `target/bench-gcs-sync.md` (for BENCHMARKS.md).
+pub fn append_bench(line: &str) {
+    use std::io::Write as _;
+    let out = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/bench-gcs-sync.md"
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .expect("bench output");
+    file.write_all(line.as_bytes()).expect("bench output");
+}
