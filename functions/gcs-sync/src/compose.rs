@@ -131,7 +131,7 @@ impl GcsWriter {
     }
 
     /// Best effort: a leftover costs storage only (see the README's lifecycle rule).
-    async fn remove_temporary(&self, objects: Vec<(String, i64)>) {
+    pub(crate) async fn remove_temporary(&self, objects: Vec<(String, i64)>) {
         let mut tasks = tokio::task::JoinSet::new();
         for chunk in objects.chunks(objects.len().div_ceil(8).max(1)) {
             let (gcs, chunk) = (self.clone(), chunk.to_vec());

@@ -417,6 +417,37 @@ impl PartCopier<'_> {
     }
 }
 
+/// Removes temporary parts of `change`'s object (large, with an ETag) left behind by an
+/// invocation that composed the copy but was cut short before removing them.
+pub async fn remove_leftovers(gcs: &GcsWriter, settings: &PartSettings, change: &ObjectChange) {
+    let (Some(size), Some(etag)) = (change.size, change.etag.as_deref()) else {
+        return;
+    };
+    if !settings.applies(size) {
+        return;
+    }
+    let Some(layout) = Layout::new(
+        gcs.destination(),
+        &change.key,
+        etag,
+        size,
+        settings.part_bytes,
+    ) else {
+        return;
+    };
+    match gcs.list(layout.dir()).await {
+        Ok(objects) if !objects.is_empty() => {
+            let leftovers = objects
+                .into_iter()
+                .map(|o| (o.name, o.generation))
+                .collect();
+            gcs.remove_temporary(leftovers).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(dir = layout.dir(), error = %e, "could not list leftover parts"),
+    }
+}
+
 /// The copy's attributes and metadata (as the one-stream upload sets them), and the body.
 fn destination_object(
     source: SourceObject,

@@ -4,7 +4,7 @@
 use crate::event::{ChangeKind, ObjectChange};
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
 use crate::ordering::{self, Decision, SkipReason};
-use crate::parts::{Copied, PartCopier, PartSettings, PartsError};
+use crate::parts::{self, Copied, PartCopier, PartSettings, PartsError};
 use crate::s3_source::{self, Opened, SourceError};
 
 /// Attempts when generation preconditions keep failing (concurrent writers).
@@ -110,7 +110,13 @@ impl Replicator {
         for _ in 0..MAX_CONFLICTS {
             let current = self.gcs.current(&name).await?;
             match ordering::decide(change, current.as_ref()) {
-                Decision::Skip(reason) => return Ok(Outcome::Skipped(reason)),
+                Decision::Skip(reason) => {
+                    if reason == SkipReason::AlreadyCurrent {
+                        // A copy finished by an invocation cut short before its cleanup.
+                        parts::remove_leftovers(&self.gcs, &self.parts, change).await;
+                    }
+                    return Ok(Outcome::Skipped(reason));
+                }
                 Decision::Delete { generation } => {
                     if let Conditional::Done(()) = self.gcs.delete(&name, generation).await? {
                         return Ok(Outcome::Deleted { name });

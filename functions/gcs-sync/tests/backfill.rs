@@ -31,13 +31,23 @@ impl Continuation for Recorder {
 
 /// Runs a backfill of `prefix` to the end, each invocation given `left`; returns the
 /// number of invocations and the final state.
-async fn run_backfill(app: &App, recorder: &Recorder, prefix: &str, left: Duration) -> (usize, Value) {
+async fn run_backfill(
+    app: &App,
+    recorder: &Recorder,
+    prefix: &str,
+    left: Duration,
+) -> (usize, Value) {
     let mut payload = json!({"backfill": {"prefix": prefix}});
     for invocation in 1..=200 {
         let request = backfill::request(&payload).unwrap().unwrap();
         let state = app
             .backfill
-            .handle(&app.replicator, &app.limits, request, SystemTime::now() + left)
+            .handle(
+                &app.replicator,
+                &app.limits,
+                request,
+                SystemTime::now() + left,
+            )
             .await
             .unwrap_or_else(|e| panic!("invocation {invocation}: {e}"));
         eprintln!("invocation {invocation}: {state}");
@@ -47,7 +57,12 @@ async fn run_backfill(app: &App, recorder: &Recorder, prefix: &str, left: Durati
             return (invocation, state);
         }
         assert_eq!(state["continued"], true);
-        let next = recorder.0.lock().unwrap().pop().expect("continued by invoking itself");
+        let next = recorder
+            .0
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("continued by invoking itself");
         assert_eq!(next, json!({"backfill": {"run": state["run"]}}));
         payload = next;
     }
@@ -57,7 +72,10 @@ async fn run_backfill(app: &App, recorder: &Recorder, prefix: &str, left: Durati
 async fn backfill_objects(count: u64, page_size: i32, left: Duration) {
     let h = Harness::start().await;
     let mut app = h
-        .app(&[("SYNC_DEADLINE_MARGIN_MS", "1000"), ("SYNC_ABORT_MARGIN_MS", "200")])
+        .app(&[
+            ("SYNC_DEADLINE_MARGIN_MS", "1000"),
+            ("SYNC_ABORT_MARGIN_MS", "200"),
+        ])
         .await;
     let recorder = Arc::new(Recorder::default());
     app.backfill.source_bucket = Some(h.source_bucket.clone());
@@ -78,7 +96,9 @@ async fn backfill_objects(count: u64, page_size: i32, left: Duration) {
     let stale = h.put(&first_key, b"old content".to_vec()).await;
     let app_events = h.app(&[]).await;
     let event = common::sqs_event(&[("m".into(), common::notification(vec![h.created(&stale)]))]);
-    Harness::invoke(&app_events, event, Duration::from_secs(60)).await.unwrap();
+    Harness::invoke(&app_events, event, Duration::from_secs(60))
+        .await
+        .unwrap();
     h.put(&first_key, first_body.clone()).await; // drift: the copy is now stale
     let extra = Harness::dest_name("pre/00/zz-extra.bin");
     let url = format!(
@@ -87,19 +107,37 @@ async fn backfill_objects(count: u64, page_size: i32, left: Duration) {
         h.dest_bucket,
         extra.replace('/', "%2F")
     );
-    let status = reqwest::Client::new().post(url).body("extra").send().await.unwrap().status();
+    let status = reqwest::Client::new()
+        .post(url)
+        .body("extra")
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert!(status.is_success());
     h.put("other/outside.txt", b"not backfilled".to_vec()).await;
 
     let (invocations, state) = run_backfill(&app, &recorder, "pre/", left).await;
-    assert!(invocations >= 2, "several invocations expected, got {invocations}");
+    assert!(
+        invocations >= 2,
+        "several invocations expected, got {invocations}"
+    );
     assert_eq!(state["examined"], count);
     assert_eq!(state["copied"], count, "{state}");
     assert_eq!(state["deleted"], 1);
     assert_eq!(state["failed"], 0);
     // The checkpoint object records the finished run.
-    let checkpoint = format!("{}/.crossfed/backfill/{}", common::PREFIX, state["run"].as_str().unwrap());
-    assert_eq!(h.gcs_metadata(&checkpoint, "x-crossfed-backfill-done").await.as_deref(), Some("true"));
+    let checkpoint = format!(
+        "{}/.crossfed/backfill/{}",
+        common::PREFIX,
+        state["run"].as_str().unwrap()
+    );
+    assert_eq!(
+        h.gcs_metadata(&checkpoint, "x-crossfed-backfill-done")
+            .await
+            .as_deref(),
+        Some("true")
+    );
 
     let names: Vec<String> = h
         .gcs_names()
@@ -107,7 +145,10 @@ async fn backfill_objects(count: u64, page_size: i32, left: Duration) {
         .into_iter()
         .filter(|n| !n.contains("/.crossfed/"))
         .collect();
-    let want: Vec<String> = expected.iter().map(|(k, _)| Harness::dest_name(k)).collect();
+    let want: Vec<String> = expected
+        .iter()
+        .map(|(k, _)| Harness::dest_name(k))
+        .collect();
     assert_eq!(names, want);
     for (i, (key, body)) in expected.iter().enumerate() {
         if i % 97 == 0 {
@@ -115,12 +156,18 @@ async fn backfill_objects(count: u64, page_size: i32, left: Duration) {
             assert_eq!(object["crc32c"], crc32c_b64(crc32c::crc32c(body)), "{key}");
         }
     }
-    assert_eq!(h.gcs_bytes(&Harness::dest_name(&first_key)).await, first_body);
+    assert_eq!(
+        h.gcs_bytes(&Harness::dest_name(&first_key)).await,
+        first_body
+    );
 
     // A second backfill finds everything in sync: no uploads besides its checkpoint.
     let seen = h.proxy.requests().len();
     let (_, state) = run_backfill(&app, &recorder, "pre/", Duration::from_secs(120)).await;
-    assert_eq!((state["copied"].clone(), state["deleted"].clone()), (json!(0), json!(0)));
+    assert_eq!(
+        (state["copied"].clone(), state["deleted"].clone()),
+        (json!(0), json!(0))
+    );
     let uploads: Vec<_> = h.proxy.requests()[seen..]
         .iter()
         .filter(|r| r.path.contains("/upload/") && !r.path.contains(".crossfed%2Fbackfill"))
@@ -155,18 +202,32 @@ async fn bad_requests_say_what_to_send() {
     assert!(err.contains("\"prefix\""), "{err}");
     let h = Harness::start().await;
     let app = h.app(&[]).await;
-    let request = backfill::request(&json!({"backfill": {}})).unwrap().unwrap();
+    let request = backfill::request(&json!({"backfill": {}}))
+        .unwrap()
+        .unwrap();
     let err = app
         .backfill
-        .handle(&app.replicator, &app.limits, request, SystemTime::now() + Duration::from_secs(60))
+        .handle(
+            &app.replicator,
+            &app.limits,
+            request,
+            SystemTime::now() + Duration::from_secs(60),
+        )
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("SYNC_SOURCE_BUCKET"), "{err}");
-    let request = backfill::request(&json!({"backfill": {"run": "../x"}})).unwrap().unwrap();
+    let request = backfill::request(&json!({"backfill": {"run": "../x"}}))
+        .unwrap()
+        .unwrap();
     let err = app
         .backfill
-        .handle(&app.replicator, &app.limits, request, SystemTime::now() + Duration::from_secs(60))
+        .handle(
+            &app.replicator,
+            &app.limits,
+            request,
+            SystemTime::now() + Duration::from_secs(60),
+        )
         .await
         .unwrap_err()
         .to_string();

@@ -182,7 +182,9 @@ async fn copy_large_object(size: u64) -> (Duration, u64) {
     let (elapsed, peak) = run_function_copy(&h, &put, &[]).await;
     let name = Harness::dest_name(key);
     assert_eq!(
-        h.gcs_metadata(&name, "x-crossfed-source-etag").await.as_deref(),
+        h.gcs_metadata(&name, "x-crossfed-source-etag")
+            .await
+            .as_deref(),
         Some(put.etag.as_str())
     );
     // Copied in parts, each with its CRC32C declared and verified by the proxy.
@@ -192,8 +194,15 @@ async fn copy_large_object(size: u64) -> (Duration, u64) {
         .into_iter()
         .filter(|r| r.upload_bytes.is_some() && r.path.contains(".crossfed-parts"))
         .collect();
-    assert_eq!(parts.len() as u64, size.div_ceil(16 << 20), "one upload per part");
-    assert!(parts.iter().all(|r| r.checksum_ok == Some(true)), "{parts:?}");
+    assert_eq!(
+        parts.len() as u64,
+        size.div_ceil(16 << 20),
+        "one upload per part"
+    );
+    assert!(
+        parts.iter().all(|r| r.checksum_ok == Some(true)),
+        "{parts:?}"
+    );
     verify_copy(&h, &name, size, crc).await;
     h.gcs_delete(&name).await;
     h.delete_source(key).await;
@@ -274,7 +283,10 @@ async fn bench_throughput_against_scripts() {
     let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-bench/bin/python").to_string()
     });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/bench/boto3_to_gcs.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/bench/boto3_to_gcs.py"
+    );
     let name = "bench/python.bin";
     let mut command = std::process::Command::new(&python);
     command
@@ -308,7 +320,10 @@ async fn bench_throughput_against_scripts() {
         .env("RCLONE_CONFIG_SRC_PROVIDER", "Other")
         .env("RCLONE_CONFIG_SRC_ENDPOINT", &h.scenario.cloud.moto_url)
         .env("RCLONE_CONFIG_SRC_ACCESS_KEY_ID", &role.access_key_id)
-        .env("RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY", &role.secret_access_key)
+        .env(
+            "RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY",
+            &role.secret_access_key,
+        )
         .env("RCLONE_CONFIG_SRC_SESSION_TOKEN", &role.session_token)
         .env("RCLONE_CONFIG_SRC_REGION", &h.scenario.cloud.region)
         .env("RCLONE_CONFIG_DST_TYPE", "google cloud storage")

@@ -93,14 +93,21 @@ async fn large_object_continues_across_redeliveries() {
     let put = h.put("big/object.bin", body.clone()).await;
     h.proxy
         .inject_faults(vec![Fault::Delay(Duration::from_millis(700)); 40]);
-    let invocations =
-        redeliver_until_copied(&h, &app, &put, Duration::from_millis(2000), 40).await;
+    let invocations = redeliver_until_copied(&h, &app, &put, Duration::from_millis(2000), 40).await;
     assert!(invocations >= 4, "only {invocations} invocations");
     check_copy(&h, &put, &body).await;
-    let composes = h.grpc.requests().iter().filter(|r| r.path == COMPOSE).count();
+    let composes = h
+        .grpc
+        .requests()
+        .iter()
+        .filter(|r| r.path == COMPOSE)
+        .count();
     assert_eq!(composes, 1, "13 parts compose in one call");
     // A redelivery after success is a no-op.
-    let event = sqs_event(&[("again".into(), notification(vec![h.created(&put)]))]);
+    let name = Harness::dest_name(&put.key);
+    let sequencer = h.gcs_metadata(&name, "x-crossfed-sequencer").await.unwrap();
+    let record = h.record("ObjectCreated:Put", &put, &sequencer);
+    let event = sqs_event(&[("again".into(), notification(vec![record]))]);
     let uploads = h.proxy.requests().len();
     Harness::invoke(&app, event, Duration::from_secs(60))
         .await
@@ -155,8 +162,7 @@ async fn bench_large_object_over_redeliveries() {
     let put = h.put("big/256MiB.bin", body.clone()).await;
     h.proxy
         .inject_faults(vec![Fault::Delay(Duration::from_millis(1500)); 32]);
-    let invocations =
-        redeliver_until_copied(&h, &app, &put, Duration::from_secs(5), 200).await;
+    let invocations = redeliver_until_copied(&h, &app, &put, Duration::from_secs(5), 200).await;
     assert!(invocations >= 4, "only {invocations} invocations");
     check_copy(&h, &put, &body).await;
     let line = format!(
