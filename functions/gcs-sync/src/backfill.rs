@@ -319,17 +319,21 @@ impl Backfill {
             let abort_at = deadline
                 .checked_sub(limits.abort_margin)
                 .unwrap_or(deadline);
-            let work = run_actions(replicator, limits, &state, page.actions);
-            let Ok(tally) = tokio::time::timeout_at(abort_at, work).await else {
+            let tally = std::sync::Mutex::new(Tally::default());
+            let work = run_actions(replicator, limits, &state, page.actions, &tally);
+            let finished = tokio::time::timeout_at(abort_at, work).await.is_ok();
+            // What completed counts even if the page is cut short (it is in sync next time).
+            let t = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+            state.copied += t.copied;
+            state.bytes += t.bytes;
+            state.deleted += t.deleted;
+            state.skipped += t.skipped;
+            state.failed += t.failed;
+            if !finished {
                 tracing::warn!(run = %state.run, "deadline reached within a page; continuing later");
                 break;
-            };
+            }
             state.examined += page.examined;
-            state.copied += tally.copied;
-            state.bytes += tally.bytes;
-            state.deleted += tally.deleted;
-            state.skipped += tally.skipped;
-            state.failed += tally.failed;
             state.after = page.through.or(state.after.take());
             state.done = page.last;
             self.save(replicator, &mut state).await?;
@@ -538,7 +542,8 @@ async fn run_actions(
     limits: &Limits,
     state: &Checkpoint,
     actions: Vec<Action>,
-) -> Tally {
+    tally: &std::sync::Mutex<Tally>,
+) {
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for action in actions {
@@ -558,8 +563,8 @@ async fn run_actions(
             result
         });
     }
-    let mut tally = Tally::default();
     while let Some(joined) = tasks.join_next().await {
+        let mut tally = tally.lock().unwrap_or_else(|e| e.into_inner());
         match joined {
             Ok(Ok(Outcome::Copied { bytes, .. })) => {
                 tally.copied += 1;
@@ -570,7 +575,6 @@ async fn run_actions(
             Ok(Err(_)) | Err(_) => tally.failed += 1,
         }
     }
-    tally
 }
 
 /// The change an event would have carried for `action`.

@@ -29,7 +29,7 @@ const MAX_NAME: usize = 1024;
 /// `SYNC_PART_BYTES` / `SYNC_PART_CONCURRENCY`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PartSettings {
-    /// Objects larger than this are copied in parts of this size (default 16 MiB).
+    /// Objects larger than this are copied in parts of this size (default 8 MiB).
     pub part_bytes: u64,
     /// Parts read or uploading at once (default 4); memory is about this many parts.
     pub concurrency: usize,
@@ -38,7 +38,7 @@ pub struct PartSettings {
 impl Default for PartSettings {
     fn default() -> Self {
         PartSettings {
-            part_bytes: 16 * MIB,
+            part_bytes: 8 * MIB,
             concurrency: 4,
         }
     }
@@ -611,7 +611,7 @@ mod tests {
     fn settings() {
         let s = PartSettings::from_lookup(|_| None).unwrap();
         assert_eq!(s, PartSettings::default());
-        assert!(s.applies(16 * MIB + 1) && !s.applies(16 * MIB));
+        assert!(s.applies(8 * MIB + 1) && !s.applies(8 * MIB));
         let s =
             PartSettings::from_lookup(|k| (k == "SYNC_PART_BYTES").then(|| "1048576".to_string()))
                 .unwrap();

@@ -196,7 +196,7 @@ async fn copy_large_object(size: u64) -> (Duration, u64) {
         .collect();
     assert_eq!(
         parts.len() as u64,
-        size.div_ceil(16 << 20),
+        size.div_ceil(8 << 20),
         "one upload per part"
     );
     assert!(
@@ -267,7 +267,7 @@ async fn bench_throughput_against_scripts() {
     let (t, peak) = run_function_copy(&h, &put, &[]).await;
     verify_copy(&h, &Harness::dest_name(key), size, crc).await;
     rows += &row(
-        "gcs-sync (parts of 16 MiB, 4 at a time, compose), 256 MiB",
+        "gcs-sync (parts of 8 MiB, 4 at a time, compose), 256 MiB",
         t,
         &format!("{} MiB", peak / 1024),
     );
