@@ -58,12 +58,12 @@ pub fn request(payload: &Value) -> Option<Result<BackfillRequest, String>> {
     }))
 }
 
+/// What [`Continuation::invoke`] returns.
+pub type InvokeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
 /// Starts the next invocation of a run (asynchronously, not through the sync queue).
 pub trait Continuation: Send + Sync {
-    fn invoke(
-        &self,
-        payload: Value,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+    fn invoke(&self, payload: Value) -> InvokeFuture<'_>;
 }
 
 /// `lambda:InvokeFunction` (`InvocationType=Event`) on the function itself.
@@ -81,10 +81,7 @@ impl LambdaContinuation {
 }
 
 impl Continuation for LambdaContinuation {
-    fn invoke(
-        &self,
-        payload: Value,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+    fn invoke(&self, payload: Value) -> InvokeFuture<'_> {
         Box::pin(async move {
             self.client
                 .invoke()

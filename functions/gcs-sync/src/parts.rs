@@ -350,7 +350,7 @@ pub async fn upload_missing(
 /// What a copy in parts did.
 #[derive(Debug)]
 pub enum Copied {
-    Done(Conditional<Object>),
+    Done(Box<Conditional<Object>>),
     SourceMissing,
     SourceChanged,
 }
@@ -413,7 +413,7 @@ impl PartCopier<'_> {
             .gcs
             .compose_parts(&layout, &parts, destination, if_generation_match)
             .await?;
-        Ok(Ok(Copied::Done(done)))
+        Ok(Ok(Copied::Done(Box::new(done))))
     }
 }
 

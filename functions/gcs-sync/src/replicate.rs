@@ -146,7 +146,7 @@ impl Replicator {
                             .copy(change, &name, source, metadata.clone(), if_generation_match)
                             .await?
                         {
-                            Ok(Copied::Done(written)) => written,
+                            Ok(Copied::Done(written)) => *written,
                             Ok(Copied::SourceMissing) => {
                                 return Ok(Outcome::Skipped(SkipReason::SourceMissing));
                             }

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -20,10 +18,7 @@ use serde_json::{Value, json};
 struct Recorder(Mutex<Vec<Value>>);
 
 impl Continuation for Recorder {
-    fn invoke(
-        &self,
-        payload: Value,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+    fn invoke(&self, payload: Value) -> backfill::InvokeFuture<'_> {
         self.0.lock().unwrap().push(payload);
         Box::pin(async { Ok(()) })
     }
