@@ -139,7 +139,7 @@ impl Settings {
                 "SYNC_UPLOAD_CHUNK_BYTES={upload_chunk} is invalid: use a multiple of {UPLOAD_QUANTUM} (256 KiB)"
             ));
         }
-        let parts = PartSettings::from_lookup(&get)?;
+        let parts = PartSettings::from_lookup(get)?;
         Ok(Settings {
             destination,
             delete_mode,
