@@ -5,6 +5,7 @@
 #   make bench     cargo run --release crossfed-bench with the local clouds up (writes BENCHMARKS.md)
 #   make localcloud-up / localcloud-down   start / stop moto + fake-gcs-server by hand
 #   make validate  sam validate --lint;  make deploy  sam build + sam deploy --guided
+#   make backfill STACK=name [PREFIX=p/]   copy what S3 has and GCS lacks (and repair drift)
 #   make clean     stop the local clouds and remove target/localcloud
 #
 # Local clouds (tests/localcloud/): moto on 127.0.0.1:$(MOTO_PORT),
@@ -16,6 +17,7 @@ PYTHON ?= python3
 
 export VENV := $(CURDIR)/.venv
 SAM_VENV := $(CURDIR)/.venv-sam
+BENCH_VENV := $(CURDIR)/.venv-bench
 export MOTO_PORT ?= 5055
 export GCS_HOST ?= 127.0.0.2
 export GCS_PORT ?= 80
@@ -24,8 +26,8 @@ LOCALCLOUD := tests/localcloud/localcloud.sh
 WITH_LOCALCLOUD := tests/localcloud/with-localcloud.sh
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 
-.PHONY: all test lint cargo-test run bench venv sam-venv localcloud-up localcloud-down \
-        validate deploy clean ext-clients build-CrossfedExtensionLayer
+.PHONY: all test lint cargo-test run bench bench-tools venv sam-venv localcloud-up localcloud-down \
+        validate deploy clean ext-clients build-CrossfedExtensionLayer backfill
 
 all: test
 
@@ -64,6 +66,20 @@ $(EXT_CLIENTS)/node/node_modules/.installed: $(EXT_CLIENTS)/node/package-lock.js
 	cd $(EXT_CLIENTS)/node && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
+# What a user would script instead of gcs-sync, for `make bench`: boto3 + google-cloud-storage
+# (pinned, in a venv) and rclone (Debian package).
+$(BENCH_VENV)/.installed: tests/bench/requirements.txt
+	rm -rf $(BENCH_VENV)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --disable-pip-version-check -q -r tests/bench/requirements.txt
+	touch $@
+
+bench-tools: $(BENCH_VENV)/.installed
+	@command -v rclone >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q rclone; \
+	  else echo "make bench needs rclone: sudo apt-get install rclone" >&2; exit 1; fi; }
+
 # ---- local emulated clouds --------------------------------------------------
 
 localcloud-up: venv
@@ -93,10 +109,12 @@ run: venv ext-clients
 	  FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug $(CURDIR)/target/debug/crossfed-localrun; \
 	  $(CURDIR)/target/debug/crossfed-localrun-layer'
 
-bench: venv
+bench: venv bench-tools
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
-	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy --nocapture; \
-	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p list-buckets --test cold_start -- --ignored --nocapture; \
+	  export CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env BENCH_PYTHON=$(BENCH_VENV)/bin/python; \
+	  rm -f target/bench-gcs-sync.md; \
+	  cargo test --release -p gcs-sync --test large_object --test redelivery --test backfill -- --ignored bench_ --test-threads 1 --nocapture; \
+	  cargo test --release -p list-buckets --test cold_start -- --ignored --nocapture; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'
 
 # ---- AWS SAM ----------------------------------------------------------------
@@ -117,6 +135,15 @@ build-CrossfedExtensionLayer:
 	  $(if $(filter x86_64,$(LAYER_ARCH)),--x86-64,--arm64) --manifest-path $(CURDIR)/Cargo.toml
 	mkdir -p $(ARTIFACTS_DIR)/extensions
 	cp $(CURDIR)/target/lambda/extensions/crossfed-extension $(ARTIFACTS_DIR)/extensions/crossfed-extension
+
+# Starts a backfill / repair run of the deployed gcs-sync (it continues by itself and
+# checkpoints under <destination>/.crossfed/backfill/). Needs the AWS CLI.
+STACK ?= crossfed
+PREFIX ?=
+backfill:
+	aws lambda invoke --function-name $(STACK)-gcs-sync --invocation-type Event \
+	  --cli-binary-format raw-in-base64-out \
+	  --payload '{"backfill":{"prefix":"$(PREFIX)"}}' /dev/stdout
 
 # ---- housekeeping -----------------------------------------------------------
 
