@@ -104,10 +104,7 @@ async fn large_object_continues_across_redeliveries() {
         .count();
     assert_eq!(composes, 1, "13 parts compose in one call");
     // A redelivery after success is a no-op.
-    let name = Harness::dest_name(&put.key);
-    let sequencer = h.gcs_metadata(&name, "x-crossfed-sequencer").await.unwrap();
-    let record = h.record("ObjectCreated:Put", &put, &sequencer);
-    let event = sqs_event(&[("again".into(), notification(vec![record]))]);
+    let event = sqs_event(&[("again".into(), notification(vec![h.created(&put)]))]);
     let uploads = h.proxy.requests().len();
     Harness::invoke(&app, event, Duration::from_secs(60))
         .await
@@ -116,6 +113,82 @@ async fn large_object_continues_across_redeliveries() {
         h.proxy.requests()[uploads..]
             .iter()
             .all(|r| !r.path.contains("/upload/"))
+    );
+}
+
+/// S3 overwrites the object while its parts are being copied: the ranged `GetObject`
+/// (`If-Match` the old ETag) answers 412, and the function looks again and copies the new
+/// object (it never skips the message). Part 0 of the old object is already there, so the
+/// copy has to open a ranged read after listing the parts; the listing is slowed so that the
+/// overwrite lands between the first `GetObject` and that ranged one.
+#[tokio::test]
+async fn an_object_overwritten_during_its_copy_in_parts_is_copied_anew() {
+    let h = Harness::start().await;
+    let app = h
+        .app(&[("SYNC_PART_BYTES", &(256 * KIB).to_string())])
+        .await;
+    let key = "changing/object.bin";
+    let old_body = data(80, (4 * 256 * KIB + 10) as usize);
+    let old = h.put(key, old_body.clone()).await;
+    let part0 = format!(
+        "{}/.crossfed-parts/{key}/{}/000000",
+        Harness::dest_name("").trim_end_matches('/'),
+        old.etag
+    );
+    let url = format!(
+        "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
+        h.backend,
+        h.dest_bucket,
+        part0.replace('/', "%2F")
+    );
+    let status = reqwest::Client::new()
+        .post(url)
+        .body(old_body[..(256 * KIB) as usize].to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+    assert_eq!(part_names(&h).await, BTreeSet::from([part0.clone()]));
+
+    // gRPC: the copy's state (as is), then the parts listing (slowed).
+    h.grpc.inject_faults([
+        Fault::Delay(Duration::ZERO),
+        Fault::Delay(Duration::from_millis(2500)),
+    ]);
+    let new_body = data(81, (4 * 256 * KIB + 10) as usize);
+    let overwrite = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        h.put(key, new_body.clone()).await
+    };
+    let event = sqs_event(&[("m".into(), notification(vec![h.created(&old)]))]);
+    let (response, new) = tokio::join!(
+        Harness::invoke(&app, event, Duration::from_secs(120)),
+        overwrite
+    );
+    let response = response.unwrap();
+    assert!(failures(&response).is_empty(), "{response}");
+    // Two rounds: the parts of the old object listed (then 412), those of the new one
+    // listed and composed.
+    let rpcs: Vec<_> = h.grpc.requests().into_iter().map(|r| r.path).collect();
+    let count = |suffix: &str| rpcs.iter().filter(|p| p.ends_with(suffix)).count();
+    assert_eq!(
+        (count("/ListObjects"), count("/ComposeObject")),
+        (2, 1),
+        "{rpcs:?}"
+    );
+    assert_ne!(old.etag, new.etag);
+    let name = Harness::dest_name(key);
+    let object = h.gcs_object(&name).await.expect("copied, not skipped");
+    assert_eq!(object["metadata"]["x-crossfed-source-etag"], new.etag);
+    assert_eq!(object["crc32c"], crc32c_b64(crc32c::crc32c(&new_body)));
+    assert_eq!(h.gcs_bytes(&name).await, new_body);
+    h.assert_follows_s3(key).await;
+    // Only the old object's parts are left (for the lifecycle rule): the new copy's are removed.
+    let left = part_names(&h).await;
+    assert!(
+        left.iter().all(|n| n.contains(&format!("/{}/", old.etag))),
+        "{left:?}"
     );
 }
 
