@@ -14,6 +14,7 @@
 #   make watch     cargo lambda watch against the local clouds (make invoke FUNCTION=... EVENT=...)
 #   make coldstart cold starts of the packaged binaries (after make package)
 #   make validate  sam validate --lint
+#   make backfill STACK=name [PREFIX=p/]   copy what S3 has and GCS lacks (and repair drift)
 #   make clean     stop the local clouds and remove target/localcloud
 #
 # Local clouds (tests/localcloud/): moto on 127.0.0.1:$(MOTO_PORT),
@@ -26,6 +27,7 @@ PYTHON ?= python3
 export VENV := $(CURDIR)/.venv
 SAM_VENV := $(CURDIR)/.venv-sam
 LAMBDA_VENV := $(CURDIR)/.venv-lambda
+BENCH_VENV := $(CURDIR)/.venv-bench
 export MOTO_PORT ?= 5055
 export GCS_HOST ?= 127.0.0.1
 export GCS_PORT ?= 5056
@@ -44,7 +46,7 @@ STACK ?= crossfed
 
 .PHONY: all test lint cargo-test run bench venv sam-venv lambda-venv localcloud-up localcloud-down \
         validate package deploy delete watch invoke coldstart clean soak fuzz \
-        ext-clients build-CrossfedExtensionLayer
+        ext-clients build-CrossfedExtensionLayer bench-tools backfill
 
 all: test
 
@@ -89,6 +91,20 @@ $(LAMBDA_VENV)/.installed: tests/localcloud/requirements-lambda.txt
 	$(PYTHON) -m venv $(LAMBDA_VENV)
 	$(LAMBDA_VENV)/bin/pip install --disable-pip-version-check -q -r tests/localcloud/requirements-lambda.txt
 	touch $@
+
+# What a user would script instead of gcs-sync, for `make bench`: boto3 + google-cloud-storage
+# (pinned, in a venv) and rclone (Debian package).
+$(BENCH_VENV)/.installed: tests/bench/requirements.txt
+	rm -rf $(BENCH_VENV)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --disable-pip-version-check -q -r tests/bench/requirements.txt
+	touch $@
+
+bench-tools: $(BENCH_VENV)/.installed
+	@command -v rclone >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q rclone; \
+	  else echo "make bench needs rclone: sudo apt-get install rclone" >&2; exit 1; fi; }
 
 # ---- local emulated clouds --------------------------------------------------
 
@@ -153,10 +169,12 @@ coldstart: venv
 	  gcs-sync=.aws-sam/build/GcsSyncFunction/bootstrap \
 	  cross-cloud-report=.aws-sam/build/CrossCloudReportFunction/bootstrap
 
-bench: venv
+bench: venv bench-tools
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
-	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy --nocapture; \
-	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p list-buckets --test cold_start -- --ignored --nocapture; \
+	  export CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env BENCH_PYTHON=$(BENCH_VENV)/bin/python; \
+	  rm -f target/bench-gcs-sync.md; \
+	  cargo test --release -p gcs-sync --test large_object --test redelivery --test backfill -- --ignored bench_ --test-threads 1 --nocapture; \
+	  cargo test --release -p list-buckets --test cold_start -- --ignored --nocapture; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'
 	$(MAKE) --no-print-directory soak
 
@@ -212,6 +230,15 @@ build-CrossfedExtensionLayer:
 	  $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) --manifest-path $(CURDIR)/Cargo.toml
 	mkdir -p $(ARTIFACTS_DIR)/extensions
 	cp $(CURDIR)/target/lambda/extensions/crossfed-extension $(ARTIFACTS_DIR)/extensions/crossfed-extension
+
+# Starts a backfill / repair run of the deployed gcs-sync (it continues by itself and
+# checkpoints under <destination>/.crossfed/backfill/). Needs the AWS CLI.
+STACK ?= crossfed
+PREFIX ?=
+backfill:
+	aws lambda invoke --function-name $(STACK)-gcs-sync --invocation-type Event \
+	  --cli-binary-format raw-in-base64-out \
+	  --payload '{"backfill":{"prefix":"$(PREFIX)"}}' /dev/stdout
 
 # ---- housekeeping -----------------------------------------------------------
 

@@ -5,9 +5,9 @@
 //! `ListBuckets` answers from [`FakeStorageConfig::buckets`]. Started with
 //! [`FakeStorage::start_backed`], the fake fronts a fake-gcs-server (its HTTP
 //! JSON API, where the `Storage` client reads and writes objects): bucket
-//! names then come from the backend, and `ListObjects`, `GetObject` and
-//! `DeleteObject` are answered from it, with the generation and
-//! metageneration preconditions fake-gcs-server ignores checked here.
+//! names then come from the backend, and `ListObjects`, `GetObject`,
+//! `DeleteObject` and `ComposeObject` are answered from it, with the generation
+//! and metageneration preconditions fake-gcs-server ignores checked here.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -205,16 +205,65 @@ pub mod proto {
         pub size: i64,
         #[prost(string, tag = "7")]
         pub content_encoding: String,
+        #[prost(string, tag = "8")]
+        pub content_disposition: String,
+        #[prost(string, tag = "9")]
+        pub cache_control: String,
+        #[prost(string, tag = "11")]
+        pub content_language: String,
         #[prost(string, tag = "13")]
         pub content_type: String,
         #[prost(message, optional, tag = "14")]
         pub create_time: Option<Timestamp>,
+        #[prost(int32, tag = "15")]
+        pub component_count: i32,
         #[prost(message, optional, tag = "16")]
         pub checksums: Option<ObjectChecksums>,
         #[prost(message, optional, tag = "17")]
         pub update_time: Option<Timestamp>,
         #[prost(map = "string, string", tag = "22")]
         pub metadata: HashMap<String, String>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ComposeObjectRequest {
+        #[prost(message, optional, tag = "1")]
+        pub destination: Option<Object>,
+        #[prost(message, repeated, tag = "2")]
+        pub source_objects: Vec<ComposeSource>,
+        #[prost(string, tag = "9")]
+        pub destination_predefined_acl: String,
+        #[prost(int64, optional, tag = "4")]
+        pub if_generation_match: Option<i64>,
+        #[prost(int64, optional, tag = "5")]
+        pub if_metageneration_match: Option<i64>,
+        #[prost(string, tag = "6")]
+        pub kms_key: String,
+        /// `CommonObjectRequestParams` (customer-supplied keys): not supported.
+        #[prost(bytes = "vec", optional, tag = "7")]
+        pub common_object_request_params: Option<Vec<u8>>,
+        #[prost(message, optional, tag = "10")]
+        pub object_checksums: Option<ObjectChecksums>,
+        #[prost(bool, optional, tag = "11")]
+        pub delete_source_objects: Option<bool>,
+    }
+
+    /// `ComposeObjectRequest.SourceObject`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ComposeSource {
+        #[prost(string, tag = "1")]
+        pub name: String,
+        #[prost(int64, tag = "2")]
+        pub generation: i64,
+        #[prost(message, optional, tag = "3")]
+        pub object_preconditions: Option<ComposeSourcePreconditions>,
+    }
+
+    /// `ComposeObjectRequest.SourceObject.ObjectPreconditions`.
+    #[derive(Clone, Copy, PartialEq, Eq, prost::Message)]
+    pub struct ComposeSourcePreconditions {
+        #[prost(int64, optional, tag = "1")]
+        pub if_generation_match: Option<i64>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -227,8 +276,9 @@ pub mod proto {
 }
 
 use proto::{
-    Bucket, DeleteObjectRequest, Empty, GetObjectRequest, ListBucketsRequest, ListBucketsResponse,
-    ListObjectsRequest, ListObjectsResponse, Object, ObjectChecksums, Timestamp,
+    Bucket, ComposeObjectRequest, DeleteObjectRequest, Empty, GetObjectRequest, ListBucketsRequest,
+    ListBucketsResponse, ListObjectsRequest, ListObjectsResponse, Object, ObjectChecksums,
+    Timestamp,
 };
 
 const SERVICE_PREFIX: &str = "/google.storage.v2.Storage/";
@@ -236,6 +286,9 @@ const LIST_BUCKETS: &str = "/google.storage.v2.Storage/ListBuckets";
 const LIST_OBJECTS: &str = "/google.storage.v2.Storage/ListObjects";
 const GET_OBJECT: &str = "/google.storage.v2.Storage/GetObject";
 const DELETE_OBJECT: &str = "/google.storage.v2.Storage/DeleteObject";
+const COMPOSE_OBJECT: &str = "/google.storage.v2.Storage/ComposeObject";
+/// Cloud Storage composes at most this many source objects per request.
+const MAX_COMPOSE_SOURCES: usize = 32;
 /// Server-side page size when the request leaves it at 0, and the maximum.
 const MAX_PAGE_SIZE: usize = 1000;
 const PAGE_TOKEN_PREFIX: &str = "fake-page-";
@@ -294,10 +347,13 @@ pub struct StorageRequestRecord {
     pub prefix: Option<String>,
     /// `delimiter` of `ListObjects`.
     pub delimiter: Option<String>,
-    /// `bucket` of `GetObject` / `DeleteObject` (`projects/_/buckets/B`).
+    /// `bucket` of `GetObject` / `DeleteObject`, `destination.bucket` of `ComposeObject`
+    /// (`projects/_/buckets/B`).
     pub bucket: Option<String>,
-    /// `object` of `GetObject` / `DeleteObject`.
+    /// `object` of `GetObject` / `DeleteObject`, `destination.name` of `ComposeObject`.
     pub object: Option<String>,
+    /// `source_objects[].name` of `ComposeObject`.
+    pub sources: Vec<String>,
     /// `generation` of `GetObject` / `DeleteObject` (0: live version).
     pub generation: Option<i64>,
     pub if_generation_match: Option<i64>,
@@ -446,7 +502,7 @@ async fn route(state: Arc<StorageState>, req: Request<Incoming>) -> Response<Bod
     state.calls.fetch_add(1, Ordering::SeqCst);
     match path.as_str() {
         LIST_BUCKETS => serve::<ListBucketsRequest>(state, req).await,
-        LIST_OBJECTS | GET_OBJECT | DELETE_OBJECT if state.backend.is_none() => {
+        LIST_OBJECTS | GET_OBJECT | DELETE_OBJECT | COMPOSE_OBJECT if state.backend.is_none() => {
             lock(&state.requests).push(StorageRequestRecord {
                 path: path.clone(),
                 code: Code::Unimplemented as i32,
@@ -460,6 +516,7 @@ async fn route(state: Arc<StorageState>, req: Request<Incoming>) -> Response<Bod
         LIST_OBJECTS => serve::<ListObjectsRequest>(state, req).await,
         GET_OBJECT => serve::<GetObjectRequest>(state, req).await,
         DELETE_OBJECT => serve::<DeleteObjectRequest>(state, req).await,
+        COMPOSE_OBJECT => serve::<ComposeObjectRequest>(state, req).await,
         _ => {
             lock(&state.requests).push(StorageRequestRecord {
                 path: path.clone(),
@@ -735,10 +792,6 @@ async fn list_objects(
             "include_trailing_delimiter",
             request.include_trailing_delimiter,
         ),
-        (
-            "lexicographic_start",
-            !request.lexicographic_start.is_empty(),
-        ),
         ("lexicographic_end", !request.lexicographic_end.is_empty()),
         ("match_glob", !request.match_glob.is_empty()),
         ("filter", !request.filter.is_empty()),
@@ -758,6 +811,8 @@ async fn list_objects(
         ("prefix", &request.prefix),
         ("delimiter", &request.delimiter),
         ("pageToken", &request.page_token),
+        // Inclusive, like the JSON API's startOffset.
+        ("startOffset", &request.lexicographic_start),
     ] {
         if !value.is_empty() {
             query.push((key, value.clone()));
@@ -935,6 +990,142 @@ impl DeleteObjectRequest {
     }
 }
 
+impl Rpc for ComposeObjectRequest {
+    type Response = Object;
+    const PATH: &'static str = COMPOSE_OBJECT;
+    const PERMISSION: &'static str = "storage.objects.create";
+    const WRITE: bool = true;
+
+    fn describe(&self, record: &mut StorageRequestRecord) {
+        if let Some(d) = &self.destination {
+            record.bucket = Some(d.bucket.clone());
+            record.object = Some(d.name.clone());
+        }
+        record.sources = self.source_objects.iter().map(|s| s.name.clone()).collect();
+        record.if_generation_match = self.if_generation_match;
+        record.if_metageneration_match = self.if_metageneration_match;
+    }
+
+    fn routing(&self) -> (&'static str, &str) {
+        (
+            "bucket",
+            self.destination.as_ref().map_or("", |d| d.bucket.as_str()),
+        )
+    }
+
+    fn handle(self, state: Arc<StorageState>) -> BoxFuture<Result<Self::Response, Status>> {
+        Box::pin(async move { compose_object(&state, self).await })
+    }
+}
+
+/// `ComposeObject`, checked like Cloud Storage (1 to 32 existing sources, their
+/// generation preconditions, the destination's preconditions), then composed by the
+/// backend's JSON API, which ignores preconditions (checked here, read-then-compose).
+async fn compose_object(
+    state: &StorageState,
+    request: ComposeObjectRequest,
+) -> Result<Object, Status> {
+    let unsupported = [
+        (
+            "destination_predefined_acl",
+            !request.destination_predefined_acl.is_empty(),
+        ),
+        ("kms_key", !request.kms_key.is_empty()),
+        (
+            "common_object_request_params",
+            request.common_object_request_params.is_some(),
+        ),
+        ("object_checksums", request.object_checksums.is_some()),
+        (
+            "delete_source_objects",
+            request.delete_source_objects == Some(true),
+        ),
+    ];
+    if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
+        return Err(Status::unimplemented(format!(
+            "ComposeObject.{field} is not supported by the fake"
+        )));
+    }
+    let destination = request
+        .destination
+        .ok_or_else(|| Status::invalid_argument("destination is required."))?;
+    let bucket_id = bucket_id(&destination.bucket, "destination.bucket")?;
+    if destination.name.is_empty() {
+        return Err(Status::invalid_argument(
+            "destination.name must not be empty.",
+        ));
+    }
+    let count = request.source_objects.len();
+    if count == 0 {
+        return Err(Status::invalid_argument(
+            "source_objects must not be empty.",
+        ));
+    }
+    if count > MAX_COMPOSE_SOURCES {
+        return Err(Status::invalid_argument(format!(
+            "The number of source components provided ({count}) exceeds the maximum \
+             ({MAX_COMPOSE_SOURCES})."
+        )));
+    }
+    let mut sources = Vec::with_capacity(count);
+    for source in &request.source_objects {
+        let object = get_object(state, bucket_id, &source.name, source.generation).await?;
+        if let Some(want) = source
+            .object_preconditions
+            .and_then(|p| p.if_generation_match)
+            && want != object.generation
+        {
+            return Err(Status::failed_precondition(PRECONDITION_FAILED));
+        }
+        let mut json = serde_json::json!({"name": source.name});
+        if source.generation != 0 {
+            json["generation"] = source.generation.to_string().into();
+        }
+        sources.push(json);
+    }
+    if request.if_generation_match.is_some() || request.if_metageneration_match.is_some() {
+        let preconditions = Preconditions {
+            if_generation_match: request.if_generation_match,
+            if_metageneration_match: request.if_metageneration_match,
+            ..Preconditions::default()
+        };
+        match get_object(state, bucket_id, &destination.name, 0).await {
+            Ok(current) => preconditions.check(&current)?,
+            Err(status) if status.code() == Code::NotFound => {
+                if request.if_generation_match != Some(0) {
+                    return Err(Status::failed_precondition(PRECONDITION_FAILED));
+                }
+            }
+            Err(status) => return Err(status),
+        }
+    }
+    let mut resource = serde_json::Map::new();
+    for (key, value) in [
+        ("contentType", &destination.content_type),
+        ("contentEncoding", &destination.content_encoding),
+        ("contentDisposition", &destination.content_disposition),
+        ("contentLanguage", &destination.content_language),
+        ("cacheControl", &destination.cache_control),
+    ] {
+        if !value.is_empty() {
+            resource.insert(key.into(), value.clone().into());
+        }
+    }
+    if !destination.metadata.is_empty() {
+        resource.insert("metadata".into(), serde_json::json!(destination.metadata));
+    }
+    let body = serde_json::json!({"sourceObjects": sources, "destination": resource});
+    let path = format!("{}/compose", object_path(bucket_id, &destination.name));
+    let json = state
+        .backend()?
+        .post(&path, &body)
+        .await
+        .map_err(|e| e.status(|| no_such_object(bucket_id, &destination.name)))?;
+    let mut object = object_from_json(&json)?;
+    object.component_count = i32::try_from(count).unwrap_or(i32::MAX);
+    Ok(object)
+}
+
 /// The live (`generation == 0`) or given generation of an object.
 async fn get_object(
     state: &StorageState,
@@ -1044,7 +1235,11 @@ fn object_from_json(json: &Value) -> Result<Object, Status> {
         storage_class: str_field("storageClass"),
         size: int_field("size")?,
         content_encoding: str_field("contentEncoding"),
+        content_disposition: str_field("contentDisposition"),
+        cache_control: str_field("cacheControl"),
+        content_language: str_field("contentLanguage"),
         content_type: str_field("contentType"),
+        component_count: int_field("componentCount")?.try_into().unwrap_or_default(),
         create_time: time_field("timeCreated")?,
         checksums: Some(ObjectChecksums { crc32c, md5_hash }),
         update_time: time_field("updated")?,
@@ -1090,6 +1285,25 @@ impl Backend {
             .http
             .get(format!("{}{path}", self.base))
             .query(query)
+            .send()
+            .await
+            .map_err(|e| BackendError::Io(e.to_string()))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| BackendError::Io(e.to_string()))?;
+        if !status.is_success() {
+            return Err(BackendError::Status(status.as_u16(), error_message(&text)));
+        }
+        serde_json::from_str(&text).map_err(|e| BackendError::Io(format!("bad JSON: {e}")))
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, BackendError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
             .send()
             .await
             .map_err(|e| BackendError::Io(e.to_string()))?;

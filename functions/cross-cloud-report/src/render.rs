@@ -157,6 +157,19 @@ fn drift(out: &mut String, d: &Drift) {
         }
         more(out, d.different.count, d.different.sample.len());
     }
+    if !d.is_clean()
+        && let Some((bucket, prefix)) = d
+            .source
+            .strip_prefix("s3://")
+            .map(|rest| rest.split_once('/').unwrap_or((rest, "")))
+    {
+        let payload = serde_json::json!({"backfill": {"bucket": bucket, "prefix": prefix}});
+        let _ = writeln!(
+            out,
+            "Repair (if gcs-sync syncs this pair): `make backfill PREFIX={prefix}`, or invoke \
+             gcs-sync with `{payload}`.\n"
+        );
+    }
 }
 
 fn more(out: &mut String, count: u64, shown: usize) {
@@ -283,6 +296,10 @@ mod tests {
         );
         assert!(!md.contains("\n\n\n"), "no double blank lines: {md}");
         assert!(md.contains("Sync drift: 3 missing in GCS, 0 extra in GCS, 1 different."));
+        assert!(
+            md.contains(r#"`{"backfill":{"bucket":"src","prefix":"data/"}}`"#),
+            "{md}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use crossfed_kit::endpoint::{self, STORAGE_GRPC_ENV, STORAGE_HTTP_ENV};
 use crossfed_kit::{ConfigError, Env};
 
 use crate::destination::Destination;
+use crate::parts::PartSettings;
 use crate::replicate::DeleteMode;
 use crate::retry_delay::{self, DEFAULT_DELAYS};
 
@@ -74,6 +75,10 @@ pub struct Config {
     /// or larger use resumable uploads in chunks of this size; smaller ones one request.
     /// Memory per upload in flight is about this much.
     pub upload_chunk: usize,
+    /// `SYNC_PART_BYTES` (default 8 MiB, 256 KiB to 256 MiB) and `SYNC_PART_CONCURRENCY`
+    /// (default 4, 1 to 16): larger objects are copied in parts of this size, this many at
+    /// a time (see [`crate::parts`]).
+    pub parts: PartSettings,
     /// `STORAGE_EMULATOR_HOST`: the JSON API endpoint (see [`endpoint::google_override`]).
     pub storage_endpoint: Option<String>,
     /// `STORAGE_EMULATOR_HOST_GRPC`: the gRPC endpoint.
@@ -137,6 +142,15 @@ impl Config {
                 "SYNC_UPLOAD_CHUNK_BYTES={upload_chunk} is invalid: use a multiple of {UPLOAD_QUANTUM} (256 KiB)"
             ));
         }
+        let default_parts = PartSettings::default();
+        let parts = PartSettings {
+            part_bytes: r.number(
+                "SYNC_PART_BYTES",
+                default_parts.part_bytes,
+                UPLOAD_QUANTUM as u64..=256 * MIB as u64,
+            ),
+            concurrency: r.number("SYNC_PART_CONCURRENCY", default_parts.concurrency, 1..=16),
+        };
         let retry_delays = r
             .parse("SYNC_RETRY_DELAYS_S", retry_delay::parse_delays)
             .unwrap_or_else(|| DEFAULT_DELAYS.to_vec());
@@ -151,6 +165,7 @@ impl Config {
             retries,
             retry_delays,
             upload_chunk,
+            parts,
             storage_endpoint,
             grpc_endpoint,
         }))
@@ -186,6 +201,8 @@ mod tests {
         assert_eq!(s.limits, Limits::default());
         assert_eq!(s.retries, Retries::default());
         assert_eq!(s.upload_chunk, 8 * MIB);
+        assert_eq!(s.parts, PartSettings::default());
+        assert_eq!(s.parts.part_bytes, 8 * MIB as u64);
         assert_eq!((s.storage_endpoint, s.grpc_endpoint), (None, None));
     }
 
@@ -201,6 +218,8 @@ mod tests {
             ("SYNC_ABORT_MARGIN_MS", "100"),
             ("SYNC_RETRY_ATTEMPTS", "3"),
             ("SYNC_UPLOAD_CHUNK_BYTES", "524288"),
+            ("SYNC_PART_BYTES", "1048576"),
+            ("SYNC_PART_CONCURRENCY", "2"),
             ("STORAGE_EMULATOR_HOST", "127.0.0.2:80"),
             ("STORAGE_EMULATOR_HOST_GRPC", "http://127.0.0.1:9"),
             ("CROSSFED_ALLOW_LOCAL_ENDPOINTS", "1"),
@@ -215,6 +234,13 @@ mod tests {
         assert_eq!(s.limits.start_margin, Duration::from_millis(500));
         assert_eq!(s.retries.attempts, 3);
         assert_eq!(s.upload_chunk, 512 * 1024);
+        assert_eq!(
+            s.parts,
+            PartSettings {
+                part_bytes: MIB as u64,
+                concurrency: 2
+            }
+        );
         assert_eq!(s.storage_endpoint.as_deref(), Some("http://127.0.0.2:80"));
         assert_eq!(s.grpc_endpoint.as_deref(), Some("http://127.0.0.1:9"));
     }
@@ -261,6 +287,20 @@ mod tests {
                     ("SYNC_UPLOAD_CHUNK_BYTES", "300000"),
                 ],
                 "256 KiB",
+            ),
+            (
+                &[
+                    ("SYNC_DESTINATION", "gs://bucket"),
+                    ("SYNC_PART_BYTES", "1024"),
+                ],
+                "SYNC_PART_BYTES `1024`",
+            ),
+            (
+                &[
+                    ("SYNC_DESTINATION", "gs://bucket"),
+                    ("SYNC_PART_CONCURRENCY", "0"),
+                ],
+                "SYNC_PART_CONCURRENCY `0`",
             ),
             (
                 &[

@@ -5,6 +5,8 @@ use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
 
+use crate::backfill::{self, BackfillRequest};
+
 /// What happened to an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChangeKind {
@@ -63,6 +65,8 @@ pub enum Invocation {
     Direct(Vec<ObjectChange>),
     /// Nothing to do (e.g. `s3:TestEvent`), with the reason.
     Ignored(&'static str),
+    /// `{"backfill": {...}}`: sync a whole prefix (see [`crate::backfill`]).
+    Backfill(BackfillRequest),
 }
 
 /// The payload has none of the accepted shapes.
@@ -91,13 +95,17 @@ pub fn parse(payload: Value) -> Result<Invocation, EventError> {
     if is_test_event(&payload) {
         return Ok(Invocation::Ignored("s3:TestEvent"));
     }
+    if let Some(request) = backfill::request(&payload) {
+        return request.map(Invocation::Backfill).map_err(EventError);
+    }
     if is_eventbridge_s3(&payload) {
         return change_from_eventbridge(&payload)
             .map(|c| Invocation::Direct(vec![c]))
             .map_err(EventError);
     }
     Err(EventError(
-        "expected an SQS batch of S3 notifications, an S3 notification or an EventBridge S3 event"
+        "expected an SQS batch of S3 notifications, an S3 notification, an EventBridge S3 event \
+         or {\"backfill\": {\"prefix\": \"PREFIX\"}}"
             .into(),
     ))
 }

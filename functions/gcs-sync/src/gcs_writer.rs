@@ -64,7 +64,17 @@ impl GcsWriter {
         &self.destination
     }
 
-    fn call_error(
+    /// The JSON API client (uploads).
+    pub(crate) fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The gRPC client (metadata, listing, compose, delete).
+    pub(crate) fn control(&self) -> &StorageControl {
+        &self.control
+    }
+
+    pub(crate) fn call_error(
         &self,
         op: &'static str,
         name: &str,
@@ -226,7 +236,7 @@ fn is_not_found(e: &google_cloud_storage::Error) -> bool {
             .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::NotFound)
 }
 
-fn is_precondition_failed(e: &google_cloud_storage::Error) -> bool {
+pub(crate) fn is_precondition_failed(e: &google_cloud_storage::Error) -> bool {
     e.http_status_code() == Some(412)
         || e.status()
             .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::FailedPrecondition)

@@ -5,7 +5,8 @@
 //! `maxReceiveCount`, go to the dead-letter queue; each failed message's retry is delayed by
 //! `SYNC_RETRY_DELAYS_S` rather than the queue's visibility timeout. Direct invocations fail
 //! as a whole so Lambda's asynchronous retries (and on-failure destination) take over; every
-//! change is idempotent, so repeating the successful ones is harmless.
+//! change is idempotent, so repeating the successful ones is harmless. `{"backfill": ...}`
+//! invocations sync a whole prefix ([`crate::backfill`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::backfill::{Backfill, LambdaContinuation};
 use crate::batch::{self, Work, WorkResult};
 use crate::config::{Config, Limits, Retries};
 use crate::event::{self, Invocation};
@@ -39,23 +41,34 @@ pub struct App {
     /// Delays the retry of failed SQS messages (`ChangeMessageVisibility`).
     pub retry_delay: RetryDelay,
     pub limits: Limits,
+    /// `{"backfill": ...}` invocations.
+    pub backfill: Backfill,
 }
 
-/// The AWS side: S3 (the source) and SQS (retry delays of failed messages).
+/// The AWS side: S3 (the source), SQS (retry delays of failed messages) and Lambda (a
+/// backfill continues by invoking the function itself).
 pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
+    /// Invokes this function (`AWS_LAMBDA_FUNCTION_NAME`) asynchronously; `None` outside
+    /// Lambda (a backfill then stops at its checkpoint and says how to continue).
+    pub self_invoke: Option<LambdaContinuation>,
     /// The custom endpoint (`AWS_ENDPOINT_URL`), if any: queue URLs are built on it.
     pub endpoint: Option<String>,
 }
 
 impl AwsClients {
-    /// S3 and SQS clients from the Lambda environment, retrying as `retries` says.
+    /// S3, SQS and Lambda clients from the Lambda environment, retrying as `retries` says.
     pub async fn from_env(env: &Env, retries: &Retries) -> Self {
         let sdk = crossfed_kit::aws::sdk_config(Some(retry_config(retries))).await;
+        let self_invoke = env
+            .get("AWS_LAMBDA_FUNCTION_NAME")
+            .filter(|f| !f.trim().is_empty())
+            .map(|function| LambdaContinuation::new(aws_sdk_lambda::Client::new(&sdk), function));
         AwsClients {
             s3: crossfed_kit::aws::s3_client(&sdk, env),
             sqs: aws_sdk_sqs::Client::new(&sdk),
+            self_invoke,
             endpoint: sdk.endpoint_url().map(str::to_string),
         }
     }
@@ -115,14 +128,23 @@ impl App {
         let (storage, control) = tokio::join!(storage.build(), control.build());
         let gcs = GcsWriter::new(storage?, control?, config.destination.clone());
         Ok(App {
-            replicator: Arc::new(Replicator::new(
-                aws.s3,
-                gcs,
-                config.source_bucket.clone(),
-                config.delete_mode,
-            )),
+            replicator: Arc::new(
+                Replicator::new(
+                    aws.s3,
+                    gcs,
+                    config.source_bucket.clone(),
+                    config.delete_mode,
+                )
+                .with_parts(config.parts),
+            ),
             retry_delay: RetryDelay::new(aws.sqs, aws.endpoint, config.retry_delays.clone()),
             limits: config.limits.clone(),
+            backfill: Backfill {
+                continuation: aws
+                    .self_invoke
+                    .map(|c| Arc::new(c) as Arc<dyn crate::backfill::Continuation>),
+                page_size: crate::backfill::DEFAULT_PAGE_SIZE,
+            },
         })
     }
 }
@@ -191,11 +213,16 @@ impl Summary {
 /// Handles one invocation that must finish by `deadline`.
 pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<Value, BoxError> {
     let (replicator, limits) = (&app.replicator, &app.limits);
+    let deadline_at = deadline;
     let left = deadline
         .duration_since(SystemTime::now())
         .unwrap_or_default();
     let deadline = Instant::now() + left;
     match event::parse(payload)? {
+        Invocation::Backfill(request) => Ok(app
+            .backfill
+            .handle(replicator, limits, request, deadline_at)
+            .await?),
         Invocation::Ignored(reason) => {
             tracing::info!(reason, "nothing to replicate");
             Ok(serde_json::to_value(Summary::default())?)

@@ -8,13 +8,16 @@
 //! out-of-order and forged events are no-ops; generation preconditions keep concurrent
 //! invocations from clobbering each other; failed SQS messages are retried with back-off.
 
+pub mod backfill;
 pub mod batch;
+pub mod compose;
 pub mod config;
 pub mod destination;
 pub mod event;
 pub mod gcs_writer;
 pub mod handler;
 pub mod ordering;
+pub mod parts;
 pub mod reconcile;
 pub mod replicate;
 pub mod retry_delay;

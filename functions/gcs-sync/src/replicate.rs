@@ -1,13 +1,15 @@
 //! Applying one object change. The event only names the key: the copy is made to follow
 //! what S3 serves for that key now. Read the copy's state, ask S3, decide, act under a
 //! generation precondition (and `If-Match` on S3); when either side changed in between,
-//! look again.
+//! look again. Objects larger than `SYNC_PART_BYTES` are copied in parts ([`crate::parts`]),
+//! under the same rules.
 
 use crate::event::{ChangeKind, ObjectChange};
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
+use crate::parts::{self, Copied, PartCopier, PartSettings, PartsError};
 use crate::reconcile::{self, Decision, SkipReason};
-use crate::s3_source::{self, Opened, SourceError};
-use crate::s3_state;
+use crate::s3_source::{self, Opened, SourceError, SourceObject};
+use crate::s3_state::{self, SourceState};
 
 /// Rounds of looking again when S3 or the copy keep changing under us.
 const MAX_ROUNDS: usize = 5;
@@ -43,6 +45,8 @@ pub enum ReplicateError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Destination(#[from] GcsError),
+    #[error(transparent)]
+    Parts(#[from] PartsError),
     #[error(
         "the event is for bucket {bucket:?}, but this function replicates {expected:?} \
          (SYNC_SOURCE_BUCKET): not applied; the message is misrouted or forged"
@@ -73,6 +77,7 @@ pub struct Replicator {
     gcs: GcsWriter,
     source_bucket: String,
     delete_mode: DeleteMode,
+    parts: PartSettings,
 }
 
 impl Replicator {
@@ -88,7 +93,34 @@ impl Replicator {
             gcs,
             source_bucket,
             delete_mode,
+            parts: PartSettings::default(),
         }
+    }
+
+    /// Objects larger than `parts.part_bytes` are copied in parts (see [`crate::parts`]).
+    pub fn with_parts(mut self, parts: PartSettings) -> Self {
+        self.parts = parts;
+        self
+    }
+
+    /// `SYNC_SOURCE_BUCKET`: the only bucket replicated.
+    pub fn source_bucket(&self) -> &str {
+        &self.source_bucket
+    }
+
+    /// `SYNC_DELETE_MODE`.
+    pub fn delete_mode(&self) -> DeleteMode {
+        self.delete_mode
+    }
+
+    /// The S3 client (the source).
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// The Cloud Storage side (the destination).
+    pub fn gcs(&self) -> &GcsWriter {
+        &self.gcs
     }
 
     /// Applies `change`: events for another bucket fail; any create or remove event makes
@@ -124,7 +156,15 @@ impl Replicator {
             let copy = self.gcs.current(&name).await?;
             let source = s3_state::current(&self.s3, bucket, key).await?;
             match reconcile::decide(&source, copy.as_ref(), self.delete_mode) {
-                Decision::Skip(reason) => return Ok(Outcome::Skipped(reason)),
+                Decision::Skip(reason) => {
+                    if let (SkipReason::AlreadyCurrent, SourceState::Present { version, size }) =
+                        (reason, &source)
+                    {
+                        // A copy in parts composed by an invocation cut short before its cleanup.
+                        parts::remove_leftovers(&self.gcs, &self.parts, key, version, *size).await;
+                    }
+                    return Ok(Outcome::Skipped(reason));
+                }
                 Decision::Delete { generation } => {
                     if let Conditional::Done(()) = self.gcs.delete(&name, generation).await? {
                         return Ok(Outcome::Deleted { name });
@@ -142,15 +182,14 @@ impl Replicator {
                             object.version_id.as_deref(),
                         );
                         let bytes = object.size;
-                        if let Conditional::Done(written) = self
-                            .gcs
-                            .write(&name, *object, metadata, if_generation_match)
+                        if let Some(generation) = self
+                            .write(key, &name, *object, metadata, if_generation_match)
                             .await?
                         {
                             return Ok(Outcome::Copied {
                                 name,
                                 bytes,
-                                generation: written.generation,
+                                generation,
                             });
                         }
                     }
@@ -166,5 +205,58 @@ impl Replicator {
             dest_bucket: destination.bucket().to_string(),
             name,
         })
+    }
+
+    /// Writes the opened `object` as `name`, in parts when it is large. `None`: S3 or the
+    /// copy changed meanwhile (404 / 412 on a ranged GET, or the generation precondition
+    /// failed), so the caller looks again; never a reason to skip.
+    async fn write(
+        &self,
+        key: &str,
+        name: &str,
+        object: SourceObject,
+        metadata: Vec<(&'static str, String)>,
+        if_generation_match: i64,
+    ) -> Result<Option<i64>, ReplicateError> {
+        let object = if self.parts.applies(object.size) {
+            let copier = PartCopier {
+                s3: &self.s3,
+                gcs: &self.gcs,
+                settings: &self.parts,
+            };
+            let copied = copier
+                .copy(
+                    &self.source_bucket,
+                    key,
+                    name,
+                    object,
+                    metadata.clone(),
+                    if_generation_match,
+                )
+                .await?;
+            match copied {
+                Ok(Copied::Done(written)) => return Ok(done_generation(*written)),
+                Ok(Copied::SourceMissing | Copied::SourceChanged) => {
+                    tracing::info!(object = %name, "S3 object changed while copying its parts");
+                    return Ok(None);
+                }
+                // Cannot be copied in parts: one stream.
+                Err(object) => *object,
+            }
+        } else {
+            object
+        };
+        let written = self
+            .gcs
+            .write(name, object, metadata, if_generation_match)
+            .await?;
+        Ok(done_generation(written))
+    }
+}
+
+fn done_generation(written: Conditional<google_cloud_storage::model::Object>) -> Option<i64> {
+    match written {
+        Conditional::Done(object) => Some(object.generation),
+        Conditional::Conflict => None,
     }
 }

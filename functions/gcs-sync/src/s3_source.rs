@@ -175,6 +175,11 @@ impl BodySource {
         }
     }
 
+    /// The unread S3 body (for copies in parts, which count and check per part).
+    pub fn into_inner(self) -> ByteStream {
+        self.body
+    }
+
     /// A handle on the counters, valid after the source is consumed.
     pub fn stats(&self) -> Arc<StreamStats> {
         self.stats.clone()

@@ -112,33 +112,21 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
-/// Copies a `size`-byte multipart object through the real binary and verifies it byte for
-/// byte; returns the replication time and the function's peak RSS in KiB.
-async fn copy_large_object(size: u64) -> (Duration, u64) {
-    let h = Harness::start().await;
-    let key = format!("large/{}MiB.bin", size >> 20);
-    let key = key.as_str();
-    let started = Instant::now();
-    let (put, crc) = upload(&h, key, size).await;
-    assert!(
-        put.etag.ends_with(&format!("-{}", size.div_ceil(PART))),
-        "multipart ETag: {}",
-        put.etag
-    );
-    eprintln!("uploaded to S3 in {:?}", started.elapsed());
-
+/// Runs the real binary under a local Runtime API on the created event for `put`;
+/// returns the replication time and the function's peak RSS in KiB.
+async fn run_function_copy(h: &Harness, put: &Put, extra_env: &[(&str, &str)]) -> (Duration, u64) {
     let binary = Path::new(env!("CARGO_BIN_EXE_gcs-sync"))
         .canonicalize()
         .unwrap();
     let runtime =
         LambdaRuntimeApi::start_with_arn("arn:aws:lambda:us-east-1:123456789012:function:gcs-sync")
             .await;
-    let env = h.env(&[]);
+    let env = h.env(extra_env);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let env = h.scenario.function_env(&runtime, "gcs-sync", &env).await;
     let _function = FunctionProcess::spawn(&binary, &env, false).unwrap();
 
-    let mut record = h.created(&put);
+    let mut record = h.created(put);
     record["eventName"] = "ObjectCreated:CompleteMultipartUpload".into();
     let event = sqs_event(&[("big".into(), notification(vec![record]))]);
     let started = Instant::now();
@@ -153,28 +141,15 @@ async fn copy_large_object(size: u64) -> (Duration, u64) {
     let peak = peak_rss_kib(pid).expect("VmHWM");
     eprintln!("function peak RSS: {} MiB", peak / 1024);
     assert!(peak < MAX_RSS_KIB, "peak RSS {peak} KiB");
+    (elapsed, peak)
+}
 
-    let name = Harness::dest_name(key);
-    let object = h.gcs_object(&name).await.expect("copied");
-    assert_eq!(object["size"], size.to_string());
-    assert_eq!(object["crc32c"], crc32c_b64(crc));
-    assert_eq!(object["metadata"]["x-crossfed-source-etag"], put.etag);
-    // The upload was resumable, in chunks, and the final chunk's declared CRC32C verified.
-    let chunks: Vec<_> = h
-        .proxy
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PUT" && r.upload_bytes.is_some())
-        .collect();
-    assert!(
-        chunks.len() as u64 >= size / (8 << 20),
-        "{} chunks",
-        chunks.len()
-    );
-    assert_eq!(chunks.last().unwrap().checksum_ok, Some(true));
-
-    // Streamed byte-for-byte comparison.
-    let mut download = h.gcs_download(&name).await;
+/// Streams `name` from the destination and compares it with the deterministic stream.
+async fn verify_copy(h: &Harness, name: &str, size: u64, crc: u32) {
+    let object = h.gcs_object(name).await.expect("copied");
+    assert_eq!(object["size"], size.to_string(), "{name}");
+    assert_eq!(object["crc32c"], crc32c_b64(crc), "{name}");
+    let mut download = h.gcs_download(name).await;
     let mut offset = 0u64;
     let mut streamed_crc = 0u32;
     while let Some(chunk) = download.chunk().await.unwrap() {
@@ -188,6 +163,47 @@ async fn copy_large_object(size: u64) -> (Duration, u64) {
         offset += chunk.len() as u64;
     }
     assert_eq!((offset, streamed_crc), (size, crc));
+}
+
+/// Copies a `size`-byte multipart object through the real binary and verifies it byte for
+/// byte; returns the replication time and the function's peak RSS in KiB.
+async fn copy_large_object(size: u64) -> (Duration, u64) {
+    let h = Harness::start().await;
+    let key = format!("large/{}MiB.bin", size >> 20);
+    let key = key.as_str();
+    let started = Instant::now();
+    let (put, crc) = upload(&h, key, size).await;
+    assert!(
+        put.etag.ends_with(&format!("-{}", size.div_ceil(PART))),
+        "multipart ETag: {}",
+        put.etag
+    );
+    eprintln!("uploaded to S3 in {:?}", started.elapsed());
+    let (elapsed, peak) = run_function_copy(&h, &put, &[]).await;
+    let name = Harness::dest_name(key);
+    assert_eq!(
+        h.gcs_metadata(&name, "x-crossfed-source-etag")
+            .await
+            .as_deref(),
+        Some(put.etag.as_str())
+    );
+    // Copied in parts, each with its CRC32C declared and verified by the proxy.
+    let parts: Vec<_> = h
+        .proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.upload_bytes.is_some() && r.path.contains(".crossfed-parts"))
+        .collect();
+    assert_eq!(
+        parts.len() as u64,
+        size.div_ceil(8 << 20),
+        "one upload per part"
+    );
+    assert!(
+        parts.iter().all(|r| r.checksum_ok == Some(true)),
+        "{parts:?}"
+    );
+    verify_copy(&h, &name, size, crc).await;
     h.gcs_delete(&name).await;
     h.delete_source(key).await;
     (elapsed, peak)
@@ -211,9 +227,211 @@ async fn bench_one_gib_copy() {
         elapsed.as_secs_f64(),
         peak / 1024
     );
-    let out = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../target/bench-gcs-sync.md"
+    common::append_bench(&line);
+}
+
+/// Runs `command`, returning its wall time; panics with its output if it fails.
+fn timed(mut command: std::process::Command) -> (Duration, String) {
+    let started = Instant::now();
+    let output = command.output().expect("spawn");
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
     );
-    std::fs::write(out, line).unwrap();
+    (elapsed, stdout)
+}
+
+/// `make bench`: one 256 MiB multipart object copied from moto to fake-gcs-server (through
+/// the same checksum-verifying proxy) by gcs-sync, by a boto3 + google-cloud-storage
+/// script and by `rclone copyto`, one after the other in the same run.
+#[tokio::test]
+#[ignore = "benchmark: run by make bench"]
+async fn bench_throughput_against_scripts() {
+    let size = 256 * 1024 * 1024u64;
+    let h = Harness::start().await;
+    let key = "bench/256MiB.bin";
+    let (put, crc) = upload(&h, key, size).await;
+    let mib = (size >> 20) as f64;
+    let row = |what: &str, t: Duration, rss: &str| {
+        format!(
+            "| {what} | {:.1} s | {:.0} MiB/s | {rss} |\n",
+            t.as_secs_f64(),
+            mib / t.as_secs_f64()
+        )
+    };
+    let mut rows = String::new();
+
+    let (t, peak) = run_function_copy(&h, &put, &[]).await;
+    verify_copy(&h, &Harness::dest_name(key), size, crc).await;
+    rows += &row(
+        "gcs-sync (parts of 8 MiB, 4 at a time, compose), 256 MiB",
+        t,
+        &format!("{} MiB", peak / 1024),
+    );
+
+    let role = &h.scenario.cloud.role;
+    let aws_env = [
+        ("AWS_ENDPOINT_URL", h.scenario.cloud.moto_url.as_str()),
+        ("AWS_ACCESS_KEY_ID", role.access_key_id.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", role.secret_access_key.as_str()),
+        ("AWS_SESSION_TOKEN", role.session_token.as_str()),
+        ("AWS_REGION", h.scenario.cloud.region.as_str()),
+    ];
+    let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-bench/bin/python").to_string()
+    });
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/bench/boto3_to_gcs.py"
+    );
+    let name = "bench/python.bin";
+    let mut command = std::process::Command::new(&python);
+    command
+        .args([script, &h.source_bucket, key, &h.dest_bucket, name])
+        .env_remove("AWS_CA_BUNDLE")
+        .env_remove("AWS_PROFILE")
+        .env("STORAGE_EMULATOR_HOST", h.proxy.url())
+        .envs(aws_env);
+    let (wall, stdout) = timed(command);
+    let reported: serde_json::Value = serde_json::from_str(stdout.trim()).expect("script output");
+    let t = Duration::from_secs_f64(reported["seconds"].as_f64().unwrap());
+    eprintln!("python: {t:?} (process {wall:?})");
+    verify_copy(&h, name, size, crc).await;
+    rows += &row(
+        "boto3 streaming GET -> google-cloud-storage resumable upload (100 MiB chunks, CRC32C), 256 MiB",
+        t,
+        "",
+    );
+
+    let name = "bench/rclone.bin";
+    let mut command = std::process::Command::new("rclone");
+    command
+        .args([
+            "copyto",
+            &format!("src:{}/{key}", h.source_bucket),
+            &format!("dst:{}/{name}", h.dest_bucket),
+        ])
+        .env_remove("AWS_CA_BUNDLE")
+        .env("RCLONE_CONFIG", "/dev/null")
+        .env("RCLONE_CONFIG_SRC_TYPE", "s3")
+        .env("RCLONE_CONFIG_SRC_PROVIDER", "Other")
+        .env("RCLONE_CONFIG_SRC_ENDPOINT", &h.scenario.cloud.moto_url)
+        .env("RCLONE_CONFIG_SRC_ACCESS_KEY_ID", &role.access_key_id)
+        .env(
+            "RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY",
+            &role.secret_access_key,
+        )
+        .env("RCLONE_CONFIG_SRC_SESSION_TOKEN", &role.session_token)
+        .env("RCLONE_CONFIG_SRC_REGION", &h.scenario.cloud.region)
+        .env("RCLONE_CONFIG_DST_TYPE", "google cloud storage")
+        .env("RCLONE_CONFIG_DST_ANONYMOUS", "true")
+        .env("RCLONE_CONFIG_DST_ENDPOINT", h.proxy.url());
+    let (t, _) = timed(command);
+    eprintln!("rclone: {t:?}");
+    verify_copy(&h, name, size, crc).await;
+    rows += &row("rclone copyto (S3 remote -> GCS remote), 256 MiB", t, "");
+    common::append_bench(&rows);
+}
+
+/// Repeats one buffer `count` times (upload source without generation cost).
+struct Repeat {
+    chunk: bytes::Bytes,
+    left: usize,
+}
+
+impl google_cloud_storage::streaming_source::StreamingSource for Repeat {
+    type Error = std::io::Error;
+    async fn next(&mut self) -> Option<Result<bytes::Bytes, Self::Error>> {
+        (self.left > 0).then(|| {
+            self.left -= 1;
+            Ok(self.chunk.clone())
+        })
+    }
+    async fn size_hint(
+        &self,
+    ) -> Result<google_cloud_storage::streaming_source::SizeHint, Self::Error> {
+        Ok(
+            google_cloud_storage::streaming_source::SizeHint::with_exact(
+                (self.chunk.len() * self.left) as u64,
+            ),
+        )
+    }
+}
+
+/// Profiling aid (`--ignored`, release): where a copy's time goes, piece by piece.
+#[tokio::test]
+#[ignore = "profiling aid"]
+async fn profile_copy_pieces() {
+    let size: u64 = std::env::var("PROFILE_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+        << 20;
+    let h = Harness::start().await;
+    let key = "profile/object.bin";
+    let (put, _) = upload(&h, key, size).await;
+    let s3 = h.scenario.role_s3().await;
+    for mode in [false, true] {
+        let started = Instant::now();
+        let mut req = s3.get_object().bucket(&h.source_bucket).key(key);
+        if mode {
+            req = req.checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled);
+        }
+        let mut body = req.send().await.unwrap().body;
+        let (mut n, mut frames) = (0u64, 0u64);
+        while let Some(b) = body.next().await {
+            n += b.unwrap().len() as u64;
+            frames += 1;
+        }
+        assert_eq!(n, size);
+        eprintln!(
+            "S3 GET drain (checksum_mode={mode}): {:?}, {frames} frames",
+            started.elapsed()
+        );
+    }
+    let chunk = bytes::Bytes::from(data_at(1, 0, 1 << 20));
+    for (label, endpoint) in [("direct", h.backend.clone()), ("proxy", h.proxy.url())] {
+        for buffer in [8usize << 20, 64 << 20] {
+            let storage = google_cloud_storage::client::Storage::builder()
+                .with_endpoint(&endpoint)
+                .with_credentials(crossfed_tests::StaticBearerCredentials::credentials("t"))
+                .with_resumable_upload_threshold(buffer)
+                .with_resumable_upload_buffer_size(buffer)
+                .build()
+                .await
+                .unwrap();
+            let started = Instant::now();
+            storage
+                .write_object(
+                    format!("projects/_/buckets/{}", h.dest_bucket),
+                    format!("profile-{label}-{buffer}"),
+                    Repeat {
+                        chunk: chunk.clone(),
+                        left: (size >> 20) as usize,
+                    },
+                )
+                .send_buffered()
+                .await
+                .unwrap();
+            eprintln!(
+                "GCS upload from memory ({label}, buffer {} MiB): {:?}",
+                buffer >> 20,
+                started.elapsed()
+            );
+        }
+    }
+    for chunk in ["8388608", "67108864"] {
+        let app = h.app(&[("SYNC_UPLOAD_CHUNK_BYTES", chunk)]).await;
+        h.gcs_delete(&Harness::dest_name(key)).await;
+        let event = sqs_event(&[("m".into(), notification(vec![h.created(&put)]))]);
+        let started = Instant::now();
+        let response = Harness::invoke(&app, event, Duration::from_secs(900))
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), Vec::<String>::new());
+        eprintln!("gcs-sync copy (chunk {chunk}): {:?}", started.elapsed());
+    }
 }

@@ -202,7 +202,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(md, "\n## S3 -> GCS replication\n")?;
         writeln!(
             md,
-            "`cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy` (run by `make bench` first): the real `gcs-sync` binary under a local Runtime API copies a 1 GiB multipart object from moto to fake-gcs-server through the checksum-verifying proxy, all on this machine's loopback. Peak RSS is the function process's `VmHWM`. Moto, the proxy and fake-gcs-server share the same 2 cores, so the time says more about the emulators than about S3 or Cloud Storage; the memory bound is the point.\n"
+            "`cargo test --release -p gcs-sync --test large_object --test redelivery --test backfill -- --ignored bench_` (run by `make bench` first): the real `gcs-sync` binary under a local Runtime API copies multipart objects from moto to fake-gcs-server through the checksum-verifying proxy, all on this machine's loopback; in the same run, on the same object and endpoints, a boto3 + google-cloud-storage script (`tests/bench/boto3_to_gcs.py`, pinned in `tests/bench/requirements.txt`: streaming GET, resumable upload in 100 MiB chunks with CRC32C) and `rclone copyto` (Debian package; S3 remote on moto, GCS remote with `endpoint` + `anonymous`) do the same copy. Every copy is verified byte for byte. Peak RSS is the function process's `VmHWM`. Moto, the proxy and fake-gcs-server share the same 2 cores with the copier, so times say more about the emulators than about S3 or Cloud Storage.\n"
         )?;
         writeln!(md, "| what | time | throughput | peak RSS |")?;
         writeln!(md, "|---|---|---|---|")?;

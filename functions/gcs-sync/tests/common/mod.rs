@@ -114,6 +114,7 @@ impl Harness {
         let aws = AwsClients {
             s3: self.scenario.role_s3().await,
             sqs: self.role_sqs().await,
+            self_invoke: None,
             endpoint: Some(self.scenario.cloud.moto_url.clone()),
         };
         App::new(&self.settings(extra), credentials, aws)
@@ -501,4 +502,19 @@ fn helpers() {
     let all = data(7, 100);
     assert_eq!(data_at(7, 13, 50), all[13..63]);
     assert_eq!(crc32c_b64(crc32c::crc32c(b"hello")), "mnG7TA==");
+}
+
+/// Appends a row to `target/bench-gcs-sync.md` (for BENCHMARKS.md).
+pub fn append_bench(line: &str) {
+    use std::io::Write as _;
+    let out = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/bench-gcs-sync.md"
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .expect("bench output");
+    file.write_all(line.as_bytes()).expect("bench output");
 }

@@ -1,0 +1,222 @@
+//! Building the copy from its parts: `ComposeObject` takes at most 32 sources, so larger
+//! part lists are composed in a tree of intermediate objects (next to the parts); the
+//! last call writes the destination with its generation precondition and attributes.
+//! The result's CRC32C must equal the parts' CRC32Cs combined; then the temporary objects
+//! are removed.
+
+use google_cloud_storage::model::Object;
+use google_cloud_storage::model::compose_object_request::SourceObject;
+
+use crate::gcs_writer::{Conditional, GcsError, GcsWriter, is_precondition_failed};
+use crate::parts::{Layout, Part};
+
+/// Sources per `ComposeObject` call.
+const MAX_SOURCES: usize = 32;
+
+/// A component ready to compose: an object name, the generation read, length and CRC32C.
+#[derive(Clone, Debug)]
+struct Component {
+    name: String,
+    generation: i64,
+    len: u64,
+    crc32c: u32,
+}
+
+/// CRC32C of `a` followed by `b` (`b_len` bytes).
+pub fn combine(a: u32, b: u32, b_len: u64) -> u32 {
+    crc32c::crc32c_combine(a, b, b_len as usize)
+}
+
+impl GcsWriter {
+    /// Composes `parts` (in order) into `destination` if its generation is still
+    /// `if_generation_match` (0: must not exist); `destination` carries the copy's
+    /// attributes and metadata. Removes the parts and intermediates afterwards.
+    pub async fn compose_parts(
+        &self,
+        layout: &Layout,
+        parts: &[Part],
+        mut destination: Object,
+        if_generation_match: i64,
+    ) -> Result<Conditional<Object>, GcsError> {
+        let name = destination.name.clone();
+        let mut level: Vec<Component> = parts
+            .iter()
+            .enumerate()
+            .map(|(n, p)| Component {
+                name: layout.part_name(n),
+                generation: p.generation,
+                len: p.len,
+                crc32c: p.crc32c,
+            })
+            .collect();
+        let mut temporary: Vec<(String, i64)> = level
+            .iter()
+            .map(|c| (c.name.clone(), c.generation))
+            .collect();
+        let mut depth = 0;
+        while level.len() > MAX_SOURCES {
+            depth += 1;
+            let mut next = Vec::with_capacity(level.len().div_ceil(MAX_SOURCES));
+            for (i, group) in level.chunks(MAX_SOURCES).enumerate() {
+                let target = Object::new()
+                    .set_bucket(self.destination().bucket_resource())
+                    .set_name(format!("{}c{depth}-{i:06}", layout.dir()))
+                    .set_content_type("application/octet-stream");
+                let intermediate = target.name.clone();
+                let object = self
+                    .compose_call(group, target, None)
+                    .await
+                    .map_err(|e| self.call_error("compose", &intermediate, e))?;
+                let component =
+                    checked(group, &object).map_err(|detail| self.corrupt(&object.name, detail))?;
+                temporary.push((component.name.clone(), component.generation));
+                next.push(component);
+            }
+            level = next;
+        }
+        destination = destination.set_bucket(self.destination().bucket_resource());
+        let result = match self
+            .compose_call(&level, destination, Some(if_generation_match))
+            .await
+        {
+            Ok(object) => object,
+            Err(e) if is_precondition_failed(&e) => return Ok(Conditional::Conflict),
+            Err(e) => return Err(self.call_error("compose", &name, e)),
+        };
+        if let Err(detail) = checked(&level, &result) {
+            let generation = result.generation;
+            let cleanup = match self.delete(&name, generation).await {
+                Ok(_) => "deleted",
+                Err(_) => "NOT deleted",
+            };
+            return Err(GcsError::Corrupt {
+                bucket: self.destination().bucket().to_string(),
+                name,
+                detail,
+                cleanup,
+            });
+        }
+        self.remove_temporary(temporary).await;
+        Ok(Conditional::Done(result))
+    }
+
+    async fn compose_call(
+        &self,
+        sources: &[Component],
+        target: Object,
+        if_generation_match: Option<i64>,
+    ) -> Result<Object, google_cloud_storage::Error> {
+        let mut request = self
+            .control()
+            .compose_object()
+            .set_source_objects(sources.iter().map(|c| {
+                SourceObject::new()
+                    .set_name(&c.name)
+                    .set_generation(c.generation)
+            }));
+        request = request.set_destination(target);
+        if let Some(g) = if_generation_match {
+            request = request.set_if_generation_match(g);
+        }
+        request.send().await
+    }
+
+    fn corrupt(&self, name: &str, detail: String) -> GcsError {
+        GcsError::Corrupt {
+            bucket: self.destination().bucket().to_string(),
+            name: name.to_string(),
+            detail,
+            cleanup: "kept (temporary object, removed with the parts)",
+        }
+    }
+
+    /// Best effort: a leftover costs storage only (see the README's lifecycle rule).
+    pub(crate) async fn remove_temporary(&self, objects: Vec<(String, i64)>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in objects.chunks(objects.len().div_ceil(8).max(1)) {
+            let (gcs, chunk) = (self.clone(), chunk.to_vec());
+            tasks.spawn(async move {
+                for (name, generation) in chunk {
+                    if let Err(e) = gcs.delete(&name, generation).await {
+                        tracing::warn!(object = %name, error = %e, "could not remove a temporary part");
+                    }
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// The composed object as a component, if its size and CRC32C are those of `sources`
+/// combined.
+fn checked(sources: &[Component], object: &Object) -> Result<Component, String> {
+    let len: u64 = sources.iter().map(|c| c.len).sum();
+    let crc = sources
+        .iter()
+        .fold(None, |acc: Option<u32>, c| {
+            Some(acc.map_or(c.crc32c, |a| combine(a, c.crc32c, c.len)))
+        })
+        .unwrap_or(0);
+    let stored = object.checksums.as_ref().and_then(|c| c.crc32c);
+    if object.size as u64 != len {
+        return Err(format!(
+            "composed object has {} bytes, its parts {len}",
+            object.size
+        ));
+    }
+    if stored != Some(crc) {
+        return Err(format!(
+            "composed object's CRC32C {stored:08x?} differs from its parts' combined {crc:08x}"
+        ));
+    }
+    Ok(Component {
+        name: object.name.clone(),
+        generation: object.generation,
+        len,
+        crc32c: crc,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use google_cloud_storage::model::ObjectChecksums;
+
+    #[test]
+    fn crc32c_combines() {
+        let whole = crc32c::crc32c(b"hello world");
+        let a = crc32c::crc32c(b"hello ");
+        let b = crc32c::crc32c(b"world");
+        assert_eq!(combine(a, b, 5), whole);
+    }
+
+    #[test]
+    fn composed_objects_are_checked() {
+        let parts = [b"hello ".as_slice(), b"wor", b"ld"];
+        let sources: Vec<Component> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Component {
+                name: format!("p{i}"),
+                generation: 1,
+                len: p.len() as u64,
+                crc32c: crc32c::crc32c(p),
+            })
+            .collect();
+        let good = Object::new()
+            .set_name("x")
+            .set_generation(5)
+            .set_size(11)
+            .set_checksums(ObjectChecksums::new().set_crc32c(crc32c::crc32c(b"hello world")));
+        let c = checked(&sources, &good).unwrap();
+        assert_eq!((c.len, c.generation), (11, 5));
+        let bad = good
+            .clone()
+            .set_checksums(ObjectChecksums::new().set_crc32c(1u32));
+        assert!(checked(&sources, &bad).unwrap_err().contains("CRC32C"));
+        let short = good.clone().set_size(10);
+        assert!(checked(&sources, &short).unwrap_err().contains("bytes"));
+        let none = good.set_checksums(ObjectChecksums::new());
+        assert!(checked(&sources, &none).is_err());
+    }
+}
