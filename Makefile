@@ -2,7 +2,8 @@
 #
 #   make test      fmt + clippy, then cargo test with the local clouds up (what CI runs)
 #   make run       run the list-buckets Lambda locally against the local clouds
-#   make bench     cargo run --release crossfed-bench with the local clouds up (writes BENCHMARKS.md)
+#   make bench     release benchmarks with the local clouds up (crossfed-bench-layer, then
+#                  crossfed-bench writes BENCHMARKS.md)
 #   make localcloud-up / localcloud-down   start / stop moto + fake-gcs-server by hand
 #   make validate  sam validate --lint;  make deploy  sam build + sam deploy --guided
 #   make clean     stop the local clouds and remove target/localcloud
@@ -93,10 +94,12 @@ run: venv ext-clients
 	  FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug $(CURDIR)/target/debug/crossfed-localrun; \
 	  $(CURDIR)/target/debug/crossfed-localrun-layer'
 
-bench: venv
+bench: venv ext-clients
+	cargo build --release -p crossfed-extension
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
 	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p gcs-sync --test large_object -- --ignored bench_one_gib_copy --nocapture; \
 	  CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --release -p list-buckets --test cold_start -- --ignored --nocapture; \
+	  cargo run --release -p crossfed-tests --bin crossfed-bench-layer; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'
 
 # ---- AWS SAM ----------------------------------------------------------------
