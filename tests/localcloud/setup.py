@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 REPO = Path(__file__).resolve().parents[2]
 MOTO_PORT = os.environ.get("MOTO_PORT", "5055")
 MOTO_URL = os.environ.get("LOCALCLOUD_MOTO_URL", f"http://127.0.0.1:{MOTO_PORT}")
-GCS_HOST = os.environ.get("GCS_HOST", "127.0.0.2")
-GCS_PORT = os.environ.get("GCS_PORT", "80")
+GCS_HOST = os.environ.get("GCS_HOST", "127.0.0.1")
+GCS_PORT = os.environ.get("GCS_PORT", "5056")
 ENV_FILE = Path(os.environ.get("LOCALCLOUD_ENV_FILE", REPO / "target/localcloud/env"))
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -73,6 +73,8 @@ ROLE_POLICY = policy(
         {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"},
         {"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
         {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        # gcs-sync: back-off of failed messages (as template.yaml grants it).
+        {"Effect": "Allow", "Action": "sqs:ChangeMessageVisibility", "Resource": "*"},
     ]
 )
 # One statement holding both principals: moto 5.2.5 crashes (HTTP 500,

@@ -30,8 +30,19 @@ pub struct FakeGoogleConfig {
     /// Origin of the AWS STS endpoint the subject token must target and that
     /// the fake replays it to (moto under `make test`).
     pub aws_sts_url: String,
-    /// Attribute condition: if set, `attribute.aws_role` must be one of these.
+    /// Attribute condition: if set, `attribute.aws_role` must be one of these
+    /// (`attribute.aws_role in [...]`).
     pub allowed_aws_roles: Option<Vec<String>>,
+    /// How the provider maps `attribute.aws_role` (computed here by plain string code,
+    /// independently of crossfed's CEL evaluator).
+    pub aws_role_mapping: AwsRoleMapping,
+    /// Added to the fake's clock: `+1h` makes every client look an hour slow (stale clock).
+    pub clock_offset: Duration,
+    /// AWS account the provider admits (`aws.accountId` of the provider resource).
+    pub aws_account_id: String,
+    /// Bearer token allowed to read the provider resource (`GET /v1/projects/…/providers/…`,
+    /// like `iam.workloadIdentityPoolProviders.get`); `None`: nobody may.
+    pub provider_reader_token: Option<String>,
     /// The only service account the fake IAM Credentials API knows.
     pub service_account_email: String,
     /// Its unique id: `sub` and `azp` of the ID tokens generateIdToken mints.
@@ -54,6 +65,10 @@ impl Default for FakeGoogleConfig {
             audience: "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/my-pool/providers/my-aws".into(),
             aws_sts_url: "http://127.0.0.1:5055".into(),
             allowed_aws_roles: None,
+            aws_role_mapping: AwsRoleMapping::default(),
+            clock_offset: Duration::ZERO,
+            aws_account_id: "123456789012".into(),
+            provider_reader_token: None,
             service_account_email: "crossfed@my-project.iam.gserviceaccount.com".into(),
             service_account_unique_id: DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID.into(),
             bindings: Vec::new(),
@@ -64,7 +79,41 @@ impl Default for FakeGoogleConfig {
     }
 }
 
+/// The provider's `attribute.aws_role` mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AwsRoleMapping {
+    /// Google's default: the assumed-role ARN without the session name.
+    #[default]
+    AssumedRoleArn,
+    /// `assertion.arn.extract('assumed-role/{role}/')`: the role name only.
+    RoleName,
+}
+
+impl AwsRoleMapping {
+    /// `attribute.aws_role` for a caller ARN (`None`: not mapped, e.g. a user ARN with
+    /// the role-name mapping).
+    pub fn aws_role(self, arn: &str) -> Option<String> {
+        match self {
+            AwsRoleMapping::AssumedRoleArn => {
+                Some(crate::aws_subject_token::aws_role_attribute(arn))
+            }
+            AwsRoleMapping::RoleName => {
+                let rest = &arn[arn.find("assumed-role/")? + "assumed-role/".len()..];
+                let end = rest.find('/')?;
+                Some(rest[..end].to_string())
+            }
+        }
+    }
+}
+
 impl FakeGoogleConfig {
+    /// `//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/POOL`: the
+    /// pool, which users often give where the provider is required.
+    pub fn pool_audience(&self) -> Option<String> {
+        self.pool_resource()
+            .map(|pool| format!("//iam.googleapis.com/{pool}"))
+    }
+
     /// `projects/N/locations/global/workloadIdentityPools/POOL`, if the
     /// audience is a well-formed provider name.
     pub fn pool_resource(&self) -> Option<String> {
@@ -389,6 +438,9 @@ async fn route(state: Arc<GoogleState>, req: Request<Incoming>) -> Response<Body
         }
         return fake_sts::handle(&state, req).await;
     }
+    if path.starts_with("/v1/projects/") && path.contains("/workloadIdentityPools/") {
+        return provider_resource(&state, &req);
+    }
     if path.starts_with("/v1/projects/") {
         return fake_iam::handle(&state, req).await;
     }
@@ -397,6 +449,51 @@ async fn route(state: Arc<GoogleState>, req: Request<Incoming>) -> Response<Body
         "NOT_FOUND",
         &format!("The requested URL {path} was not found on this server."),
     )
+}
+
+/// `GET /v1/projects/N/locations/global/workloadIdentityPools/P/providers/X`: the provider
+/// resource as the IAM API returns it, built from the fake's own mapping and condition.
+fn provider_resource(state: &GoogleState, req: &Request<Incoming>) -> Response<Body> {
+    let config = &state.config;
+    if req.method() != Method::GET {
+        return server::empty_response(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let authorized = matches!(
+        (server::header_str(req.headers(), "authorization"), &config.provider_reader_token),
+        (Some(h), Some(t)) if h.strip_prefix("Bearer ") == Some(t.as_str())
+    );
+    if !authorized {
+        return fake_iam::google_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "Permission 'iam.workloadIdentityPoolProviders.get' denied on resource (or it may not exist).",
+        );
+    }
+    let name = req.uri().path().trim_start_matches("/v1/");
+    if format!("//iam.googleapis.com/{name}") != config.audience {
+        return fake_iam::google_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Requested entity was not found: {name}."),
+        );
+    }
+    let aws_role = match config.aws_role_mapping {
+        AwsRoleMapping::AssumedRoleArn => {
+            "assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn"
+        }
+        AwsRoleMapping::RoleName => "assertion.arn.extract('assumed-role/{role}/')",
+    };
+    let mut body = serde_json::json!({
+        "name": name,
+        "state": "ACTIVE",
+        "attributeMapping": {"google.subject": "assertion.arn", "attribute.aws_role": aws_role},
+        "aws": {"accountId": config.aws_account_id},
+    });
+    if let Some(roles) = &config.allowed_aws_roles {
+        let list: Vec<String> = roles.iter().map(|r| format!("'{r}'")).collect();
+        body["attributeCondition"] = format!("attribute.aws_role in [{}]", list.join(", ")).into();
+    }
+    server::json_response(StatusCode::OK, &body)
 }
 
 #[cfg(test)]
@@ -764,6 +861,22 @@ mod tests {
                 (400, Some("invalid_target"))
             );
 
+            // The pool where the provider belongs: Google's "Invalid value for audience".
+            let pool = google.config().pool_audience().unwrap();
+            let mut f = form(&google, &good);
+            f[1].1 = &pool;
+            let (status, body) = exchange(&google, &f).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_request"))
+            );
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Invalid value for \"audience\". This value should be the full resource name of the Identity Provider.")
+            );
+
             let mut f = form(&google, &good);
             f[2].1 = "https://www.googleapis.com/auth/devstorage.read_only";
             assert_eq!(exchange(&google, &f).await.1["error"], "invalid_request");
@@ -792,7 +905,54 @@ mod tests {
                 "injected"
             );
             assert_eq!(exchange(&google, &form(&google, &good)).await.0, 200);
-            assert_eq!(google.sts_calls(), 7);
+            assert_eq!(google.sts_calls(), 8);
+        }
+
+        #[test]
+        fn aws_role_mappings() {
+            let arn = format!("{ROLE}/session-1");
+            assert_eq!(
+                AwsRoleMapping::AssumedRoleArn.aws_role(&arn).as_deref(),
+                Some(ROLE)
+            );
+            assert_eq!(
+                AwsRoleMapping::RoleName.aws_role(&arn).as_deref(),
+                Some("crossfed-lambda")
+            );
+            assert_eq!(
+                AwsRoleMapping::RoleName.aws_role("arn:aws:iam::1:user/bob"),
+                None
+            );
+        }
+
+        #[tokio::test]
+        async fn role_name_mapping_condition_and_binding() {
+            let aws = stub_aws();
+            let mut config = FakeGoogleConfig {
+                aws_sts_url: format!("http://{}", aws.addr()),
+                aws_role_mapping: AwsRoleMapping::RoleName,
+                allowed_aws_roles: Some(vec!["crossfed-lambda".into()]),
+                ..Default::default()
+            };
+            config.bindings = vec![config.principal_set_for_aws_role("crossfed-lambda")];
+            let google = FakeGoogle::start(config.clone()).await;
+            let subject = subject_token(&config.aws_sts_url, &config.audience, GOOD_SIG);
+            let (status, body) = exchange(&google, &form(&google, &subject)).await;
+            assert_eq!(status, 200, "{body}");
+            let token = body["access_token"].as_str().unwrap();
+            let (status, _) = generate(
+                &google,
+                token,
+                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]}),
+            )
+            .await;
+            assert_eq!(status, 200);
+            // The full-ARN principal set the default mapping would give matches nothing here.
+            config.bindings = vec![config.principal_set_for_aws_role(ROLE)];
+            config.allowed_aws_roles = Some(vec![ROLE.into()]);
+            let google = FakeGoogle::start(config).await;
+            let (_, body) = exchange(&google, &form(&google, &subject)).await;
+            assert_eq!(body["error"], "unauthorized_client");
         }
 
         #[tokio::test]

@@ -139,16 +139,16 @@ async fn exchange(
         .check(&Expectations {
             aws_sts_url: &state.aws_sts_url,
             audience: &state.config.audience,
-            now: SystemTime::now(),
+            now: SystemTime::now() + state.config.clock_offset,
             max_skew: state.config.max_clock_skew,
         })
         .map_err(bad)?;
 
     let arn = replay(state, &subject).await?;
     record.aws_arn = Some(arn.clone());
-    let role = aws_subject_token::aws_role_attribute(&arn);
+    let role = state.config.aws_role_mapping.aws_role(&arn);
     if let Some(allowed) = &state.config.allowed_aws_roles
-        && !allowed.contains(&role)
+        && !role.as_ref().is_some_and(|r| allowed.contains(r))
     {
         return Err(bad(OAuthError {
             error: "unauthorized_client".into(),
@@ -158,10 +158,13 @@ async fn exchange(
 
     let pool = &state.pool;
     let principal = format!("principal://iam.googleapis.com/{pool}/subject/{arn}");
-    let principal_sets = vec![
-        format!("principalSet://iam.googleapis.com/{pool}/attribute.aws_role/{role}"),
-        format!("principalSet://iam.googleapis.com/{pool}/*"),
-    ];
+    let mut principal_sets = vec![format!("principalSet://iam.googleapis.com/{pool}/*")];
+    if let Some(role) = role {
+        principal_sets.insert(
+            0,
+            format!("principalSet://iam.googleapis.com/{pool}/attribute.aws_role/{role}"),
+        );
+    }
     let lifetime = state.settings().sts_token_lifetime;
     let (token, _) = state.tokens.issue(
         TokenIssuer::Sts,
@@ -241,6 +244,13 @@ fn check_fields(state: &GoogleState, form: &BTreeMap<String, String>) -> Result<
         None => {
             return Err(OAuthError::invalid_request(
                 "Missing required parameter \"audience\".",
+            ));
+        }
+        Some(a) if state.config.pool_audience().as_deref() == Some(a) => {
+            return Err(OAuthError::invalid_request(
+                "Invalid value for \"audience\". This value should be the full resource name of the \
+                 Identity Provider. See https://cloud.google.com/iam/docs/reference/sts/rest/v1/TopLevel/token \
+                 for the list of possible formats.",
             ));
         }
         Some(a) if a != state.config.audience => {

@@ -22,13 +22,16 @@ pub mod id_tokens;
 mod lambda_extensions_api;
 mod lambda_runtime_api;
 pub mod localcloud;
+pub mod sample_events;
 pub mod scenario;
 mod server;
 mod static_credentials;
 mod token_registry;
 
 pub use connection_counter::ConnectionCounter;
-pub use fake_google::{DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, FakeGoogle, FakeGoogleConfig};
+pub use fake_google::{
+    AwsRoleMapping, DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, FakeGoogle, FakeGoogleConfig,
+};
 pub use fake_iam::IamRequestRecord;
 pub use fake_metadata::{FakeMetadata, FakeMetadataConfig, MetadataRequestRecord};
 pub use fake_storage_grpc::{

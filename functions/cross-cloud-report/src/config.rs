@@ -101,6 +101,8 @@ pub struct Config {
     pub top_n: usize,
     /// How many keys to list per drift category (`REPORT_DRIFT_SAMPLE`); counts are exact.
     pub drift_sample: usize,
+    /// Whether to ask Vertex AI for a summary (`REPORT_SUMMARY=on|off`, default `on`).
+    pub summary: bool,
     /// `STORAGE_EMULATOR_HOST` as a URL: the HTTP Storage endpoint (report upload to GCS).
     pub storage_http_endpoint: Option<String>,
     /// `STORAGE_EMULATOR_HOST_GRPC` as a URL: the StorageControl endpoint (listings).
@@ -168,6 +170,17 @@ impl Config {
         let timeout = r.number("VERTEX_TIMEOUT_SECS", DEFAULT_VERTEX_TIMEOUT_SECS, 1..=600);
         let top_n = r.number("REPORT_TOP_N", DEFAULT_TOP_N, 1..=1000);
         let drift_sample = r.number("REPORT_DRIFT_SAMPLE", DEFAULT_DRIFT_SAMPLE, 0..=10_000);
+        let summary = match r.optional("REPORT_SUMMARY").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                r.problem(format!(
+                    "REPORT_SUMMARY `{other}` must be `on` (ask Vertex AI for a summary) or \
+                     `off` (send nothing to Vertex AI)"
+                ));
+                true
+            }
+        };
         let storage_http_endpoint = endpoint::google_override(&mut r, STORAGE_HTTP_ENV);
         let storage_grpc_endpoint = endpoint::google_override(&mut r, STORAGE_GRPC_ENV);
 
@@ -185,6 +198,7 @@ impl Config {
             },
             top_n,
             drift_sample,
+            summary,
             storage_http_endpoint,
             storage_grpc_endpoint,
         })
@@ -357,6 +371,7 @@ mod tests {
         );
         assert_eq!(c.vertex.timeout, Duration::from_secs(30));
         assert_eq!((c.top_n, c.drift_sample), (10, 20));
+        assert!(c.summary);
         assert_eq!(c.storage_grpc_endpoint, None);
         assert!(!c.writes_to_gcs());
     }
@@ -414,6 +429,14 @@ mod tests {
             c.storage_grpc_endpoint.as_deref(),
             Some("http://127.0.0.1:9000")
         );
+    }
+
+    #[test]
+    fn summary_switch() {
+        assert!(!parse(&with(&[("REPORT_SUMMARY", "off")])).unwrap().summary);
+        assert!(parse(&with(&[("REPORT_SUMMARY", "on")])).unwrap().summary);
+        let e = errors(&with(&[("REPORT_SUMMARY", "no")]));
+        assert!(e.contains("REPORT_SUMMARY `no` must be `on`"), "{e}");
     }
 
     #[test]

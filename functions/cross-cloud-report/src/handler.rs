@@ -3,6 +3,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use crossfed_kit::Env;
+use crossfed_kit::metrics::{Metrics, Unit};
 use google_cloud_auth::credentials::AccessTokenCredentials;
 use google_cloud_storage::client::{Storage, StorageControl};
 use serde::Serialize;
@@ -161,13 +162,16 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Resp
 
     let (gcs, s3, drift) = tokio::join!(gcs_stats(app), s3_stats(app), drifts(app));
     let mut report = Report::new(date.clone(), generated_at, gcs, s3, drift);
+    report_metrics(&report.totals).emit();
 
-    match app.vertex.generate(&report.prompt()).await {
-        Ok(summary) => report.summary = Some(summary),
-        Err(e) => {
-            let error = crossfed_kit::chain(&e);
-            tracing::warn!(error = %error, "no summary; writing the report without it");
-            report.summary_error = Some(error);
+    if c.summary {
+        match app.vertex.generate(&report.prompt()).await {
+            Ok(summary) => report.summary = Some(summary),
+            Err(e) => {
+                let error = crossfed_kit::chain(&e);
+                tracing::warn!(error = %error, "no summary; writing the report without it");
+                report.summary_error = Some(error);
+            }
         }
     }
 
@@ -259,6 +263,19 @@ async fn drifts(app: &App) -> Vec<Drift> {
         );
     }
     out
+}
+
+/// The report's drift and inventory totals as CloudWatch metrics (Embedded Metric Format).
+fn report_metrics(t: &crate::report::Totals) -> Metrics {
+    Metrics::new("cross-cloud-report")
+        .count("DriftMissing", t.drift_missing)
+        .count("DriftExtra", t.drift_extra)
+        .count("DriftDifferent", t.drift_different)
+        .count("ListingErrors", t.errors)
+        .count("GcsObjects", t.gcs_objects)
+        .with("GcsBytes", t.gcs_bytes as f64, Unit::Bytes)
+        .count("S3Objects", t.s3_objects)
+        .with("S3Bytes", t.s3_bytes as f64, Unit::Bytes)
 }
 
 #[cfg(test)]

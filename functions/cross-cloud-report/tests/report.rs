@@ -230,6 +230,28 @@ async fn vertex_failure_degrades_to_a_report_without_summary() {
 }
 
 #[tokio::test]
+async fn summary_off_sends_nothing_to_vertex() {
+    let f = Fixture::start().await;
+    let app = f
+        .app_with(|v| {
+            v.insert("REPORT_SUMMARY".into(), "off".into());
+        })
+        .await;
+    let response = handle(&app, json!({}), six_am()).await.expect("report");
+    assert!(!response.summary);
+    assert_eq!(f.vertex.calls(), 0, "no Vertex AI call");
+    let json = f
+        .read_s3(&f.bucket("out"), "reports/dt=2026-11-28/report-060001.json")
+        .await;
+    let raw: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        raw["summary"].is_null() && raw["summary_error"].is_null(),
+        "{raw}"
+    );
+    assert_eq!(raw["totals"]["s3_objects"], 4);
+}
+
+#[tokio::test]
 async fn one_retry_recovers_from_429_and_slow_vertex_times_out() {
     let f = Fixture::start().await;
     let app = f.app().await;

@@ -7,6 +7,7 @@ use crossfed_kit::{ConfigError, Env};
 
 use crate::destination::Destination;
 use crate::replicate::DeleteMode;
+use crate::retry_delay::{self, DEFAULT_DELAYS};
 
 const MIB: usize = 1024 * 1024;
 /// Resumable upload chunks are multiples of 256 KiB.
@@ -58,12 +59,17 @@ impl Default for Retries {
 /// Everything the function reads from its environment (besides credentials).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// `SYNC_SOURCE_BUCKET` (required): the only bucket whose events are applied.
+    pub source_bucket: String,
     /// `SYNC_DESTINATION` (required).
     pub destination: Destination,
     /// `SYNC_DELETE_MODE`: `delete` (default) or `keep`.
     pub delete_mode: DeleteMode,
     pub limits: Limits,
     pub retries: Retries,
+    /// `SYNC_RETRY_DELAYS_S` (default `30,120,600`): seconds before a failed SQS message is
+    /// tried again, by receive count (the last repeating).
+    pub retry_delays: Vec<Duration>,
     /// `SYNC_UPLOAD_CHUNK_BYTES` (default 8 MiB, a multiple of 256 KiB): objects this large
     /// or larger use resumable uploads in chunks of this size; smaller ones one request.
     /// Memory per upload in flight is about this much.
@@ -78,6 +84,15 @@ impl Config {
     /// Reads and checks every variable; all problems are reported together.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let mut r = env.reader();
+        let source_bucket = r.required_parse(
+            "SYNC_SOURCE_BUCKET",
+            "set it to the name of the S3 bucket whose notifications this function receives",
+            |v| {
+                crossfed_kit::bucket_name::s3(v).map(|()| v.to_string()).map_err(|reason| {
+                    format!("SYNC_SOURCE_BUCKET={v:?} is invalid: {reason}; set it to the bare bucket name (no s3://)")
+                })
+            },
+        );
         let destination = r.required_parse(
             "SYNC_DESTINATION",
             "set it to gs://BUCKET or gs://BUCKET/PREFIX",
@@ -122,13 +137,19 @@ impl Config {
                 "SYNC_UPLOAD_CHUNK_BYTES={upload_chunk} is invalid: use a multiple of {UPLOAD_QUANTUM} (256 KiB)"
             ));
         }
+        let retry_delays = r
+            .parse("SYNC_RETRY_DELAYS_S", retry_delay::parse_delays)
+            .unwrap_or_else(|| DEFAULT_DELAYS.to_vec());
         let storage_endpoint = endpoint::google_override(&mut r, STORAGE_HTTP_ENV);
         let grpc_endpoint = endpoint::google_override(&mut r, STORAGE_GRPC_ENV);
-        r.finish_some(destination.map(|destination| Config {
+        let required = source_bucket.zip(destination);
+        r.finish_some(required.map(|(source_bucket, destination)| Config {
+            source_bucket,
             destination,
             delete_mode,
             limits,
             retries,
+            retry_delays,
             upload_chunk,
             storage_endpoint,
             grpc_endpoint,
@@ -140,14 +161,27 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// `vars` over a `SYNC_SOURCE_BUCKET=src` default (unless `vars` is empty).
     fn settings(vars: &[(&str, &str)]) -> Result<Config, String> {
-        Config::from_env(&Env::from_pairs(vars.iter().copied())).map_err(|e| e.to_string())
+        let defaults: &[(&str, &str)] = if vars.is_empty() {
+            &[]
+        } else {
+            &[("SYNC_SOURCE_BUCKET", "src")]
+        };
+        let pairs = defaults.iter().chain(vars).copied();
+        Config::from_env(&Env::from_pairs(pairs)).map_err(|e| e.to_string())
     }
 
     #[test]
     fn defaults() {
-        let s = settings(&[("SYNC_DESTINATION", "gs://bucket/p")]).unwrap();
+        let s = settings(&[
+            ("SYNC_SOURCE_BUCKET", "src"),
+            ("SYNC_DESTINATION", "gs://bucket/p"),
+        ])
+        .unwrap();
+        assert_eq!(s.source_bucket, "src");
         assert_eq!(s.destination.prefix(), "p/");
+        assert_eq!(s.retry_delays, DEFAULT_DELAYS);
         assert_eq!(s.delete_mode, DeleteMode::Delete);
         assert_eq!(s.limits, Limits::default());
         assert_eq!(s.retries, Retries::default());
@@ -158,7 +192,9 @@ mod tests {
     #[test]
     fn overrides() {
         let s = settings(&[
+            ("SYNC_SOURCE_BUCKET", "my.source-bucket"),
             ("SYNC_DESTINATION", "gs://bucket"),
+            ("SYNC_RETRY_DELAYS_S", "5,60"),
             ("SYNC_DELETE_MODE", "keep"),
             ("SYNC_CONCURRENCY", "2"),
             ("SYNC_DEADLINE_MARGIN_MS", "500"),
@@ -171,6 +207,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.delete_mode, DeleteMode::Keep);
+        assert_eq!(
+            s.retry_delays,
+            [Duration::from_secs(5), Duration::from_secs(60)]
+        );
         assert_eq!(s.limits.concurrency, 2);
         assert_eq!(s.limits.start_margin, Duration::from_millis(500));
         assert_eq!(s.retries.attempts, 3);
@@ -182,7 +222,24 @@ mod tests {
     #[test]
     fn errors_say_what_to_fix() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[], "SYNC_DESTINATION is not set"),
+            (&[], "SYNC_SOURCE_BUCKET is not set"),
+            (
+                &[("SYNC_SOURCE_BUCKET", "s3://src")],
+                "SYNC_SOURCE_BUCKET=\"s3://src\" is invalid",
+            ),
+            (&[("SYNC_SOURCE_BUCKET", "Src")], "SYNC_SOURCE_BUCKET"),
+            (
+                &[("SYNC_SOURCE_BUCKET", "src")],
+                "SYNC_DESTINATION is not set",
+            ),
+            (
+                &[
+                    ("SYNC_SOURCE_BUCKET", "src"),
+                    ("SYNC_DESTINATION", "gs://bucket"),
+                    ("SYNC_RETRY_DELAYS_S", "30,x"),
+                ],
+                "SYNC_RETRY_DELAYS_S",
+            ),
             (&[("SYNC_DESTINATION", "s3://x")], "gs://BUCKET"),
             (
                 &[

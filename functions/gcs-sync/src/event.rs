@@ -34,12 +34,24 @@ pub struct ObjectChange {
     pub sequencer: Option<String>,
 }
 
-/// One SQS message: its id (for `batchItemFailures`) and its changes, or why its body
-/// could not be understood.
+/// One SQS message: its id (for `batchItemFailures`), where to find it again (to delay
+/// its retry) and its changes, or why its body could not be understood.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueMessage {
     pub message_id: String,
+    /// `None` when the record lacks the receipt handle or the queue ARN.
+    pub receipt: Option<Receipt>,
     pub changes: Result<Vec<ObjectChange>, String>,
+}
+
+/// What `ChangeMessageVisibility` needs to know about a received message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// `eventSourceARN`: the queue (`arn:aws:sqs:REGION:ACCOUNT:NAME`).
+    pub queue_arn: String,
+    pub handle: String,
+    /// `ApproximateReceiveCount`: 1 on the first delivery (1 when absent or unreadable).
+    pub receive_count: u32,
 }
 
 /// The shapes the function accepts.
@@ -98,6 +110,20 @@ fn parse_sqs(payload: Value) -> Result<Invocation, EventError> {
         .into_iter()
         .map(|m| QueueMessage {
             message_id: m.message_id.unwrap_or_default(),
+            receipt: match (m.event_source_arn, m.receipt_handle) {
+                (Some(queue_arn), Some(handle)) if !queue_arn.is_empty() && !handle.is_empty() => {
+                    Some(Receipt {
+                        queue_arn,
+                        handle,
+                        receive_count: m
+                            .attributes
+                            .get("ApproximateReceiveCount")
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(1),
+                    })
+                }
+                _ => None,
+            },
             changes: match m.body {
                 Some(body) => parse_body(&body),
                 None => Err("the message has no body".into()),
@@ -338,6 +364,14 @@ mod tests {
             panic!("not sqs")
         };
         assert_eq!(messages.len(), 5);
+        assert_eq!(
+            messages[0].receipt,
+            Some(Receipt {
+                queue_arn: "arn:aws:sqs:us-east-1:123456789012:q".into(),
+                handle: "h".into(),
+                receive_count: 1
+            })
+        );
         let first = messages[0].changes.as_ref().unwrap();
         assert_eq!(
             first,

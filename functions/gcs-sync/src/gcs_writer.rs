@@ -9,7 +9,7 @@ use google_cloud_storage::error::WriteError;
 use google_cloud_storage::model::Object;
 
 use crate::destination::Destination;
-use crate::ordering::CopyState;
+use crate::reconcile::{self, CopyState};
 use crate::s3_source::SourceObject;
 
 /// A Cloud Storage call failed (after the client's retries).
@@ -121,11 +121,8 @@ impl GcsWriter {
             user_metadata,
             ..
         } = source;
-        let mut all: Vec<(String, String)> = user_metadata
-            .into_iter()
-            .filter(|(k, _)| !metadata.iter().any(|(ours, _)| ours == k))
-            .collect();
-        all.extend(metadata.into_iter().map(|(k, v)| (k.to_string(), v)));
+        // Source keys that look like the bookkeeping never reach the copy.
+        let all = reconcile::merged_metadata(user_metadata, metadata);
         let mut request = self
             .storage
             .write_object(self.destination.bucket_resource(), name, body)

@@ -2,15 +2,18 @@
 //!
 //! SQS batches answer with `batchItemFailures` (the function's event source mapping must
 //! enable `ReportBatchItemFailures`): failed messages return to the queue and, after
-//! `maxReceiveCount`, go to the dead-letter queue. Direct invocations fail as a whole so
-//! Lambda's asynchronous retries (and on-failure destination) take over; every change is
-//! idempotent, so repeating the successful ones is harmless.
+//! `maxReceiveCount`, go to the dead-letter queue; each failed message's retry is delayed by
+//! `SYNC_RETRY_DELAYS_S` rather than the queue's visibility timeout. Direct invocations fail
+//! as a whole so Lambda's asynchronous retries (and on-failure destination) take over; every
+//! change is idempotent, so repeating the successful ones is harmless.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_lambda_events::event::sqs::SqsBatchResponse;
+use crossfed_kit::metrics::{Metrics, Unit};
 use crossfed_kit::{BoxError, Env};
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::RetryPolicyExt as _;
@@ -25,11 +28,37 @@ use crate::config::{Config, Limits, Retries};
 use crate::event::{self, Invocation};
 use crate::gcs_writer::GcsWriter;
 use crate::replicate::{Outcome, Replicator};
+use crate::retry_delay::RetryDelay;
+
+/// Time kept back at the end of an invocation for answering the runtime.
+const RESPONSE_MARGIN: Duration = Duration::from_millis(100);
 
 /// What every invocation reuses.
 pub struct App {
     pub replicator: Arc<Replicator>,
+    /// Delays the retry of failed SQS messages (`ChangeMessageVisibility`).
+    pub retry_delay: RetryDelay,
     pub limits: Limits,
+}
+
+/// The AWS side: S3 (the source) and SQS (retry delays of failed messages).
+pub struct AwsClients {
+    pub s3: aws_sdk_s3::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    /// The custom endpoint (`AWS_ENDPOINT_URL`), if any: queue URLs are built on it.
+    pub endpoint: Option<String>,
+}
+
+impl AwsClients {
+    /// S3 and SQS clients from the Lambda environment, retrying as `retries` says.
+    pub async fn from_env(env: &Env, retries: &Retries) -> Self {
+        let sdk = crossfed_kit::aws::sdk_config(Some(retry_config(retries))).await;
+        AwsClients {
+            s3: crossfed_kit::aws::s3_client(&sdk, env),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            endpoint: sdk.endpoint_url().map(str::to_string),
+        }
+    }
 }
 
 impl App {
@@ -40,12 +69,12 @@ impl App {
         let config = Config::from_env(&env)?;
         let credentials = crossfed::google::Credentials::from_env()?;
         let app = crossfed_kit::warm_up::alongside(&credentials, async {
-            let retry = retry_config(&config.retries);
-            let s3 = crossfed_kit::aws::s3_from_env(&env, Some(retry)).await;
-            Self::new(&config, credentials.clone(), s3).await
+            let aws = AwsClients::from_env(&env, &config.retries).await;
+            Self::new(&config, credentials.clone(), aws).await
         })
         .await?;
         tracing::info!(
+            source = %config.source_bucket,
             destination = %config.destination,
             delete_mode = ?config.delete_mode,
             "ready"
@@ -53,11 +82,11 @@ impl App {
         Ok(app)
     }
 
-    /// Builds the Cloud Storage clients for `config` around an S3 client.
+    /// Builds the Cloud Storage clients for `config` around the AWS clients.
     pub async fn new(
         config: &Config,
         credentials: crossfed::google::Credentials,
-        s3: aws_sdk_s3::Client,
+        aws: AwsClients,
     ) -> Result<Self, BoxError> {
         let retries = &config.retries;
         let retry = || RetryableErrors.with_attempt_limit(retries.attempts);
@@ -86,7 +115,13 @@ impl App {
         let (storage, control) = tokio::join!(storage.build(), control.build());
         let gcs = GcsWriter::new(storage?, control?, config.destination.clone());
         Ok(App {
-            replicator: Arc::new(Replicator::new(s3, gcs, config.delete_mode)),
+            replicator: Arc::new(Replicator::new(
+                aws.s3,
+                gcs,
+                config.source_bucket.clone(),
+                config.delete_mode,
+            )),
+            retry_delay: RetryDelay::new(aws.sqs, aws.endpoint, config.retry_delays.clone()),
             limits: config.limits.clone(),
         })
     }
@@ -111,8 +146,19 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Logs the counts as fields (queryable numbers in JSON logs).
+    /// The counts as CloudWatch metrics (Embedded Metric Format).
+    pub fn metrics(&self) -> Metrics {
+        Metrics::new("gcs-sync")
+            .count("ObjectsCopied", self.copied as u64)
+            .with("BytesCopied", self.bytes as f64, Unit::Bytes)
+            .count("ObjectsDeleted", self.deleted as u64)
+            .count("ObjectsSkipped", self.skipped as u64)
+            .count("ObjectsFailed", self.failed as u64)
+    }
+
+    /// Logs the counts as fields (queryable numbers in JSON logs) and emits them as metrics.
     fn log(&self, message: &str) {
+        self.metrics().emit();
         tracing::info!(
             copied = self.copied,
             bytes = self.bytes,
@@ -158,7 +204,12 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
             let mut response = SqsBatchResponse::default();
             let mut summary = Summary::default();
             let mut work = Vec::new();
+            let mut receipts = HashMap::new();
+            let mut failed = Vec::new();
             for message in messages {
+                if let Some(receipt) = message.receipt {
+                    receipts.insert(message.message_id.clone(), receipt);
+                }
                 match message.changes {
                     Ok(changes) => work.push(Work {
                         id: message.message_id,
@@ -173,6 +224,7 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
                         }
                         tracing::warn!(id = %message.message_id, reason, "unreadable message; it will go to the DLQ");
                         summary.failed += 1;
+                        failed.push(message.message_id.clone());
                         response.add_failure(message.message_id);
                     }
                 }
@@ -185,7 +237,22 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
                             "a failed SQS message has no messageId; failing the whole batch".into(),
                         );
                     }
+                    failed.push(id.clone());
                     response.add_failure(id);
+                }
+            }
+            let delayed = failed
+                .iter()
+                .filter_map(|id| Some((id.clone(), receipts.remove(id)?)))
+                .collect::<Vec<_>>();
+            if !delayed.is_empty() {
+                let until = deadline.checked_sub(RESPONSE_MARGIN).unwrap_or(deadline);
+                let count = delayed.len();
+                if tokio::time::timeout_at(until, app.retry_delay.apply(delayed))
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(count, "no time left to delay the failed messages' retries");
                 }
             }
             summary.log("batch done");
@@ -220,5 +287,38 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
                 None => Ok(serde_json::to_value(summary)?),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_metrics_carry_every_count() {
+        let summary = Summary {
+            copied: 2,
+            bytes: 1024,
+            deleted: 1,
+            skipped: 3,
+            failed: 4,
+        };
+        let v = summary.metrics().to_json(SystemTime::UNIX_EPOCH);
+        assert_eq!(v["Function"], "gcs-sync");
+        let got: Vec<f64> = [
+            "ObjectsCopied",
+            "BytesCopied",
+            "ObjectsDeleted",
+            "ObjectsSkipped",
+            "ObjectsFailed",
+        ]
+        .iter()
+        .map(|k| v[*k].as_f64().unwrap())
+        .collect();
+        assert_eq!(got, [2.0, 1024.0, 1.0, 3.0, 4.0]);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"],
+            "Bytes"
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! `gcs-sync`: event-driven replication of S3 objects into Cloud Storage, authenticated to
 //! Google with the function's own IAM role through `crossfed` (no Google keys).
 //!
-//! S3 notifications arrive through SQS (or directly); each `ObjectCreated:*` streams the
-//! object from S3 into Cloud Storage with end-to-end checksums, each `ObjectRemoved:*`
-//! deletes the copy. Copies record the source ETag and the event sequencer so that
-//! redelivered and out-of-order events are no-ops, and generation preconditions keep
-//! concurrent invocations from clobbering each other.
+//! S3 notifications arrive through SQS (or directly). An event only names a key: the copy
+//! of that key is made to follow what S3 serves now, confirmed with S3 — the current
+//! object streamed into Cloud Storage with end-to-end checksums, or the copy removed when
+//! S3 has no current object. Copies record the source ETag and version, so redelivered,
+//! out-of-order and forged events are no-ops; generation preconditions keep concurrent
+//! invocations from clobbering each other; failed SQS messages are retried with back-off.
 
 pub mod batch;
 pub mod config;
@@ -14,5 +15,8 @@ pub mod event;
 pub mod gcs_writer;
 pub mod handler;
 pub mod ordering;
+pub mod reconcile;
 pub mod replicate;
+pub mod retry_delay;
 pub mod s3_source;
+pub mod s3_state;

@@ -1,18 +1,21 @@
-//! Applying one object change: read the copy's state, decide, act under a generation
-//! precondition; when another invocation got there first, re-read and decide again.
+//! Applying one object change. The event only names the key: the copy is made to follow
+//! what S3 serves for that key now. Read the copy's state, ask S3, decide, act under a
+//! generation precondition (and `If-Match` on S3); when either side changed in between,
+//! look again.
 
 use crate::event::{ChangeKind, ObjectChange};
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
-use crate::ordering::{self, Decision, SkipReason};
+use crate::reconcile::{self, Decision, SkipReason};
 use crate::s3_source::{self, Opened, SourceError};
+use crate::s3_state;
 
-/// Attempts when generation preconditions keep failing (concurrent writers).
-const MAX_CONFLICTS: usize = 5;
+/// Rounds of looking again when S3 or the copy keep changing under us.
+const MAX_ROUNDS: usize = 5;
 
 /// `SYNC_DELETE_MODE`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DeleteMode {
-    /// Remove the copy when the source is removed.
+    /// Remove the copy when S3 has no current object for the key.
     #[default]
     Delete,
     /// Keep copies of removed objects.
@@ -40,53 +43,87 @@ pub enum ReplicateError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Destination(#[from] GcsError),
+    #[error(
+        "the event is for bucket {bucket:?}, but this function replicates {expected:?} \
+         (SYNC_SOURCE_BUCKET): not applied; the message is misrouted or forged"
+    )]
+    ForeignBucket { bucket: String, expected: String },
     #[error("s3://{bucket}/{key} cannot be copied: {reason}")]
     Name {
         bucket: String,
         key: String,
         reason: String,
     },
-    #[error("gs://{bucket}/{name} kept changing under us ({MAX_CONFLICTS} precondition failures)")]
-    Contended { bucket: String, name: String },
+    #[error(
+        "s3://{bucket}/{key} or its copy gs://{dest_bucket}/{name} kept changing \
+         ({MAX_ROUNDS} rounds); will retry"
+    )]
+    Contended {
+        bucket: String,
+        key: String,
+        dest_bucket: String,
+        name: String,
+    },
 }
 
-/// S3 -> Cloud Storage replication of single changes.
+/// S3 -> Cloud Storage replication of single keys.
 #[derive(Clone, Debug)]
 pub struct Replicator {
     s3: aws_sdk_s3::Client,
     gcs: GcsWriter,
+    source_bucket: String,
     delete_mode: DeleteMode,
 }
 
 impl Replicator {
-    pub fn new(s3: aws_sdk_s3::Client, gcs: GcsWriter, delete_mode: DeleteMode) -> Self {
+    /// Replicates `source_bucket` (`SYNC_SOURCE_BUCKET`) through `s3` into `gcs`.
+    pub fn new(
+        s3: aws_sdk_s3::Client,
+        gcs: GcsWriter,
+        source_bucket: String,
+        delete_mode: DeleteMode,
+    ) -> Self {
         Replicator {
             s3,
             gcs,
+            source_bucket,
             delete_mode,
         }
     }
 
-    /// Applies `change`. Redelivered and out-of-date events are no-ops.
+    /// Applies `change`: events for another bucket fail; any create or remove event makes
+    /// the copy of its key follow S3 ([`Replicator::sync_key`]).
     pub async fn apply(&self, change: &ObjectChange) -> Result<Outcome, ReplicateError> {
         if change.kind == ChangeKind::Other {
             return Ok(Outcome::Skipped(SkipReason::NotReplicated));
         }
-        if matches!(change.kind, ChangeKind::Removed { .. }) && self.delete_mode == DeleteMode::Keep
-        {
-            return Ok(Outcome::Skipped(SkipReason::DeletesKept));
+        if change.bucket != self.source_bucket {
+            return Err(ReplicateError::ForeignBucket {
+                bucket: change.bucket.clone(),
+                expected: self.source_bucket.clone(),
+            });
         }
+        self.sync_key(&change.key).await
+    }
+
+    /// Makes the copy of `key` equal to what S3 serves now: a copy of the current object,
+    /// or no copy when S3 confirms there is none (unless `SYNC_DELETE_MODE=keep`).
+    pub async fn sync_key(&self, key: &str) -> Result<Outcome, ReplicateError> {
+        let bucket = &self.source_bucket;
         let destination = self.gcs.destination();
         let name = destination
-            .object_name(&change.key)
+            .object_name(key)
             .map_err(|reason| ReplicateError::Name {
-                bucket: change.bucket.clone(),
-                key: change.key.clone(),
+                bucket: bucket.clone(),
+                key: key.to_string(),
                 reason,
             })?;
-        for _ in 0..MAX_CONFLICTS {
-            let current = self.gcs.current(&name).await?;
-            match ordering::decide(change, current.as_ref()) {
+        for _ in 0..MAX_ROUNDS {
+            // The copy first, then S3: an action conditioned on this generation can only
+            // succeed if nobody acted on a newer picture of S3 in between.
+            let copy = self.gcs.current(&name).await?;
+            let source = s3_state::current(&self.s3, bucket, key).await?;
+            match reconcile::decide(&source, copy.as_ref(), self.delete_mode) {
                 Decision::Skip(reason) => return Ok(Outcome::Skipped(reason)),
                 Decision::Delete { generation } => {
                     if let Conditional::Done(()) = self.gcs.delete(&name, generation).await? {
@@ -94,36 +131,39 @@ impl Replicator {
                     }
                 }
                 Decision::Write {
+                    source,
                     if_generation_match,
-                } => {
-                    let source = match s3_source::open(&self.s3, change).await? {
-                        Opened::Found(source) => *source,
-                        Opened::Missing => return Ok(Outcome::Skipped(SkipReason::SourceMissing)),
-                        Opened::Changed => return Ok(Outcome::Skipped(SkipReason::SourceChanged)),
-                    };
-                    let metadata = ordering::copy_metadata(
-                        change,
-                        source.etag.as_deref(),
-                        source.version_id.as_deref(),
-                    );
-                    let bytes = source.size;
-                    if let Conditional::Done(object) = self
-                        .gcs
-                        .write(&name, source, metadata, if_generation_match)
-                        .await?
-                    {
-                        return Ok(Outcome::Copied {
-                            name,
-                            bytes,
-                            generation: object.generation,
-                        });
+                } => match s3_source::open(&self.s3, bucket, key, &source).await? {
+                    Opened::Found(object) => {
+                        let metadata = reconcile::copy_metadata(
+                            bucket,
+                            key,
+                            object.etag.as_deref(),
+                            object.version_id.as_deref(),
+                        );
+                        let bytes = object.size;
+                        if let Conditional::Done(written) = self
+                            .gcs
+                            .write(&name, *object, metadata, if_generation_match)
+                            .await?
+                        {
+                            return Ok(Outcome::Copied {
+                                name,
+                                bytes,
+                                generation: written.generation,
+                            });
+                        }
                     }
-                }
+                    // Deleted or overwritten since the HEAD (404 / 412).
+                    Opened::Missing | Opened::Changed => {}
+                },
             }
-            tracing::info!(object = %name, "precondition failed (concurrent change); deciding again");
+            tracing::info!(object = %name, "S3 or the copy changed meanwhile; looking again");
         }
         Err(ReplicateError::Contended {
-            bucket: destination.bucket().to_string(),
+            bucket: bucket.clone(),
+            key: key.to_string(),
+            dest_bucket: destination.bucket().to_string(),
             name,
         })
     }

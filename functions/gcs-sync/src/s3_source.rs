@@ -1,5 +1,5 @@
-//! The S3 side: `GetObject` of exactly the object an event describes, exposed as a
-//! Cloud Storage `StreamingSource` that never holds more than one network chunk.
+//! The S3 side: `GetObject` of exactly the object S3 was found to serve (`If-Match`),
+//! exposed as a Cloud Storage `StreamingSource` that never holds more than one network chunk.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
 use bytes::Bytes;
 use google_cloud_storage::streaming_source::{SizeHint, StreamingSource};
 
-use crate::event::ObjectChange;
+use crate::s3_state::{NotFound, SourceVersion, no_such_bucket, not_found_kind};
 
 /// An open source object.
 pub struct SourceObject {
@@ -31,64 +31,70 @@ pub struct SourceObject {
     pub user_metadata: HashMap<String, String>,
 }
 
-/// Result of opening the object an event describes.
+/// Result of opening the object S3 was found to serve.
 pub enum Opened {
     Found(Box<SourceObject>),
-    /// Deleted since the event (404 `NoSuchKey`, or a delete marker).
+    /// Deleted since it was looked at (404 `NoSuchKey`, or a delete marker).
     Missing,
-    /// Overwritten since the event (the event's ETag no longer matches: 412).
+    /// Overwritten since it was looked at (its ETag no longer matches: 412).
     Changed,
 }
 
-/// S3 failed after the client's retries.
+/// S3 failed (after the client's retries), or answered something unusable.
 #[derive(Debug, thiserror::Error)]
-#[error("S3 GetObject s3://{bucket}/{key}: {message}")]
+#[error("S3 {op} s3://{bucket}/{key}: {message}")]
 pub struct SourceError {
+    op: &'static str,
     bucket: String,
     key: String,
     message: String,
 }
 
-/// Opens the object of `change`: the current object, on condition that it still has the
-/// event's ETag. Deliberately not the event's version (in versioned buckets): if the
-/// object has since been deleted or overwritten, a later event describes that, and
-/// copying the old version now could resurrect a deleted object. Checksums S3 stored with
-/// the object are validated by the SDK while streaming.
+impl SourceError {
+    /// `op` failed on `bucket`/`key` because of `message`.
+    pub fn new(op: &'static str, bucket: &str, key: &str, message: String) -> Self {
+        SourceError {
+            op,
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            message,
+        }
+    }
+}
+
+/// Opens the current object of `bucket`/`key` on condition that it still is `expected`
+/// (`If-Match` its ETag): the bytes streamed are the ones decided on, and the version and
+/// ETag recorded are the ones S3 returned with them. Checksums S3 stored with the object
+/// are validated by the SDK while streaming.
 pub async fn open(
     client: &aws_sdk_s3::Client,
-    change: &ObjectChange,
+    bucket: &str,
+    key: &str,
+    expected: &SourceVersion,
 ) -> Result<Opened, SourceError> {
-    let mut request = client
+    let request = client
         .get_object()
-        .bucket(&change.bucket)
-        .key(&change.key)
-        .checksum_mode(ChecksumMode::Enabled);
-    if let Some(etag) = &change.etag {
-        request = request.if_match(format!("\"{etag}\""));
-    }
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .if_match(format!("\"{}\"", expected.etag));
+    let fail = |message: String| SourceError::new("GetObject", bucket, key, message);
     let response = match request.send().await {
         Ok(r) => r,
         Err(e) => {
             let status = e.raw_response().map(|r| r.status().as_u16());
-            return match (status, e.code()) {
-                (_, Some("NoSuchKey" | "NoSuchVersion")) | (Some(404), _) => Ok(Opened::Missing),
-                (_, Some("PreconditionFailed")) | (Some(412), _) => Ok(Opened::Changed),
-                _ => Err(SourceError {
-                    bucket: change.bucket.clone(),
-                    key: change.key.clone(),
-                    message: DisplayErrorContext(&e).to_string(),
-                }),
+            return match (not_found_kind(&e), status, e.code()) {
+                (Some(NotFound::Key), ..) => Ok(Opened::Missing),
+                (Some(NotFound::Bucket), ..) => Err(no_such_bucket(bucket, key)),
+                (None, Some(412), _) | (None, _, Some("PreconditionFailed")) => Ok(Opened::Changed),
+                _ => Err(fail(DisplayErrorContext(&e).to_string())),
             };
         }
     };
     let size = response
         .content_length()
         .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| SourceError {
-            bucket: change.bucket.clone(),
-            key: change.key.clone(),
-            message: "response without Content-Length".into(),
-        })?;
+        .ok_or_else(|| fail("response without Content-Length".into()))?;
     let etag = response.e_tag().map(|e| e.trim_matches('"').to_string());
     let kms = matches!(
         response.server_side_encryption(),

@@ -9,6 +9,7 @@
 //! - [`aws`]: AWS SDK configuration and the S3 client;
 //! - [`warm_up`]: a bounded Google token warm-up at init;
 //! - [`logging`]: log setup honouring `AWS_LAMBDA_LOG_LEVEL` / `AWS_LAMBDA_LOG_FORMAT`;
+//! - [`metrics`]: CloudWatch metrics in Embedded Metric Format;
 //! - [`init`]: the cold start: logs, the function's init, and init-error reporting;
 //! - [`error_chain`]: errors as text with their whole source chain;
 //! - [`bucket_name`], [`etag`]: bucket-name rules and S3 ETag → MD5.
@@ -21,6 +22,7 @@ pub mod error_chain;
 pub mod etag;
 pub mod init;
 pub mod logging;
+pub mod metrics;
 pub mod warm_up;
 
 pub use env::{ConfigError, Env, EnvReader};

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 
-use commands::{aws, config, token, whoami};
+use commands::{aws, bootstrap, doctor, token, whoami};
 
 #[derive(Parser)]
 #[command(
@@ -27,10 +27,12 @@ enum Command {
     /// Print a Google access token (like `gcloud auth print-access-token`).
     Token(token::Args),
     /// Print the AWS caller ARN and the Google principals it maps to.
-    Whoami {
-        #[command(flatten)]
-        config: config::ConfigArgs,
-    },
+    Whoami(whoami::Args),
+    /// Check every step of the federation chain; print the fix for the first broken one.
+    Doctor(doctor::Args),
+    /// Print the Google Cloud setup, credential configurations and SSM/SAM commands for
+    /// every function of the stack.
+    Bootstrap(bootstrap::Args),
     /// Google Cloud -> AWS: assume an AWS role with a Google ID token.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
@@ -38,8 +40,9 @@ enum Command {
 
 async fn run(cli: Cli) -> crossfed::Result<()> {
     match cli.command {
+        Command::Doctor(_) | Command::Bootstrap(_) => unreachable!("handled in main"),
         Command::Token(args) => token::run(args).await,
-        Command::Whoami { config } => whoami::run(config).await,
+        Command::Whoami(args) => whoami::run(args).await,
         Command::Aws(command) => aws::run(command).await,
     }
 }
@@ -50,7 +53,21 @@ async fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let cli = match cli.command {
+        Command::Doctor(args) => return doctor::main(args).await,
+        Command::Bootstrap(args) => {
+            return match bootstrap::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        command => Cli { command },
+    };
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", crossfed::ErrorChain(&e));

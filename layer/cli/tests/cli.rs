@@ -270,3 +270,134 @@ fn aws_trust_policy_matches_the_article() {
         .unwrap();
     assert!(!missing.status.success(), "--sub is required");
 }
+
+/// `--config-parameter`/`--config-file` win over both environment variables, never conflict
+/// with them, and without a flag the library's precedence holds (CROSSFED_CONFIG_PARAMETER
+/// first). Every combination of flags and variables.
+#[test]
+fn config_flags_win_over_env_vars_in_every_combination() {
+    let cloud = crossfed_tests::LocalCloud::load();
+    const FLAG_PARAM: &str = "/crossfed/cli-flag-param-missing";
+    const FLAG_FILE: &str = "/nonexistent/cli-flag-file.json";
+    const ENV_PARAM: &str = "/crossfed/cli-env-param-missing";
+    const ENV_FILE: &str = "/nonexistent/cli-env-file.json";
+    for flag_param in [false, true] {
+        for flag_file in [false, true] {
+            for env_param in [false, true] {
+                for env_file in [false, true] {
+                    let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossfed"));
+                    cmd.arg("token")
+                        .env_clear()
+                        .env("AWS_ACCESS_KEY_ID", &cloud.role.access_key_id)
+                        .env("AWS_SECRET_ACCESS_KEY", &cloud.role.secret_access_key)
+                        .env("AWS_SESSION_TOKEN", &cloud.role.session_token)
+                        .env("AWS_REGION", &cloud.region)
+                        .env("AWS_ENDPOINT_URL", &cloud.moto_url)
+                        .env("AWS_CONFIG_FILE", "/nonexistent")
+                        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+                    if flag_param {
+                        cmd.args(["--config-parameter", FLAG_PARAM]);
+                    }
+                    if flag_file {
+                        cmd.args(["--config-file", FLAG_FILE]);
+                    }
+                    if env_param {
+                        cmd.env("CROSSFED_CONFIG_PARAMETER", ENV_PARAM);
+                    }
+                    if env_file {
+                        cmd.env("GOOGLE_APPLICATION_CREDENTIALS", ENV_FILE);
+                    }
+                    let out = cmd.output().unwrap();
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    let case = format!(
+                        "flags(param={flag_param}, file={flag_file}) env(param={env_param}, file={env_file}): {err}"
+                    );
+                    if flag_param && flag_file {
+                        assert_eq!(out.status.code(), Some(2), "usage error: {case}");
+                        assert!(err.contains("cannot be used with"), "{case}");
+                        continue;
+                    }
+                    assert_eq!(out.status.code(), Some(1), "{case}");
+                    let used = if flag_param {
+                        FLAG_PARAM
+                    } else if flag_file {
+                        FLAG_FILE
+                    } else if env_param {
+                        ENV_PARAM
+                    } else if env_file {
+                        ENV_FILE
+                    } else {
+                        "no Google credential configuration"
+                    };
+                    assert!(err.contains(used), "expected {used}: {case}");
+                    for other in [FLAG_PARAM, FLAG_FILE, ENV_PARAM, ENV_FILE] {
+                        assert!(other == used || !err.contains(other), "{case}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// With the seed article's mapping (role name only), whoami prints the principal set that
+/// the fake Google (mapping the same way) accepts; without a mapping it says it assumed
+/// Google's default.
+#[tokio::test]
+async fn whoami_follows_the_given_attribute_mapping() {
+    let s = Scenario::start_with(|c| {
+        c.aws_role_mapping = crossfed_tests::AwsRoleMapping::RoleName;
+        let role = crossfed_tests::AwsRoleMapping::RoleName
+            .aws_role(&crossfed_tests::LocalCloud::load().role.assumed_arn)
+            .unwrap();
+        c.bindings = vec![c.principal_set_for_aws_role(&role)];
+    })
+    .await;
+    let file = write_config(&s);
+    let out = cli(
+        &s,
+        &file,
+        &[
+            "whoami",
+            "--attribute-mapping",
+            "google.subject=assertion.arn,attribute.aws_account=assertion.account,attribute.aws_role=assertion.arn.extract('assumed-role/{role}/')",
+        ],
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    let role_name = crossfed_tests::AwsRoleMapping::RoleName
+        .aws_role(&s.cloud.role.assumed_arn)
+        .unwrap();
+    assert!(!role_name.contains(':'), "{role_name}");
+    let set = s.google.config().principal_set_for_aws_role(&role_name);
+    assert!(
+        text.contains(&format!("google_principal_set: {set}")),
+        "{text}"
+    );
+    assert!(text.contains("mapping: --attribute-mapping"), "{text}");
+    assert!(
+        text.contains(&format!("attribute.aws_account: {}", s.cloud.account_id)),
+        "{text}"
+    );
+
+    // The fake binds exactly that set: the token flow works.
+    assert!(cli(&s, &file, &["token"]).status.success());
+
+    let out = cli(&s, &file, &["whoami"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("mapping: Google's default AWS mapping"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&format!("google_principal_set: {set}")),
+        "{text}"
+    );
+
+    let out = cli(
+        &s,
+        &file,
+        &["whoami", "--attribute-mapping", "attribute.x=assertion.arn"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("google.subject"));
+}

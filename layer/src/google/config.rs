@@ -175,6 +175,11 @@ fn parse_audience(audience: &str, universe_domain: &str) -> Result<WorkloadProvi
         ));
     }
     let parts: Vec<&str> = rest.split('/').collect();
+    if let ["projects", _, "locations", _, "workloadIdentityPools", pool] = parts.as_slice() {
+        return Err(bad(&format!(
+            "names a workload identity pool, not a provider: append /providers/<PROVIDER> (the AWS provider of pool `{pool}`)"
+        )));
+    }
     match parts.as_slice() {
         [
             "projects",

@@ -243,6 +243,19 @@ fn ssm_error(
             let transient = matches!(code, "ThrottlingException" | "InternalServerError");
             (transient, format!("{code}: {msg}{hint}"))
         }
+        // A body the SDK cannot parse (a proxy, or moto's XML auth errors): keep the status.
+        SdkError::ResponseError(r) => {
+            let status = r.raw().status().as_u16();
+            let hint = if status == 403 {
+                " (access denied) — the role needs ssm:GetParameter on this parameter"
+            } else {
+                ""
+            };
+            (
+                status >= 500 || status == 429,
+                format!("HTTP {status}{hint}"),
+            )
+        }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
             (true, "SSM could not be reached".to_string())
         }

@@ -5,7 +5,9 @@
 //! it; the credential configuration is the file `gcloud iam workload-identity-pools
 //! create-cred-config --aws` writes, read from SSM, a file or inline JSON ([`ConfigSource`]).
 
+pub mod attribute_mapping;
 mod aws_identity;
+mod cel;
 mod config;
 mod config_source;
 mod credentials;
@@ -15,6 +17,9 @@ mod sts;
 mod subject_token;
 mod whoami;
 
+pub use attribute_mapping::{
+    AttributeCondition, AttributeMapping, AwsAssertion, MappedAttributes, MappingError,
+};
 pub use aws_identity::AwsIdentity;
 pub use config::{AwsCredentialSource, ExternalAccountConfig, Impersonation, WorkloadProvider};
 pub use config_source::{

@@ -1,6 +1,10 @@
 //! `make run`: the three Lambda functions on local emulated AWS (moto) and Google Cloud
 //! (fake-gcs-server behind a checksum-verifying proxy, and the strict fakes), each through a
 //! local Lambda Runtime API, as Lambda would run them. Prints what happened.
+//!
+//! `crossfed-localrun --serve ENV_FILE` (`make watch`): sets up the same fakes and buckets,
+//! writes the functions' environment to `ENV_FILE` (`KEY=VALUE` lines, for
+//! `cargo lambda watch --env-file`) and keeps the fakes running until killed.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -104,8 +108,29 @@ fn s3_record(
     })
 }
 
+/// `KEY=VALUE` lines for `cargo lambda watch --env-file`: the Lambda-like environment of
+/// [`Scenario::function_env`] without the `AWS_LAMBDA_*` variables cargo lambda sets itself.
+async fn write_env_file(s: &Scenario, path: &str, extra: &[(&str, &str)]) -> Result<(), Error> {
+    let runtime = LambdaRuntimeApi::start().await;
+    let env = s.function_env(&runtime, "crossfed", extra).await;
+    let text: String = env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("AWS_LAMBDA_"))
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("{tmp}: {e}"))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let serve = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => None,
+        [flag, path] if flag == "--serve" => Some(path.clone()),
+        _ => return Err("usage: crossfed-localrun [--serve ENV_FILE]".into()),
+    };
     let s = Scenario::start().await;
     let gcs_http = s
         .cloud
@@ -182,11 +207,32 @@ async fn main() -> Result<(), Error> {
         ("STORAGE_EMULATOR_HOST_GRPC", grpc.as_str()),
     ];
 
+    if let Some(path) = serve {
+        let destination = format!("gs://{dest}/mirror");
+        let pairs = format!("s3://{source}=gs://{dest}/mirror");
+        let output = format!("s3://{reports}/reports");
+        let vertex_url = vertex.url();
+        let mut env = common.to_vec();
+        env.extend([
+            ("SYNC_DESTINATION", destination.as_str()),
+            ("REPORT_GCS_BUCKETS", dest.as_str()),
+            ("REPORT_S3_BUCKETS", source.as_str()),
+            ("REPORT_SYNC_PAIRS", pairs.as_str()),
+            ("REPORT_OUTPUT", output.as_str()),
+            ("GOOGLE_VERTEX_BASE_URL", vertex_url.as_str()),
+        ]);
+        write_env_file(&s, &path, &env).await?;
+        println!("\nFunction environment for `cargo lambda watch --env-file`: {path}");
+        println!("Serving the fakes until stopped (Ctrl-C).");
+        std::future::pending::<()>().await;
+    }
+
     let list = Function::start(&s, "list-buckets", &common).await?;
     list.invoke("list-buckets", json!({})).await?;
 
     let destination = format!("gs://{dest}/mirror");
     let mut sync_env = common.to_vec();
+    sync_env.push(("SYNC_SOURCE_BUCKET", &source));
     sync_env.push(("SYNC_DESTINATION", &destination));
     let sync = Function::start(&s, "gcs-sync", &sync_env).await?;
     sync.invoke(

@@ -11,7 +11,7 @@ use crossfed_kit::Env;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use crossfed_tests::{FakeStorage, FakeStorageConfig, GcsFaultProxy};
 use gcs_sync::config::Config;
-use gcs_sync::handler::App;
+use gcs_sync::handler::{App, AwsClients};
 use serde_json::{Value, json};
 
 pub const PREFIX: &str = "mirror";
@@ -90,6 +90,7 @@ impl Harness {
     pub fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let destination = format!("gs://{}/{PREFIX}", self.dest_bucket);
         let mut env: Vec<(String, String)> = [
+            ("SYNC_SOURCE_BUCKET", self.source_bucket.as_str()),
             ("SYNC_DESTINATION", destination.as_str()),
             ("STORAGE_EMULATOR_HOST", self.proxy.url().as_str()),
             ("STORAGE_EMULATOR_HOST_GRPC", self.grpc.endpoint().as_str()),
@@ -118,13 +119,43 @@ impl Harness {
     pub async fn app(&self, extra: &[(&str, &str)]) -> App {
         let config = self.scenario.config_json(&ConfigShape::default());
         let credentials = self.scenario.builder(&config).build().expect("credentials");
-        App::new(
-            &self.settings(extra),
-            credentials,
-            self.scenario.role_s3().await,
-        )
-        .await
-        .expect("app")
+        let aws = AwsClients {
+            s3: self.scenario.role_s3().await,
+            sqs: self.role_sqs().await,
+            endpoint: Some(self.scenario.cloud.moto_url.clone()),
+        };
+        App::new(&self.settings(extra), credentials, aws)
+            .await
+            .expect("app")
+    }
+
+    /// An SQS client acting as the `crossfed-lambda` role.
+    pub async fn role_sqs(&self) -> aws_sdk_sqs::Client {
+        let creds = Scenario::session_credentials(&self.scenario.cloud.role);
+        self.sqs_client(creds).await
+    }
+
+    /// An SQS client acting as the local admin user (queues, messages).
+    pub async fn admin_sqs(&self) -> aws_sdk_sqs::Client {
+        let cloud = &self.scenario.cloud;
+        let creds = aws_credential_types::Credentials::new(
+            &cloud.admin_access_key_id,
+            &cloud.admin_secret_access_key,
+            None,
+            None,
+            "localcloud-admin",
+        );
+        self.sqs_client(creds).await
+    }
+
+    async fn sqs_client(&self, creds: aws_credential_types::Credentials) -> aws_sdk_sqs::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .credentials_provider(creds)
+            .region(aws_config::Region::new(self.scenario.cloud.region.clone()))
+            .endpoint_url(&self.scenario.cloud.moto_url)
+            .load()
+            .await;
+        aws_sdk_sqs::Client::new(&config)
     }
 
     /// Runs the handler with `left` until the deadline.
@@ -168,6 +199,92 @@ impl Harness {
             .send()
             .await
             .expect("delete object");
+    }
+
+    /// Turns versioning on for the source bucket.
+    pub async fn enable_versioning(&self) {
+        self.s3
+            .put_bucket_versioning()
+            .bucket(&self.source_bucket)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("enable versioning");
+    }
+
+    /// A delete without version id: in a versioned bucket, the delete marker's version.
+    pub async fn delete_marker(&self, key: &str) -> Put {
+        let out = self
+            .s3
+            .delete_object()
+            .bucket(&self.source_bucket)
+            .key(key)
+            .send()
+            .await
+            .expect("delete object");
+        assert_eq!(out.delete_marker(), Some(true), "not a versioned bucket");
+        Put {
+            key: key.to_string(),
+            etag: String::new(),
+            version_id: Some(out.version_id().expect("marker version").to_string()),
+            size: 0,
+        }
+    }
+
+    /// Permanently deletes one version (an object version or a delete marker).
+    pub async fn delete_version(&self, key: &str, version_id: &str) {
+        self.s3
+            .delete_object()
+            .bucket(&self.source_bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .expect("delete version");
+    }
+
+    /// What S3 serves for `key` now: its bytes and version id, or `None`.
+    pub async fn s3_current(&self, key: &str) -> Option<(Vec<u8>, Option<String>)> {
+        match self
+            .s3
+            .get_object()
+            .bucket(&self.source_bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let version = out.version_id().map(str::to_string);
+                let bytes = out.body.collect().await.unwrap().into_bytes().to_vec();
+                Some((bytes, version))
+            }
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => None,
+            Err(e) => panic!("GET {key}: {e:?}"),
+        }
+    }
+
+    /// The copy of `key` is byte-equal to what S3 serves and records its version, or both
+    /// are absent.
+    pub async fn assert_follows_s3(&self, key: &str) {
+        let name = Self::dest_name(key);
+        match (self.s3_current(key).await, self.gcs_object(&name).await) {
+            (None, None) => {}
+            (Some((bytes, version)), Some(object)) => {
+                assert_eq!(self.gcs_bytes(&name).await, bytes, "{key}: bytes differ");
+                let recorded = object["metadata"]["x-crossfed-source-version-id"].as_str();
+                let version = version.filter(|v| v != "null");
+                assert_eq!(recorded, version.as_deref(), "{key}: version differs");
+            }
+            (s3, gcs) => panic!(
+                "{key}: S3 has {}, the copy {}",
+                if s3.is_some() { "an object" } else { "none" },
+                if gcs.is_some() { "exists" } else { "is absent" }
+            ),
+        }
     }
 
     /// The next sequencer (increasing, S3-like 18 hex digits).

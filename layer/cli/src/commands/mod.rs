@@ -1,6 +1,9 @@
 //! One file per subcommand.
 
 pub mod aws;
+pub mod bootstrap;
+pub mod bootstrap_plan;
 pub mod config;
+pub mod doctor;
 pub mod token;
 pub mod whoami;

@@ -1,0 +1,165 @@
+//! `crossfed bootstrap`: reads the stack's role outputs (CloudFormation `DescribeStacks`) or
+//! explicit roles and prints the Google Cloud setup, credential configurations and SSM/SAM
+//! commands for every function ([`super::bootstrap_plan`]).
+
+use super::bootstrap_plan::{self, FunctionRole, Inputs, MappingChoice};
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A shell script (safe to run again).
+    Shell,
+    /// One JSON document, for automation.
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// CloudFormation stack whose `<Function>RoleArn` / `<Function>RoleAttribute` outputs name
+    /// the functions' roles (e.g. `crossfed`).
+    #[arg(long, required_unless_present = "roles")]
+    stack: Option<String>,
+    /// A function's role instead of (or on top of) the stack: FUNCTION=ROLE_ARN (repeatable),
+    /// e.g. `list-buckets=arn:aws:iam::111122223333:role/my-role`.
+    #[arg(long = "role", value_name = "FUNCTION=ROLE")]
+    roles: Vec<String>,
+    /// AWS account of roles given by name (default: from the ARNs).
+    #[arg(long)]
+    aws_account: Option<String>,
+    /// Google Cloud project id.
+    #[arg(long)]
+    project_id: String,
+    /// Google Cloud project number (`gcloud projects describe ID --format='value(projectNumber)'`).
+    #[arg(long)]
+    project_number: String,
+    /// Workload identity pool id.
+    #[arg(long, default_value = "aws-lambda")]
+    pool: String,
+    /// Provider id [default: aws-<account>].
+    #[arg(long)]
+    provider: Option<String>,
+    /// One service account (id or e-mail) shared by all functions; default: one per function
+    /// (`crossfed-<function>`), each with its own config parameter.
+    #[arg(long)]
+    shared_service_account: Option<String>,
+    /// Attribute mapping: Google's default (assumed-role ARN) or the role name only.
+    #[arg(long, value_enum, default_value = "default")]
+    mapping: MappingChoice,
+    /// gcs-sync destination, gs://BUCKET[/PREFIX].
+    #[arg(long)]
+    sync_destination: Option<String>,
+    /// A bucket cross-cloud-report inventories (repeatable).
+    #[arg(long = "report-gcs-bucket")]
+    report_gcs_buckets: Vec<String>,
+    /// Where cross-cloud-report writes (gs://… gets object create).
+    #[arg(long)]
+    report_output: Option<String>,
+    /// Vertex AI location of the report's model.
+    #[arg(long)]
+    vertex_location: Option<String>,
+    /// The shared SSM parameter (per-function ones are derived from it).
+    #[arg(long, default_value = "/crossfed/google-credential-config")]
+    config_parameter: String,
+    /// KMS key: store SecureString parameters (default: String, the config holds no secret).
+    #[arg(long)]
+    kms_key_id: Option<String>,
+    /// AWS region of the stack and parameters (default: AWS_REGION).
+    #[arg(long)]
+    region: Option<String>,
+    #[arg(long, value_enum, default_value = "shell")]
+    format: Format,
+}
+
+/// Reads `<Function>RoleArn` (else `<Function>RoleAttribute`) outputs of a stack.
+async fn stack_roles(stack: &str, region: Option<String>) -> Result<Vec<FunctionRole>, String> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r));
+    }
+    let cfn = aws_sdk_cloudformation::Client::new(&loader.load().await);
+    let out = cfn
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "CloudFormation DescribeStacks {stack}: {}",
+                crossfed::ErrorChain(&e)
+            )
+        })?;
+    let outputs: Vec<(String, String)> = out
+        .stacks()
+        .first()
+        .ok_or_else(|| format!("stack {stack} not found"))?
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+        .collect();
+    let mut roles: Vec<FunctionRole> = Vec::new();
+    for suffix in ["RoleArn", "RoleAttribute"] {
+        for (key, value) in &outputs {
+            let Some(prefix) = key.strip_suffix(suffix).filter(|p| !p.is_empty()) else {
+                continue;
+            };
+            let function = bootstrap_plan::function_from_output_prefix(prefix);
+            if roles.iter().any(|r| r.function == function) {
+                continue;
+            }
+            roles.push(FunctionRole::parse(&function, value, None)?);
+        }
+    }
+    if roles.is_empty() {
+        return Err(format!(
+            "stack {stack} has no <Function>RoleArn or <Function>RoleAttribute outputs; pass --role FUNCTION=ROLE_ARN"
+        ));
+    }
+    Ok(roles)
+}
+
+/// Runs the command; errors are usage-level problems with what to fix.
+pub async fn run(args: Args) -> Result<(), String> {
+    let region = args
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()));
+    let mut roles = match &args.stack {
+        Some(stack) => stack_roles(stack, region.clone()).await?,
+        None => Vec::new(),
+    };
+    for spec in &args.roles {
+        let (function, role) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--role `{spec}`: expected FUNCTION=ROLE_ARN"))?;
+        let role = FunctionRole::parse(function, role, args.aws_account.as_deref())?;
+        roles.retain(|r| r.function != role.function);
+        roles.push(role);
+    }
+    let inputs = Inputs {
+        project_id: args.project_id,
+        project_number: args.project_number,
+        pool: args.pool,
+        provider: args.provider,
+        roles,
+        shared_service_account: args.shared_service_account,
+        mapping: args.mapping,
+        sync_destination: args.sync_destination,
+        report_gcs_buckets: args.report_gcs_buckets,
+        report_output: args.report_output,
+        vertex_location: args.vertex_location,
+        config_parameter: args.config_parameter,
+        kms_key_id: args.kms_key_id,
+        region,
+        stack: args.stack,
+    };
+    let plan = bootstrap_plan::plan(&inputs)?;
+    match args.format {
+        Format::Shell => print!("{}", bootstrap_plan::render_shell(&plan)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&bootstrap_plan::render_json(&plan))
+                .map_err(|e| e.to_string())?
+        ),
+    }
+    Ok(())
+}
