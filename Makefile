@@ -3,8 +3,8 @@
 #   make test      fmt + clippy, then cargo test with the local clouds up (what CI runs)
 #   make run       run the three functions locally against the local clouds, then the
 #                  cargo lambda watch/invoke loop once
-#   make bench     cargo run --release crossfed-bench with the local clouds up (writes BENCHMARKS.md),
-#                  plus the token-cache soak (crossfed --test soak)
+#   make bench     release benchmarks with the local clouds up (gcs-sync copies, cold start,
+#                  crossfed-bench-layer, then crossfed-bench writes BENCHMARKS.md), plus the soak
 #   make fuzz      cargo fuzz: every target for FUZZ_SECONDS (60) each, on nightly
 #   make localcloud-up / localcloud-down   start / stop moto + fake-gcs-server by hand
 #   make lint      fmt + template checks (both architectures) + clippy
@@ -169,12 +169,14 @@ coldstart: venv
 	  gcs-sync=.aws-sam/build/GcsSyncFunction/bootstrap \
 	  cross-cloud-report=.aws-sam/build/CrossCloudReportFunction/bootstrap
 
-bench: venv bench-tools
+bench: venv bench-tools ext-clients
+	cargo build --release -p crossfed-extension
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
 	  export CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env BENCH_PYTHON=$(BENCH_VENV)/bin/python; \
 	  rm -f target/bench-gcs-sync.md; \
 	  cargo test --release -p gcs-sync --test large_object --test redelivery --test backfill -- --ignored bench_ --test-threads 1 --nocapture; \
 	  cargo test --release -p list-buckets --test cold_start -- --ignored --nocapture; \
+	  cargo run --release -p crossfed-tests --bin crossfed-bench-layer; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'
 	$(MAKE) --no-print-directory soak
 

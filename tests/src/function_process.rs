@@ -33,6 +33,32 @@ impl FunctionProcess {
         })
     }
 
+    /// Starts a prepared command (e.g. a Python runtime with its own working directory).
+    pub fn spawn_command(mut command: Command) -> std::io::Result<Self> {
+        Ok(FunctionProcess {
+            child: command.spawn()?,
+        })
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident set size so far (`VmHWM` of `/proc/<pid>/status`) in KiB; `None` once
+    /// the process is gone or where `/proc` has no such field.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// Whether the process has exited (e.g. a failed init).
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))

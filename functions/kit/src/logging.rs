@@ -1,190 +1,25 @@
 //! Log setup honouring Lambda's logging controls: `AWS_LAMBDA_LOG_LEVEL` (wins over
 //! `RUST_LOG`; default `info`) and `AWS_LAMBDA_LOG_FORMAT` (`JSON`: one flat JSON object per
 //! line with `level`, `message` and the event's fields at the top level; else text).
+//!
+//! The setup itself lives in `crossfed-lambda-log`, shared with the `crossfed-extension`
+//! layer; this module applies it to the kit's [`Env`].
 
 use tracing::Subscriber;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+
+pub use crossfed_lambda_log::{FORMAT_ENV, LEVEL_ENV, MakeWriter};
 
 use crate::env::Env;
-
-/// Lambda's application log level variable.
-pub const LEVEL_ENV: &str = "AWS_LAMBDA_LOG_LEVEL";
-/// Lambda's log format variable (`Text` or `JSON`).
-pub const FORMAT_ENV: &str = "AWS_LAMBDA_LOG_FORMAT";
-
-/// The filter and format the environment asks for, and a note when a value was not understood.
-fn settings(env: &Env) -> (EnvFilter, bool, Option<String>) {
-    let json = env
-        .get(FORMAT_ENV)
-        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
-    let (filter, note) = match (env.get(LEVEL_ENV), env.get("RUST_LOG")) {
-        (Some(level), _) => {
-            let directive = match level.to_ascii_lowercase().as_str() {
-                "fatal" => "error".to_string(),
-                l @ ("trace" | "debug" | "info" | "warn" | "error") => l.to_string(),
-                _ => String::new(),
-            };
-            match EnvFilter::try_new(&directive)
-                .ok()
-                .filter(|_| !directive.is_empty())
-            {
-                Some(f) => (f, None),
-                None => (
-                    EnvFilter::new("info"),
-                    Some(format!(
-                        "{LEVEL_ENV}={level:?} is not a level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL); logging at INFO"
-                    )),
-                ),
-            }
-        }
-        (None, Some(directives)) => match EnvFilter::try_new(&directives) {
-            Ok(f) => (f, None),
-            Err(e) => (
-                EnvFilter::new("info"),
-                Some(format!(
-                    "RUST_LOG={directives:?} is invalid ({e}); logging at INFO"
-                )),
-            ),
-        },
-        (None, None) => (EnvFilter::new("info"), None),
-    };
-    (filter, json, note)
-}
 
 /// The subscriber for `env`, writing to `writer`.
 pub fn subscriber<W>(env: &Env, writer: W) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    subscriber_and_note(env, writer).0
+    crossfed_lambda_log::subscriber(|key| env.get(key), writer)
 }
 
-fn subscriber_and_note<W>(
-    env: &Env,
-    writer: W,
-) -> (Box<dyn Subscriber + Send + Sync>, Option<String>)
-where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
-{
-    let (filter, json, note) = settings(env);
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .without_time()
-        .with_ansi(false)
-        .with_writer(writer);
-    let subscriber: Box<dyn Subscriber + Send + Sync> = if json {
-        Box::new(
-            fmt.json()
-                .flatten_event(true)
-                .with_span_list(false)
-                .finish(),
-        )
-    } else {
-        Box::new(fmt.finish())
-    };
-    (subscriber, note)
-}
-
-/// Installs the process-wide subscriber (stdout); a second call changes nothing.
+/// Installs the process-wide subscriber (stdout) for `env`; a second call changes nothing.
 pub fn init(env: &Env) {
-    let (subscriber, note) = subscriber_and_note(env, std::io::stdout);
-    if tracing::subscriber::set_global_default(subscriber).is_ok()
-        && let Some(note) = note
-    {
-        tracing::warn!("{note}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'w> MakeWriter<'w> for Buffer {
-        type Writer = Buffer;
-        fn make_writer(&'w self) -> Self::Writer {
-            self.clone()
-        }
-    }
-
-    fn logged(vars: &[(&str, &str)]) -> String {
-        let buffer = Buffer::default();
-        let subscriber = subscriber(&Env::from_pairs(vars.iter().copied()), buffer.clone());
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::debug!(copied = 1u64, "debug line");
-            tracing::info!(
-                copied = 3u64,
-                bytes = 42u64,
-                destination = "gs://b/p/",
-                "batch done"
-            );
-            tracing::error!("bad");
-        });
-        let out = buffer.0.lock().unwrap().clone();
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn json_lines_are_flat_with_numeric_fields() {
-        let out = logged(&[(FORMAT_ENV, "JSON")]);
-        let lines: Vec<serde_json::Value> = out
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(lines.len(), 2, "{out}"); // INFO by default: no debug line
-        assert_eq!(lines[0]["level"], "INFO");
-        assert_eq!(lines[0]["message"], "batch done");
-        assert_eq!(lines[0]["copied"], 3);
-        assert_eq!(lines[0]["bytes"], 42);
-        assert_eq!(lines[0]["destination"], "gs://b/p/");
-        assert!(lines[0].get("fields").is_none(), "{out}");
-        assert_eq!(lines[1]["level"], "ERROR");
-    }
-
-    #[test]
-    fn lambda_level_wins_over_rust_log() {
-        let out = logged(&[
-            (FORMAT_ENV, "json"),
-            (LEVEL_ENV, "ERROR"),
-            ("RUST_LOG", "debug"),
-        ]);
-        assert_eq!(out.lines().count(), 1, "{out}");
-        assert!(out.contains("\"bad\""), "{out}");
-        let out = logged(&[(FORMAT_ENV, "JSON"), (LEVEL_ENV, "DEBUG")]);
-        assert_eq!(out.lines().count(), 3, "{out}");
-        let out = logged(&[(FORMAT_ENV, "JSON"), (LEVEL_ENV, "FATAL")]);
-        assert_eq!(out.lines().count(), 1, "{out}");
-        let out = logged(&[(FORMAT_ENV, "JSON"), ("RUST_LOG", "debug")]);
-        assert_eq!(out.lines().count(), 3, "{out}");
-    }
-
-    #[test]
-    fn text_is_the_default_format() {
-        let out = logged(&[]);
-        assert!(out.contains("INFO batch done copied=3 bytes=42"), "{out}");
-        assert!(serde_json::from_str::<serde_json::Value>(out.lines().next().unwrap()).is_err());
-    }
-
-    #[test]
-    fn unknown_values_fall_back_to_info_with_a_note() {
-        let (_, _, note) = settings(&Env::from_pairs([(LEVEL_ENV, "LOUD")]));
-        assert!(note.unwrap().contains("AWS_LAMBDA_LOG_LEVEL=\"LOUD\""));
-        let out = logged(&[(LEVEL_ENV, "LOUD")]);
-        assert_eq!(out.lines().count(), 2, "{out}");
-    }
+    crossfed_lambda_log::init(|key| env.get(key));
 }

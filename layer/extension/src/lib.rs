@@ -13,7 +13,6 @@ pub mod backend;
 pub mod federated;
 pub mod guard;
 pub mod lifecycle;
-pub mod logging;
 pub mod metadata;
 pub mod server;
 pub mod settings;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crossfed::ErrorChain;
 use crossfed_extension::federated::FederatedBackend;
 use crossfed_extension::settings::Settings;
-use crossfed_extension::{lifecycle, logging, server};
+use crossfed_extension::{lifecycle, server};
 use lambda_extension::{Extension, LambdaEvent, service_fn};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 const NAME: &str = "crossfed-extension";
 
 fn main() -> ExitCode {
-    logging::init();
+    crossfed_lambda_log::init(|key| std::env::var(key).ok());
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -208,6 +208,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(md, "|---|---|---|---|")?;
         write!(md, "{row}")?;
     }
+    let layer = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-layer.md");
+    if let Ok(section) = std::fs::read_to_string(layer) {
+        writeln!(
+            md,
+            "\n## Lambda layer (crossfed-extension) vs. in-process google-auth, Python\n"
+        )?;
+        write!(md, "{section}")?;
+    }
     // Hand-measured sections (after the marker) survive a re-run.
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md");
     if let Ok(old) = std::fs::read_to_string(path)
