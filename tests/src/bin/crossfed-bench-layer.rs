@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{FunctionProcess, GcsFaultProxy, LambdaRuntimeApi};
+use crossfed_tests::{FunctionProcess, GcsFaultProxy, GoogleApi, LambdaRuntimeApi};
 use serde_json::{Value, json};
 
 type Error = Box<dyn std::error::Error>;
@@ -77,7 +77,7 @@ fn workspace() -> PathBuf {
 }
 
 fn auth_calls(s: &Scenario) -> usize {
-    s.google.sts_calls() + s.google.iam_calls()
+    s.google.calls(GoogleApi::Sts) + s.google.calls(GoogleApi::GenerateAccessToken)
 }
 
 fn free_addr() -> Result<String, Error> {
