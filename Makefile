@@ -189,6 +189,9 @@ soak:
 FUZZ_SECONDS ?= 60
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_WORK := $(CURDIR)/target/fuzz-corpus
+# -O: release without debug assertions (what BENCHMARKS.md figures used); FUZZ_BUILD=
+# (empty) gives cargo-fuzz's default, release with debug assertions and overflow checks.
+FUZZ_BUILD ?= -O
 
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || { \
@@ -198,7 +201,7 @@ fuzz:
 	set -e; cd fuzz; for t in $$(cargo +nightly fuzz list); do \
 	  mkdir -p $(FUZZ_WORK)/$$t; \
 	  echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
-	  cargo +nightly fuzz run $$t $(FUZZ_WORK)/$$t corpus/$$t -- \
+	  cargo +nightly fuzz run $(FUZZ_BUILD) $$t $(FUZZ_WORK)/$$t corpus/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1; \
 	done
 
