@@ -74,13 +74,94 @@ def schedule_input_problems(doc: dict) -> list[str]:
     return problems
 
 
+ACCOUNT = "111122223333"
+PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, "AWS::Region": "us-east-1"}
+
+
+def resolve(value, params: dict[str, str]):
+    """Ref / Fn::Sub / Fn::GetAtt of a policy value, with `params` and pseudo parameters."""
+    if isinstance(value, list):
+        return [resolve(v, params) for v in value]
+    if isinstance(value, dict) and "Ref" in value:
+        return {**PSEUDO, **params}[value["Ref"]]
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return re.sub(r"\$\{([^}]+)\}", lambda m: {**PSEUDO, **params}[m.group(1)], value["Fn::Sub"])
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    if isinstance(value, dict):
+        return {k: resolve(v, params) for k, v in value.items()}
+    return value
+
+
+def condition_matches(condition: dict, context: dict[str, str]) -> bool:
+    """IAM condition semantics for the operators the queue policy uses: every key must
+    match; a key absent from the request makes a positive operator false and a negated one
+    (`...NotEquals`) true."""
+    for operator, keys in condition.items():
+        negated = "Not" in operator
+        if operator not in ("ArnEquals", "ArnNotEquals", "StringEquals", "StringNotEquals"):
+            raise SystemExit(f"check_template.py: condition operator {operator} not modelled")
+        for key, wanted in keys.items():
+            wanted = wanted if isinstance(wanted, list) else [wanted]
+            if key not in context:
+                matched = negated
+            else:
+                matched = (context[key] in wanted) != negated
+            if not matched:
+                return False
+    return True
+
+
+def sync_queue_policy_problems(doc: dict) -> list[str]:
+    """Who may send to the sync queue: the source bucket's S3 notifications, and this
+    account's principals with an IAM allow (DLQ redrive, `start-message-move-task`, sends
+    with its caller's permissions); not other buckets' notifications, not other accounts."""
+    params = dict(REQUIRED)
+    bucket = f"arn:aws:s3:::{params['SourceBucketName']}"
+    statements = doc["Resources"]["SyncQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    statements = [resolve(s, params) for s in statements]
+
+    def decide(principal: dict, context: dict[str, str], identity_allows: bool) -> str:
+        applies = [
+            s for s in statements
+            if "sqs:SendMessage" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+            and (s["Principal"] == "*" or s["Principal"] == principal)
+            and condition_matches(s.get("Condition", {}), context)
+        ]
+        if any(s["Effect"] == "Deny" for s in applies):
+            return "denied"
+        allowed = identity_allows or any(s["Effect"] == "Allow" for s in applies)
+        return "allowed" if allowed else "denied"
+
+    s3 = {"Service": "s3.amazonaws.com"}
+    cases = [
+        ("the source bucket's notifications", s3,
+         {"aws:SourceArn": bucket, "aws:SourceAccount": ACCOUNT}, False, "allowed"),
+        ("another bucket's notifications", s3,
+         {"aws:SourceArn": "arn:aws:s3:::other-bucket", "aws:SourceAccount": ACCOUNT}, False,
+         "denied"),
+        ("DLQ redrive by a role of this account", {"AWS": ACCOUNT},
+         {"aws:PrincipalAccount": ACCOUNT}, True, "allowed"),
+        ("a principal of another account", {"AWS": "444455556666"},
+         {"aws:PrincipalAccount": "444455556666"}, True, "denied"),
+    ]
+    problems = []
+    for what, principal, context, identity_allows, expected in cases:
+        got = decide(principal, context, identity_allows)
+        if got != expected:
+            problems.append(f"SyncQueuePolicy: sqs:SendMessage by {what} is {got}, want {expected}")
+    return problems
+
+
 def main() -> int:
     template = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "template.yaml"
     text = template.read_text()
     out_dir = ROOT / "target"
     out_dir.mkdir(exist_ok=True)
     failed = 0
-    for problem in partition_problems(text) + schedule_input_problems(yaml_parse(text)):
+    doc = yaml_parse(text)
+    problems = partition_problems(text) + schedule_input_problems(doc)
+    for problem in problems + sync_queue_policy_problems(doc):
         failed += 1
         print(f"template.yaml: {problem}", file=sys.stderr)
     for arch in ARCHITECTURES:
