@@ -22,13 +22,15 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::config::Limits;
+use crate::destination;
 use crate::gcs_writer::{GcsError, is_precondition_failed};
-use crate::parts::PARTS_DIR;
 use crate::reconcile::SOURCE_ETAG;
 use crate::replicate::{DeleteMode, Outcome, Replicator};
 
 /// Where checkpoints live, below the destination prefix.
 pub const CHECKPOINT_DIR: &str = ".crossfed/backfill/";
+/// gcs-sync's own bookkeeping below the destination prefix (checkpoints).
+pub const CHECKPOINT_AREA: &str = ".crossfed/";
 /// Keys per listing page (both clouds), the unit of work between checkpoints.
 pub const DEFAULT_PAGE_SIZE: i32 = 1000;
 
@@ -232,7 +234,7 @@ fn join(source: &[SourceEntry], copies: &[CopyEntry], limit: Option<&str>) -> Ve
 
 /// Whether a key (relative to the prefixes) is one of crossfed's own objects.
 fn reserved(key: &str) -> bool {
-    key.starts_with(PARTS_DIR) || key.starts_with(".crossfed/")
+    destination::reserved_area(key).is_some()
 }
 
 /// Backfill failed (the checkpoint keeps the position; invoke again to retry).
@@ -437,6 +439,10 @@ impl Backfill {
             let Some(key) = object.key() else { continue };
             source_last = Some(key.to_string());
             if reserved(key) {
+                tracing::warn!(
+                    key,
+                    "not replicated: the key is in an area gcs-sync reserves for its own objects"
+                );
                 continue;
             }
             source.push(SourceEntry {
@@ -673,5 +679,6 @@ mod tests {
         assert!(reserved(".crossfed-parts/k/e/000001"));
         assert!(reserved(".crossfed/backfill/r"));
         assert!(!reserved("a/.crossfed/x"));
+        assert!(CHECKPOINT_DIR.starts_with(CHECKPOINT_AREA));
     }
 }

@@ -3,8 +3,23 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::backfill::CHECKPOINT_AREA;
+use crate::parts::PARTS_DIR;
+
 /// Cloud Storage object names are at most 1024 bytes of UTF-8.
 const MAX_OBJECT_NAME_BYTES: usize = 1024;
+
+/// Where gcs-sync keeps its own objects below the prefix: temporary parts of copies in
+/// progress and backfill checkpoints. S3 keys starting with these are not replicated (a
+/// copy there could be taken for a part, or removed with the parts of another object).
+pub const RESERVED_AREAS: [&str; 2] = [PARTS_DIR, CHECKPOINT_AREA];
+
+/// The reserved area `key` (relative to the prefix) is in, if any.
+pub fn reserved_area(key: &str) -> Option<&'static str> {
+    RESERVED_AREAS
+        .into_iter()
+        .find(|area| key.starts_with(area))
+}
 
 /// A parsed `gs://bucket[/prefix]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +90,12 @@ impl Destination {
     pub fn object_name(&self, key: &str) -> Result<String, String> {
         if key.is_empty() {
             return Err("empty S3 key".into());
+        }
+        if let Some(area) = reserved_area(key) {
+            return Err(format!(
+                "keys under {area:?} are not replicated: gcs-sync keeps its temporary parts \
+                 and backfill checkpoints there in the destination; rename the S3 object"
+            ));
         }
         let name = format!("{}{key}", self.prefix);
         if name.len() > MAX_OBJECT_NAME_BYTES {
@@ -149,5 +170,26 @@ mod tests {
         assert!(d.object_name(&"x".repeat(1022)).is_ok());
         assert!(d.object_name(&"x".repeat(1023)).is_err());
         assert_eq!(d.object_name("ünï cødé ✓").unwrap(), "p/ünï cødé ✓");
+    }
+
+    #[test]
+    fn keys_in_reserved_areas_have_no_name() {
+        let d: Destination = "gs://bucket/p".parse().unwrap();
+        for key in [
+            ".crossfed-parts/k/e/000001",
+            ".crossfed/backfill/r",
+            ".crossfed/x",
+        ] {
+            let err = d.object_name(key).unwrap_err();
+            assert!(err.contains("not replicated"), "{key}: {err}");
+        }
+        for key in [
+            "a/.crossfed/x",
+            ".crossfed-partsx",
+            ".crossfed",
+            "x.crossfed-parts/1",
+        ] {
+            assert!(d.object_name(key).is_ok(), "{key}");
+        }
     }
 }

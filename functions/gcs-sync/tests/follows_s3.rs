@@ -215,6 +215,68 @@ async fn missing_source_bucket_is_a_batch_item_failure() {
     h.assert_follows_s3("kept.txt").await;
 }
 
+/// S3 keys under the destination's reserved areas (`.crossfed-parts/`: temporary parts of
+/// copies in progress; `.crossfed/`: backfill checkpoints) are refused with an error: a copy
+/// there could be taken for a part of another object or overwrite a checkpoint, and a
+/// removal must not delete one. The objects already there stay untouched.
+#[tokio::test]
+async fn keys_in_reserved_areas_fail_and_touch_nothing() {
+    let h = Harness::start().await;
+    let app = h.app(&[]).await;
+    let part_key = ".crossfed-parts/big.bin/0123456789abcdef-2/000000";
+    let checkpoint_key = ".crossfed/backfill/run-1";
+    let mut generations = Vec::new();
+    for key in [part_key, checkpoint_key] {
+        let object = h
+            .gcs
+            .upload(
+                &h.dest_bucket,
+                &json!({ "name": Harness::dest_name(key) }),
+                b"bookkeeping",
+            )
+            .await
+            .unwrap();
+        generations.push(object["generation"].clone());
+    }
+    let part = h.put(part_key, data(1, 100)).await;
+    let checkpoint = h.put(checkpoint_key, data(2, 100)).await;
+    let names = [part_key, checkpoint_key].map(Harness::dest_name);
+    let untouched = async |h: &Harness| {
+        for (name, generation) in names.iter().zip(&generations) {
+            assert_eq!(h.gcs_bytes(name).await, b"bookkeeping", "{name}");
+            let object = h.gcs_object(name).await.unwrap();
+            assert_eq!(&object["generation"], generation, "{name}");
+        }
+    };
+    let event = sqs_event(&[
+        msg("part", vec![h.created(&part)]),
+        msg("checkpoint", vec![h.created(&checkpoint)]),
+    ]);
+    let r = Harness::invoke(&app, event, MINUTE).await.unwrap();
+    assert_eq!(failures(&r), vec!["checkpoint", "part"]);
+    untouched(&h).await;
+
+    // Removed in S3: the removal events must not delete gcs-sync's objects either.
+    h.delete_source(part_key).await;
+    h.delete_source(checkpoint_key).await;
+    let event = sqs_event(&[
+        msg("part", vec![h.removed(&part)]),
+        msg("checkpoint", vec![h.removed(&checkpoint)]),
+    ]);
+    let r = Harness::invoke(&app, event, MINUTE).await.unwrap();
+    assert_eq!(failures(&r), vec!["checkpoint", "part"]);
+    untouched(&h).await;
+    // The error says why and what to do.
+    let err = Harness::invoke(&app, notification(vec![h.removed(&part)]), MINUTE)
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains(".crossfed-parts/") && err.contains("rename the S3 object"),
+        "{err}"
+    );
+    untouched(&h).await;
+}
+
 /// Case 6: S3 user metadata named like the bookkeeping never reaches the copy.
 #[tokio::test]
 async fn reserved_metadata_from_s3_is_dropped() {
