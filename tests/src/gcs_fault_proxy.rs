@@ -418,11 +418,11 @@ fn classify(req: &Request<Incoming>) -> Kind {
         return Kind::Other;
     }
     let upload_type = query_param(query, "uploadType");
-    match *req.method() {
-        Method::PUT => {
-            let Some(upload_id) = query_param(query, "upload_id") else {
-                return Kind::Other;
-            };
+    let upload_id = query_param(query, "upload_id");
+    match (req.method(), upload_id) {
+        // Chunks of a resumable session: `PUT` (Google's Rust, Python, Node clients) or
+        // `POST` to the session URL (Go's google-api-go-client, hence rclone).
+        (&Method::PUT | &Method::POST, Some(upload_id)) => {
             let range =
                 server::header_str(req.headers(), "content-range").and_then(ContentRange::parse);
             match range {
@@ -433,7 +433,7 @@ fn classify(req: &Request<Incoming>) -> Kind {
                 _ => Kind::Other,
             }
         }
-        Method::POST => match upload_type.as_deref() {
+        (&Method::POST, None) => match upload_type.as_deref() {
             Some("resumable") => Kind::ResumableStart,
             Some("multipart") => server::header_str(req.headers(), "content-type")
                 .and_then(multipart_boundary)
