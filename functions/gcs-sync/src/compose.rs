@@ -56,23 +56,37 @@ impl GcsWriter {
         let mut depth = 0;
         while level.len() > MAX_SOURCES {
             depth += 1;
-            let mut next = Vec::with_capacity(level.len().div_ceil(MAX_SOURCES));
+            // The intermediates of one level are independent: composed at once.
+            let mut calls = tokio::task::JoinSet::new();
             for (i, group) in level.chunks(MAX_SOURCES).enumerate() {
                 let target = Object::new()
                     .set_bucket(self.destination().bucket_resource())
                     .set_name(format!("{}c{depth}-{i:06}", layout.dir()))
                     .set_content_type("application/octet-stream");
-                let intermediate = target.name.clone();
-                let object = self
-                    .compose_call(group, target, None)
-                    .await
-                    .map_err(|e| self.call_error("compose", &intermediate, e))?;
-                let component =
-                    checked(group, &object).map_err(|detail| self.corrupt(&object.name, detail))?;
-                temporary.push((component.name.clone(), component.generation));
-                next.push(component);
+                let (gcs, group) = (self.clone(), group.to_vec());
+                calls.spawn(async move {
+                    let intermediate = target.name.clone();
+                    let object = gcs
+                        .compose_call(&group, target, None)
+                        .await
+                        .map_err(|e| gcs.call_error("compose", &intermediate, e))?;
+                    let component = checked(&group, &object)
+                        .map_err(|detail| gcs.corrupt(&object.name, detail))?;
+                    Ok::<_, GcsError>((i, component))
+                });
             }
-            level = next;
+            let mut next: Vec<Option<Component>> = vec![None; level.len().div_ceil(MAX_SOURCES)];
+            while let Some(done) = calls.join_next().await {
+                let (i, component) = done.map_err(|e| GcsError::Corrupt {
+                    bucket: self.destination().bucket().to_string(),
+                    name: layout.dir().to_string(),
+                    detail: format!("a compose task failed: {e}"),
+                    cleanup: "kept (temporary objects, removed with the parts)",
+                })??;
+                temporary.push((component.name.clone(), component.generation));
+                next[i] = Some(component);
+            }
+            level = next.into_iter().flatten().collect();
         }
         destination = destination.set_bucket(self.destination().bucket_resource());
         let result = match self

@@ -2,11 +2,12 @@
 //! cut into fixed-size ranges, each uploaded as a temporary object
 //! `<prefix>.crossfed-parts/<key>/<etag>/<n>` (CRC32C declared, so Cloud Storage rejects a
 //! corrupted part). A redelivered message lists the parts already there and uploads only
-//! the missing ones; [`crate::compose`] then builds the copy. S3 is read as one stream per
-//! run of missing parts, and parts upload concurrently while the next one is read, within
-//! `concurrency × part_bytes` of buffers.
+//! the missing ones; [`crate::compose`] then builds the copy. S3 is read as one ranged
+//! stream per run of missing parts, and parts upload concurrently while the next one is
+//! read, within `concurrency × part_bytes` of buffers.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
@@ -18,7 +19,7 @@ use tokio::task::JoinSet;
 use crate::destination::Destination;
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
 use crate::reconcile;
-use crate::s3_source::SourceObject;
+use crate::s3_source::{self, Opened, SourceError, SourceObject};
 use crate::s3_state::{NotFound, SourceVersion, not_found_kind};
 
 const MIB: u64 = 1024 * 1024;
@@ -152,6 +153,8 @@ pub enum PartsError {
     },
     #[error("a part upload task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Open(#[from] SourceError),
 }
 
 /// The S3 object whose bytes are copied: `etag` pins the content (`If-Match`).
@@ -228,17 +231,37 @@ pub async fn existing(gcs: &GcsWriter, layout: &Layout) -> Result<Vec<Option<Par
     Ok(found)
 }
 
-/// Makes sure every part of `layout` is in Cloud Storage. `body`, if given, is an open
-/// stream of the whole object from byte 0 (used when part 0 is missing).
+/// The first run of consecutive missing parts, as `(first, last)`.
+fn first_run(missing: &[usize]) -> Option<(usize, usize)> {
+    let first = *missing.first()?;
+    let last = missing
+        .iter()
+        .zip(first..)
+        .take_while(|(m, want)| *m == want)
+        .last()
+        .map_or(first, |(m, _)| *m);
+    Some((first, last))
+}
+
+/// Bytes `start..=end` of the parts `first..=last`.
+fn byte_range(layout: &Layout, (first, last): (usize, usize)) -> (u64, u64) {
+    let (start, _) = layout.range(first);
+    let (at, len) = layout.range(last);
+    (start, at + len - 1)
+}
+
+/// Makes sure every part of `layout` is in Cloud Storage; `existing` says which are there.
+/// `first`, if given, is an open ranged stream of the first run of missing parts.
 pub async fn upload_missing(
     s3: &aws_sdk_s3::Client,
     gcs: &GcsWriter,
     settings: &PartSettings,
     source: &SourceRef,
     layout: &Layout,
-    body: Option<ByteStream>,
+    existing: Vec<Option<Part>>,
+    first: Option<ByteStream>,
 ) -> Result<PartsOutcome, PartsError> {
-    let mut parts = existing(gcs, layout).await?;
+    let mut parts = existing;
     let missing: Vec<usize> = (0..parts.len()).filter(|n| parts[*n].is_none()).collect();
     tracing::info!(
         parts = parts.len(),
@@ -249,8 +272,11 @@ pub async fn upload_missing(
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut uploads: JoinSet<Result<(usize, Part), PartsError>> = JoinSet::new();
     // The open stream and the offset it is at.
-    let mut stream: Option<(ByteStream, u64)> = body.map(|b| (b, 0));
+    let mut stream: Option<(ByteStream, u64)> = first
+        .zip(missing.first())
+        .map(|(b, n)| (b, layout.range(*n).0));
     let mut carry = Bytes::new();
+    let mut timings = Timings::default();
     for (i, &n) in missing.iter().enumerate() {
         let (start, len) = layout.range(n);
         if stream.as_ref().is_none_or(|(_, at)| *at != start) {
@@ -265,19 +291,27 @@ pub async fn upload_missing(
                     s + l
                 });
             carry = Bytes::new();
-            match open_range(s3, source, start, run_end - 1).await? {
+            let opening = Instant::now();
+            let opened = open_range(s3, source, start, run_end - 1).await?;
+            timings.open += opening.elapsed();
+            match opened {
                 Ranged::Open(body) => stream = Some((body, start)),
                 Ranged::Missing => return Ok(PartsOutcome::SourceMissing),
                 Ranged::Changed => return Ok(PartsOutcome::SourceChanged),
             }
         }
+        let waiting = Instant::now();
         let permit = permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| PartsError::Task(e.to_string()))?;
-        let (body, at) = stream.as_mut().expect("stream opened above");
-        let (data, crc) =
+        timings.upload_wait += waiting.elapsed();
+        let Some((body, at)) = stream.as_mut() else {
+            return Err(PartsError::Task("no S3 stream open".into()));
+        };
+        let reading = Instant::now();
+        let data =
             read_exact(body, &mut carry, len)
                 .await
                 .map_err(|message| PartsError::Source {
@@ -287,6 +321,10 @@ pub async fn upload_missing(
                     end: start + len - 1,
                     message,
                 })?;
+        timings.s3_read += reading.elapsed();
+        let hashing = Instant::now();
+        let crc = crc32c::crc32c(&data);
+        timings.crc32c += hashing.elapsed();
         *at += len;
         // Stop early if an upload already failed.
         while let Some(done) = uploads.try_join_next() {
@@ -313,13 +351,26 @@ pub async fn upload_missing(
         });
     }
     drop(stream);
+    let draining = Instant::now();
     while let Some(done) = uploads.join_next().await {
         let (m, part) = joined(done)?;
         parts[m] = Some(part);
     }
-    Ok(PartsOutcome::Ready(
-        parts.into_iter().map(|p| p.expect("every part")).collect(),
-    ))
+    timings.upload_wait += draining.elapsed();
+    tracing::info!(
+        parts = missing.len(),
+        s3_open_ms = timings.open.as_millis() as u64,
+        s3_read_ms = timings.s3_read.as_millis() as u64,
+        crc32c_ms = timings.crc32c.as_millis() as u64,
+        upload_wait_ms = timings.upload_wait.as_millis() as u64,
+        "parts uploaded"
+    );
+    match parts.into_iter().collect::<Option<Vec<Part>>>() {
+        Some(all) => Ok(PartsOutcome::Ready(all)),
+        None => Err(PartsError::Task(
+            "a part was neither found nor uploaded".into(),
+        )),
+    }
 }
 
 /// What a copy in parts did.
@@ -344,53 +395,85 @@ pub struct PartCopier<'a> {
 }
 
 impl PartCopier<'_> {
-    /// Copies `source` (an open `GetObject` of the whole object `bucket`/`key`) into
+    /// Copies the object `bucket`/`key` that S3 serves as `expected` (`size` bytes) into
     /// `name` in parts: uploads the parts still missing, then composes them under
-    /// `if_generation_match`. `metadata` is the bookkeeping from
-    /// [`reconcile::copy_metadata`]. Gives `source` back if the object cannot be copied in
-    /// parts (no ETag, or part names too long): copy it in one stream then.
+    /// `if_generation_match` with the object's attributes and metadata (read with the first
+    /// ranged `GetObject`; [`reconcile::copy_metadata`] bookkeeping). `None` if part names
+    /// would be too long: copy it in one stream then.
     pub async fn copy(
         &self,
         bucket: &str,
         key: &str,
         name: &str,
-        source: SourceObject,
-        metadata: Vec<(&'static str, String)>,
+        expected: &SourceVersion,
+        size: u64,
         if_generation_match: i64,
-    ) -> Result<Result<Copied, Box<SourceObject>>, PartsError> {
-        let Some(etag) = source.etag.clone() else {
-            return Ok(Err(Box::new(source)));
-        };
+    ) -> Result<Option<Copied>, PartsError> {
         let part_bytes = self.settings.part_bytes;
-        let Some(layout) = Layout::new(self.gcs.destination(), key, &etag, source.size, part_bytes)
-        else {
-            return Ok(Err(Box::new(source)));
+        let Some(layout) = Layout::new(
+            self.gcs.destination(),
+            key,
+            &expected.etag,
+            size,
+            part_bytes,
+        ) else {
+            return Ok(None);
         };
         let reference = SourceRef {
             bucket: bucket.to_string(),
             key: key.to_string(),
-            etag,
+            etag: expected.etag.clone(),
         };
-        let (body, destination) = destination_object(source, name, metadata);
+        let existing = existing(self.gcs, &layout).await?;
+        let missing: Vec<usize> = (0..existing.len())
+            .filter(|n| existing[*n].is_none())
+            .collect();
+        // The read of the first missing parts also brings the object's attributes; with
+        // every part present, one byte does.
+        let (start, end) = first_run(&missing).map_or((0, 0), |run| byte_range(&layout, run));
+        let object = match s3_source::open_range(self.s3, bucket, key, expected, start, end).await?
+        {
+            Opened::Found(object) => *object,
+            Opened::Missing => return Ok(Some(Copied::SourceMissing)),
+            Opened::Changed => return Ok(Some(Copied::SourceChanged)),
+        };
+        if object.size != size {
+            return Ok(Some(Copied::SourceChanged));
+        }
+        let metadata = reconcile::copy_metadata(
+            bucket,
+            key,
+            object.etag.as_deref(),
+            object.version_id.as_deref(),
+        );
+        let (body, destination) = destination_object(object, name, metadata);
+        let first = (!missing.is_empty()).then_some(body);
         let outcome = upload_missing(
             self.s3,
             self.gcs,
             self.settings,
             &reference,
             &layout,
-            Some(body),
+            existing,
+            first,
         )
         .await?;
         let parts = match outcome {
             PartsOutcome::Ready(parts) => parts,
-            PartsOutcome::SourceMissing => return Ok(Ok(Copied::SourceMissing)),
-            PartsOutcome::SourceChanged => return Ok(Ok(Copied::SourceChanged)),
+            PartsOutcome::SourceMissing => return Ok(Some(Copied::SourceMissing)),
+            PartsOutcome::SourceChanged => return Ok(Some(Copied::SourceChanged)),
         };
+        let composing = Instant::now();
         let done = self
             .gcs
             .compose_parts(&layout, &parts, destination, if_generation_match)
             .await?;
-        Ok(Ok(Copied::Done(Box::new(done))))
+        tracing::info!(
+            parts = parts.len(),
+            compose_ms = composing.elapsed().as_millis() as u64,
+            "parts composed"
+        );
+        Ok(Some(Copied::Done(Box::new(done))))
     }
 }
 
@@ -459,18 +542,19 @@ fn destination_object(
     (body.into_inner(), object)
 }
 
-fn joined(
-    done: Result<Result<(usize, Part), PartsError>, tokio::task::JoinError>,
-) -> Result<(usize, Part), PartsError> {
-    done.map_err(|e| PartsError::Task(e.to_string()))?
+/// Where the time of one run of parts went: opening ranged `GetObject`s, reading S3,
+/// CRC32C, waiting for an upload slot (uploads slower than the read) and for the last
+/// uploads. Logged with the run, for profiling.
+#[derive(Debug, Default)]
+struct Timings {
+    open: Duration,
+    s3_read: Duration,
+    crc32c: Duration,
+    upload_wait: Duration,
 }
 
-/// Reads exactly `len` bytes (keeping any excess in `carry`), with their CRC32C.
-async fn read_exact(
-    body: &mut ByteStream,
-    carry: &mut Bytes,
-    len: u64,
-) -> Result<(Bytes, u32), String> {
+/// Reads exactly `len` bytes (keeping any excess in `carry`).
+async fn read_exact(body: &mut ByteStream, carry: &mut Bytes, len: u64) -> Result<Bytes, String> {
     let len = len as usize;
     let mut buffer = BytesMut::with_capacity(len);
     let take = |chunk: &mut Bytes, buffer: &mut BytesMut| {
@@ -493,9 +577,13 @@ async fn read_exact(
             }
         }
     }
-    let data = buffer.freeze();
-    let crc = crc32c::crc32c(&data);
-    Ok((data, crc))
+    Ok(buffer.freeze())
+}
+
+fn joined(
+    done: Result<Result<(usize, Part), PartsError>, tokio::task::JoinError>,
+) -> Result<(usize, Part), PartsError> {
+    done.map_err(|e| PartsError::Task(e.to_string()))?
 }
 
 enum Ranged {
@@ -595,13 +683,23 @@ mod tests {
         assert!(s.applies(8 * MIB + 1) && !s.applies(8 * MIB));
     }
 
+    #[test]
+    fn first_run_of_missing_parts() {
+        assert_eq!(first_run(&[]), None);
+        assert_eq!(first_run(&[3, 4, 5, 7]), Some((3, 5)));
+        assert_eq!(first_run(&[2]), Some((2, 2)));
+        let l = layout(10 * MIB + 5, 4 * MIB);
+        assert_eq!(byte_range(&l, (1, 2)), (4 * MIB, 10 * MIB + 4));
+        assert_eq!(byte_range(&l, (0, 0)), (0, 4 * MIB - 1));
+    }
+
     #[tokio::test]
     async fn read_exact_splits_frames() {
         let mut body = ByteStream::from_static(b"hello world");
         let mut carry = Bytes::new();
-        let (a, crc) = read_exact(&mut body, &mut carry, 4).await.unwrap();
-        assert_eq!((&a[..], crc), (&b"hell"[..], crc32c::crc32c(b"hell")));
-        let (b, _) = read_exact(&mut body, &mut carry, 7).await.unwrap();
+        let a = read_exact(&mut body, &mut carry, 4).await.unwrap();
+        assert_eq!(&a[..], b"hell");
+        let b = read_exact(&mut body, &mut carry, 7).await.unwrap();
         assert_eq!(&b[..], b"o world");
         assert!(read_exact(&mut body, &mut carry, 1).await.is_err());
     }

@@ -8,8 +8,8 @@ use crate::event::{ChangeKind, ObjectChange};
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
 use crate::parts::{self, Copied, PartCopier, PartSettings, PartsError};
 use crate::reconcile::{self, Decision, SkipReason};
-use crate::s3_source::{self, Opened, SourceError, SourceObject};
-use crate::s3_state::{self, SourceState};
+use crate::s3_source::{self, Opened, SourceError};
+use crate::s3_state::{self, SourceState, SourceVersion};
 
 /// Rounds of looking again when S3 or the copy keep changing under us.
 const MAX_ROUNDS: usize = 5;
@@ -171,31 +171,24 @@ impl Replicator {
                     }
                 }
                 Decision::Write {
-                    source,
+                    source: version,
                     if_generation_match,
-                } => match s3_source::open(&self.s3, bucket, key, &source).await? {
-                    Opened::Found(object) => {
-                        let metadata = reconcile::copy_metadata(
-                            bucket,
-                            key,
-                            object.etag.as_deref(),
-                            object.version_id.as_deref(),
-                        );
-                        let bytes = object.size;
-                        if let Some(generation) = self
-                            .write(key, &name, *object, metadata, if_generation_match)
-                            .await?
-                        {
-                            return Ok(Outcome::Copied {
-                                name,
-                                bytes,
-                                generation,
-                            });
-                        }
+                } => {
+                    let size = match &source {
+                        SourceState::Present { size, .. } => *size,
+                        SourceState::Absent => 0,
+                    };
+                    if let Some((bytes, generation)) = self
+                        .write(key, &name, &version, size, if_generation_match)
+                        .await?
+                    {
+                        return Ok(Outcome::Copied {
+                            name,
+                            bytes,
+                            generation,
+                        });
                     }
-                    // Deleted or overwritten since the HEAD (404 / 412).
-                    Opened::Missing | Opened::Changed => {}
-                },
+                }
             }
             tracing::info!(object = %name, "S3 or the copy changed meanwhile; looking again");
         }
@@ -207,50 +200,57 @@ impl Replicator {
         })
     }
 
-    /// Writes the opened `object` as `name`, in parts when it is large. `None`: S3 or the
-    /// copy changed meanwhile (404 / 412 on a ranged GET, or the generation precondition
-    /// failed), so the caller looks again; never a reason to skip.
+    /// Copies the object S3 serves as `version` (`size` bytes, from the HEAD) to `name`: in
+    /// parts when it is large, else one stream. `None`: S3 or the copy changed meanwhile
+    /// (404 / 412 on a `GetObject`, or the generation precondition failed), so the caller
+    /// looks again; never a reason to skip.
     async fn write(
         &self,
         key: &str,
         name: &str,
-        object: SourceObject,
-        metadata: Vec<(&'static str, String)>,
+        version: &SourceVersion,
+        size: u64,
         if_generation_match: i64,
-    ) -> Result<Option<i64>, ReplicateError> {
-        let object = if self.parts.applies(object.size) {
+    ) -> Result<Option<(u64, i64)>, ReplicateError> {
+        let bucket = &self.source_bucket;
+        if self.parts.applies(size) {
             let copier = PartCopier {
                 s3: &self.s3,
                 gcs: &self.gcs,
                 settings: &self.parts,
             };
-            let copied = copier
-                .copy(
-                    &self.source_bucket,
-                    key,
-                    name,
-                    object,
-                    metadata.clone(),
-                    if_generation_match,
-                )
-                .await?;
-            match copied {
-                Ok(Copied::Done(written)) => return Ok(done_generation(*written)),
-                Ok(Copied::SourceMissing | Copied::SourceChanged) => {
+            match copier
+                .copy(bucket, key, name, version, size, if_generation_match)
+                .await?
+            {
+                Some(Copied::Done(written)) => {
+                    return Ok(done_generation(*written).map(|g| (size, g)));
+                }
+                Some(Copied::SourceMissing | Copied::SourceChanged) => {
                     tracing::info!(object = %name, "S3 object changed while copying its parts");
                     return Ok(None);
                 }
                 // Cannot be copied in parts: one stream.
-                Err(object) => *object,
+                None => {}
             }
-        } else {
-            object
+        }
+        let object = match s3_source::open(&self.s3, bucket, key, version).await? {
+            Opened::Found(object) => *object,
+            // Deleted or overwritten since the HEAD (404 / 412).
+            Opened::Missing | Opened::Changed => return Ok(None),
         };
+        let metadata = reconcile::copy_metadata(
+            bucket,
+            key,
+            object.etag.as_deref(),
+            object.version_id.as_deref(),
+        );
+        let bytes = object.size;
         let written = self
             .gcs
             .write(name, object, metadata, if_generation_match)
             .await?;
-        Ok(done_generation(written))
+        Ok(done_generation(written).map(|g| (bytes, g)))
     }
 }
 

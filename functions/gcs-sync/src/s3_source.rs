@@ -72,12 +72,39 @@ pub async fn open(
     key: &str,
     expected: &SourceVersion,
 ) -> Result<Opened, SourceError> {
-    let request = client
+    open_with(client, bucket, key, expected, None).await
+}
+
+/// Like [`open`], for bytes `start..=end` only (copies in parts): the attributes are the
+/// object's, `size` the whole object's (from `Content-Range`), the body just the range.
+pub async fn open_range(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    expected: &SourceVersion,
+    start: u64,
+    end: u64,
+) -> Result<Opened, SourceError> {
+    open_with(client, bucket, key, expected, Some((start, end))).await
+}
+
+async fn open_with(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    expected: &SourceVersion,
+    range: Option<(u64, u64)>,
+) -> Result<Opened, SourceError> {
+    let mut request = client
         .get_object()
         .bucket(bucket)
         .key(key)
-        .checksum_mode(ChecksumMode::Enabled)
         .if_match(format!("\"{}\"", expected.etag));
+    request = match range {
+        // S3 returns no whole-object checksum with a range.
+        Some((start, end)) => request.range(format!("bytes={start}-{end}")),
+        None => request.checksum_mode(ChecksumMode::Enabled),
+    };
     let fail = |message: String| SourceError::new("GetObject", bucket, key, message);
     let response = match request.send().await {
         Ok(r) => r,
@@ -91,10 +118,28 @@ pub async fn open(
             };
         }
     };
-    let size = response
+    let length = response
         .content_length()
         .and_then(|n| u64::try_from(n).ok())
         .ok_or_else(|| fail("response without Content-Length".into()))?;
+    let size = match range {
+        None => length,
+        Some((start, end)) => {
+            let total = response
+                .content_range()
+                .and_then(|r| r.rsplit_once('/'))
+                .and_then(|(_, total)| total.parse::<u64>().ok());
+            match total {
+                Some(total) if length == end - start + 1 => total,
+                _ => {
+                    return Err(fail(format!(
+                        "asked for bytes {start}-{end}, S3 answered {length} bytes, Content-Range {:?}",
+                        response.content_range()
+                    )));
+                }
+            }
+        }
+    };
     let etag = response.e_tag().map(|e| e.trim_matches('"').to_string());
     let kms = matches!(
         response.server_side_encryption(),
@@ -116,7 +161,7 @@ pub async fn open(
         cache_control: text(response.cache_control()),
         user_metadata: response.metadata().cloned().unwrap_or_default(),
         etag,
-        body: BodySource::new(response.body, size),
+        body: BodySource::new(response.body, length),
     })))
 }
 
