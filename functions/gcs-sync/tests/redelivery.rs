@@ -241,7 +241,7 @@ async fn bench_large_object_over_redeliveries() {
     assert!(invocations >= 4, "only {invocations} invocations");
     check_copy(&h, &put, &body).await;
     let line = format!(
-        "| gcs-sync, 256 MiB object, each invocation cut at 5 s (uploads slowed to 1.5 s) | {invocations} invocations ({} redeliveries), no part uploaded twice | |\n",
+        "| gcs-sync, 256 MiB object, each invocation cut at 5 s (uploads slowed to 1.5 s) | {invocations} invocations ({} redeliveries), no part uploaded twice | | |\n",
         invocations - 1
     );
     common::append_bench(&line);
