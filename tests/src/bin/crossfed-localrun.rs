@@ -101,7 +101,8 @@ fn s3_record(
     let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
     json!({
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-28T06:00:00.000Z", "eventName": event,
+        // Now, as S3 stamps it: gcs-sync's ReplicationLag metric starts here.
+        "eventTime": crossfed_tests::time_format::format_rfc3339(std::time::SystemTime::now()), "eventName": event,
         "userIdentity": { "principalId": "AWS:AROAEXAMPLE:localrun" },
         "requestParameters": { "sourceIPAddress": "127.0.0.1" },
         "responseElements": { "x-amz-request-id": "LOCALRUN", "x-amz-id-2": "LOCALRUN" },
