@@ -151,7 +151,7 @@ run: venv lambda-venv ext-clients
 	  echo "make run: cargo not on PATH: using the binaries in target/debug"; fi
 	$(WITH_LOCALCLOUD) $(WITH_CARGO_LAMBDA) bash -c 'set -e; \
 	  FUNCTIONS_BIN_DIR=$(CURDIR)/target/debug $(CURDIR)/target/debug/crossfed-localrun; \
-	  $(CURDIR)/target/debug/crossfed-localrun-layer; \
+	  CROSSFED_WORKSPACE=$(CURDIR) $(CURDIR)/target/debug/crossfed-localrun-layer; \
 	  if command -v cargo >/dev/null; then tests/localcloud/dev-loop.sh check; \
 	  else echo "make run: cargo not on PATH: cargo lambda watch loop skipped"; fi'
 
