@@ -225,7 +225,7 @@ validate: sam-venv
 # deploy/package_report.py zips each artifact like sam deploy does and checks size and
 # glibc symbol versions.
 package: sam-venv lambda-venv
-	$(WITH_CARGO_LAMBDA) $(SAM) build --parameter-overrides Architecture=$(ARCH)
+	$(WITH_CARGO_LAMBDA) PYTHON=$(SAM_VENV)/bin/python $(SAM) build --parameter-overrides Architecture=$(ARCH)
 	$(SAM_VENV)/bin/python deploy/package_report.py --arch $(ARCH)
 
 deploy: package
