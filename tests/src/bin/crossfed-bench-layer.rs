@@ -2,7 +2,9 @@
 //! the `crossfed-extension` layer (release build) next to the same function federating
 //! in-process with `google-auth` (`tests/bench/python-list-buckets-in-process`), in one run,
 //! cold starts interleaved, under the local Runtime + Extensions API, against moto, the fake
-//! Google STS / IAM Credentials and fake-gcs-server behind a token-checking proxy.
+//! Google STS / IAM Credentials and fake-gcs-server behind a token-checking proxy. Both use
+//! the same credential configuration, whose AWS verification URL is an https front for moto
+//! (google-auth signs only for https URLs; the fake STS replays through the front to moto).
 //!
 //! Measures per cold start: init and first response, peak RSS (`VmHWM`) of the runtime and of
 //! the extension, auth calls (STS + IAM) on the cold and on the warm invocations; and the
@@ -383,7 +385,7 @@ async fn main() -> Result<(), Error> {
         return Err(format!("{} missing: run `make ext-clients`", python.display()).into());
     }
 
-    let s = Scenario::start().await;
+    let s = Scenario::start_with_https_aws_sts().await;
     let gcs = s
         .cloud
         .gcs_http
@@ -487,7 +489,7 @@ fn report(
     let mut md = String::new();
     writeln!(
         md,
-        "`cargo run -p crossfed-tests --bin crossfed-bench-layer` (run by `make bench`): `functions/python-list-buckets` (Python 3, `awslambdaric`, google-cloud-storage) with the `crossfed-extension` layer ({}) next to the same function federating in-process with `google-auth` (`google.auth.aws.Credentials.from_info`, the seed's way, credentials and client built at init: `tests/bench/python-list-buckets-in-process`), under the local Runtime + Extensions API, against moto, the STS / IAM Credentials fakes and fake-gcs-server behind a token-checking proxy. {cold_runs} cold starts each, interleaved (one unmeasured round first), {WARM_INVOKES} warm invocations after each. Harness: {} build. Load average (1/5/15 min) before: {}, after: {} on {} cores.\n",
+        "`cargo run -p crossfed-tests --bin crossfed-bench-layer` (run by `make bench`): `functions/python-list-buckets` (Python 3, `awslambdaric`, google-cloud-storage) with the `crossfed-extension` layer ({}) next to the same function federating in-process with `google-auth` (`google.auth.aws.Credentials.from_info`, the seed's way, credentials and client built at init: `tests/bench/python-list-buckets-in-process`), under the local Runtime + Extensions API, against moto (its STS behind a local https front, so that google-auth signs for it), the STS / IAM Credentials fakes and fake-gcs-server behind a token-checking proxy. {cold_runs} cold starts each, interleaved (one unmeasured round first), {WARM_INVOKES} warm invocations after each. Harness: {} build. Load average (1/5/15 min) before: {}, after: {} on {} cores.\n",
         extension_bin
             .strip_prefix(workspace())
             .unwrap_or(extension_bin)
