@@ -224,8 +224,14 @@ validate: sam-venv
 # `make build-<LogicalId>` for a layer with BuildMethod: makefile), then
 # deploy/package_report.py zips each artifact like sam deploy does and checks size and
 # glibc symbol versions.
+# No unwind tables in the Lambda binaries (-10% of a function's size): the release profile
+# aborts on panic, so nothing unwinds. Only here, for the Lambda targets: tests unwind.
+PACKAGE_RUSTFLAGS := -C force-unwind-tables=no
 package: sam-venv lambda-venv
-	$(WITH_CARGO_LAMBDA) PYTHON=$(SAM_VENV)/bin/python $(SAM) build --parameter-overrides Architecture=$(ARCH)
+	$(WITH_CARGO_LAMBDA) PYTHON=$(SAM_VENV)/bin/python \
+	  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(PACKAGE_RUSTFLAGS)" \
+	  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(PACKAGE_RUSTFLAGS)" \
+	  $(SAM) build --parameter-overrides Architecture=$(ARCH)
 	$(SAM_VENV)/bin/python deploy/package_report.py --arch $(ARCH)
 
 deploy: package
