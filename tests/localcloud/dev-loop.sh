@@ -68,7 +68,10 @@ for _ in $(seq 120); do
 done
 echo "== cargo lambda invoke list-buckets --data-file events/list-buckets.json"
 echo "$out"
+# The fakes served for the loop created this run's destination bucket: it must be listed.
+dest="$(sed -n "s/^REPORT_GCS_BUCKETS='\(.*\)'\$/\1/p" "$ENV_FILE")"
+[ -n "$dest" ] || { log "no REPORT_GCS_BUCKETS in $ENV_FILE"; exit 1; }
 case "$out" in
-  *'"statusCode":200'*crossfed-bucket-a*) log "cargo lambda watch + invoke: OK" ;;
+  *'"statusCode":200'*"\\\"$dest\\\""*) log "cargo lambda watch + invoke: OK (lists $dest)" ;;
   *) tail -n 30 "$LC/cargo-lambda-watch.log" >&2; log "unexpected answer from list-buckets"; exit 1 ;;
 esac

@@ -204,9 +204,15 @@ impl AwsSubjectToken {
                  Signature=...`).",
             )
         })?;
-        // Every header except Authorization itself must be signed.
+        // Every header except Authorization itself must be signed, but for
+        // x-goog-cloud-target-resource: it is for Google, not AWS, and Google's own Python and
+        // Node libraries add it after signing (google-auth `aws.py`, google-auth-library
+        // `awsclient.js`), which Google's STS accepts. Its value is checked all the same.
         for name in self.header_names() {
-            if name != "authorization" && !parsed.signed_headers.contains(&name) {
+            if name != "authorization"
+                && name != "x-goog-cloud-target-resource"
+                && !parsed.signed_headers.contains(&name)
+            {
                 return Err(OAuthError::invalid_grant(format!(
                     "The AWS request header \"{name}\" is not listed in SignedHeaders."
                 )));
@@ -427,6 +433,24 @@ mod tests {
         set(&mut t, "authorization", &auth);
         let err = check(&t, now).unwrap_err();
         assert!(err.description.contains("x-amz-security-token"), "{err:?}");
+    }
+
+    #[test]
+    fn target_resource_may_be_unsigned_other_headers_may_not() {
+        let now = SystemTime::now();
+        let mut t = token(now);
+        let auth = t
+            .header("authorization")
+            .unwrap()
+            .replace(";x-goog-cloud-target-resource", "");
+        set(&mut t, "authorization", &auth);
+        assert!(
+            check(&t, now).is_ok(),
+            "as google-auth (Python, Node) sends it"
+        );
+        t.headers.push(header("x-amz-extra", "1"));
+        let err = check(&t, now).unwrap_err();
+        assert!(err.description.contains("x-amz-extra"), "{err:?}");
     }
 
     #[test]

@@ -30,6 +30,14 @@ pub struct FakeGoogleConfig {
     /// Origin of the AWS STS endpoint the subject token must target and that
     /// the fake replays it to (moto under `make test`).
     pub aws_sts_url: String,
+    /// PEM of a CA the fake trusts, besides the system roots, when it replays subject
+    /// tokens to an `https://` [`aws_sts_url`](Self::aws_sts_url): the test CA of a
+    /// [`crate::HttpsFront`] in front of moto.
+    pub aws_sts_ca_pem: Option<String>,
+    /// Where the fake connects for the host of [`aws_sts_url`](Self::aws_sts_url) instead
+    /// of looking it up: the [`crate::HttpsFront`] address a name like
+    /// `sts.us-east-1.amazonaws.com` is pinned to.
+    pub aws_sts_resolve: Option<SocketAddr>,
     /// Attribute condition: if set, `attribute.aws_role` must be one of these
     /// (`attribute.aws_role in [...]`).
     pub allowed_aws_roles: Option<Vec<String>>,
@@ -64,6 +72,8 @@ impl Default for FakeGoogleConfig {
         Self {
             audience: "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/my-pool/providers/my-aws".into(),
             aws_sts_url: "http://127.0.0.1:5055".into(),
+            aws_sts_ca_pem: None,
+            aws_sts_resolve: None,
             allowed_aws_roles: None,
             aws_role_mapping: AwsRoleMapping::default(),
             clock_offset: Duration::ZERO,
@@ -266,11 +276,18 @@ impl FakeGoogle {
                 config.aws_sts_url
             )
         });
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("build reqwest client");
+            .timeout(Duration::from_secs(10));
+        if let Some(pem) = &config.aws_sts_ca_pem {
+            let ca = reqwest::Certificate::from_pem(pem.as_bytes())
+                .unwrap_or_else(|e| panic!("FakeGoogleConfig: bad aws_sts_ca_pem: {e}"));
+            http = http.tls_certs_merge([ca]);
+        }
+        if let (Some(addr), Some(host)) = (config.aws_sts_resolve, aws_sts_url.host_str()) {
+            http = http.resolve(host, addr);
+        }
+        let http = http.build().expect("build reqwest client");
         let state = Arc::new(GoogleState {
             settings: Mutex::new(Settings {
                 sts_token_lifetime: config.sts_token_lifetime,

@@ -46,28 +46,40 @@ impl IamRequestRecord {
     }
 }
 
-/// The generateAccessToken request body (unknown fields are errors).
+/// The generateAccessToken request body (unknown fields are errors; `null` is the field's
+/// default, as in proto3 JSON).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GenerateAccessTokenRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     delegates: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     scope: Vec<String>,
     #[serde(default)]
     lifetime: Option<String>,
 }
 
-/// The generateIdToken request body (unknown fields are errors).
+/// The generateIdToken request body (unknown fields are errors; `null` is the field's
+/// default).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct GenerateIdTokenRequest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     delegates: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     audience: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     include_email: bool,
+}
+
+/// proto3 JSON: `null` stands for the field's default value (Python google-auth sends
+/// `"delegates": null`, which IAM Credentials accepts).
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// The two IAM Credentials methods the fake serves.
@@ -435,6 +447,12 @@ mod tests {
         assert_eq!(check_request(&ok, 3600).unwrap(), Duration::from_secs(3600));
         let ok = req(json!({"scope": scope, "delegates": []})).unwrap();
         assert_eq!(check_request(&ok, 3600).unwrap(), DEFAULT_LIFETIME);
+        // Python google-auth's body: null delegates are none.
+        let ok = req(json!({"delegates": null, "scope": scope, "lifetime": "3600s"})).unwrap();
+        assert!(ok.delegates.is_empty());
+        assert_eq!(check_request(&ok, 3600).unwrap(), Duration::from_secs(3600));
+        assert!(req(json!({"scope": scope, "delegates": "x"})).is_err());
+        assert!(check_request(&req(json!({"scope": null})).unwrap(), 3600).is_err());
         let long = req(json!({"scope": scope, "lifetime": "43200s"})).unwrap();
         assert!(check_request(&long, 3600).is_err());
         assert!(check_request(&long, 43200).is_ok());

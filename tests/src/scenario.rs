@@ -8,7 +8,8 @@ use aws_credential_types::Credentials as AwsCredentials;
 use serde_json::{Value, json};
 
 use crate::{
-    FakeGoogle, FakeGoogleConfig, FakeStorage, FakeStorageConfig, LocalCloud, RoleSession,
+    FakeGoogle, FakeGoogleConfig, FakeStorage, FakeStorageConfig, HttpsFront, LocalCloud,
+    RoleSession,
 };
 
 /// Running fakes for one test.
@@ -19,6 +20,9 @@ pub struct Scenario {
     pub google: FakeGoogle,
     /// Fake Cloud Storage control plane (gRPC), accepting tokens issued by `google`.
     pub storage: FakeStorage,
+    /// The https front moto's STS is reached through, if the scenario has one
+    /// ([`Scenario::start_with_https_aws_sts`]).
+    pub aws_sts_front: Option<HttpsFront>,
 }
 
 /// How the credential configuration is shaped.
@@ -50,9 +54,38 @@ impl Scenario {
 
     /// Like [`Scenario::start`], after `edit` adjusts the fake Google configuration.
     pub async fn start_with(edit: impl FnOnce(&mut FakeGoogleConfig)) -> Self {
+        Self::start_inner(LocalCloud::load(), None, edit).await
+    }
+
+    /// Like [`Scenario::start`], with moto's STS behind an [`HttpsFront`]: the credential
+    /// configuration names
+    /// `https://sts.REGION.amazonaws.com:FRONT/?Action=GetCallerIdentity&Version=2011-06-15`
+    /// (google-auth signs only for https URLs, and takes the SigV4 service from the host's
+    /// first label), and the fake STS replays subject tokens through the front: that name
+    /// pinned to the front's loopback address, its test CA trusted. Nothing else connects to
+    /// the URL.
+    ///
+    /// # Panics
+    /// If the front cannot start.
+    pub async fn start_with_https_aws_sts() -> Self {
         let cloud = LocalCloud::load();
+        let host = format!("sts.{}.amazonaws.com", cloud.region);
+        let front = HttpsFront::start(&cloud.moto_url, &host)
+            .unwrap_or_else(|e| panic!("cannot start the https front for moto: {e}"));
+        Self::start_inner(cloud, Some(front), |_| {}).await
+    }
+
+    async fn start_inner(
+        cloud: LocalCloud,
+        front: Option<HttpsFront>,
+        edit: impl FnOnce(&mut FakeGoogleConfig),
+    ) -> Self {
         let mut config = FakeGoogleConfig {
-            aws_sts_url: cloud.moto_url.clone(),
+            aws_sts_url: front
+                .as_ref()
+                .map_or_else(|| cloud.moto_url.clone(), HttpsFront::url),
+            aws_sts_ca_pem: front.as_ref().map(|f| f.ca_pem().to_string()),
+            aws_sts_resolve: front.as_ref().map(HttpsFront::addr),
             ..FakeGoogleConfig::default()
         };
         config.bindings =
@@ -64,6 +97,19 @@ impl Scenario {
             cloud,
             google,
             storage,
+            aws_sts_front: front,
+        }
+    }
+
+    /// The AWS STS GetCallerIdentity URL the credential configuration names: moto's, or
+    /// its https front's.
+    pub fn get_caller_identity_url(&self) -> String {
+        match &self.aws_sts_front {
+            Some(front) => format!(
+                "{}/?Action=GetCallerIdentity&Version=2011-06-15",
+                front.url()
+            ),
+            None => self.cloud.get_caller_identity_url(),
         }
     }
 
@@ -72,7 +118,7 @@ impl Scenario {
     pub fn config_json(&self, shape: &ConfigShape) -> Value {
         let mut source = json!({
             "environment_id": "aws1",
-            "regional_cred_verification_url": self.cloud.get_caller_identity_url(),
+            "regional_cred_verification_url": self.get_caller_identity_url(),
         });
         if let Some(base) = &shape.imds_base {
             source["region_url"] = json!(format!(

@@ -491,6 +491,55 @@ async fn scope_sets_and_id_tokens_share_one_federated_token() {
 }
 
 #[tokio::test]
+async fn prefetch_exchanges_only_the_federated_token() {
+    let s = Scenario::start().await;
+    let calls = || {
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken),
+        )
+    };
+    let creds = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .build()
+        .unwrap();
+    creds.prefetch().await.unwrap();
+    assert_eq!(calls(), (1, 0), "no access token minted ahead");
+    creds.prefetch().await.unwrap();
+    assert_eq!(calls(), (1, 0), "the federated token is reused");
+    // Each scope set then costs one IAM call and no STS exchange.
+    let storage = creds
+        .with_scopes(["https://www.googleapis.com/auth/devstorage.read_only"])
+        .unwrap();
+    let token = storage.token().await.unwrap();
+    assert_eq!(calls(), (1, 1));
+    let info = s.google.validate_token(token.value.expose()).unwrap();
+    assert_eq!(
+        info.scopes,
+        ["https://www.googleapis.com/auth/devstorage.read_only"]
+    );
+    creds.id_token("aud-1", false).await.unwrap();
+    assert_eq!(s.google.calls(GoogleApi::Sts), 1);
+
+    // Without impersonation the federated token is the access token: prefetch fetches it.
+    let s = Scenario::start().await;
+    let shape = ConfigShape {
+        impersonate: false,
+        ..Default::default()
+    };
+    let creds = s.builder(&s.config_json(&shape)).build().unwrap();
+    creds.prefetch().await.unwrap();
+    creds.token().await.unwrap();
+    assert_eq!(
+        (
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 0)
+    );
+}
+
+#[tokio::test]
 async fn id_tokens_need_impersonation() {
     let s = Scenario::start().await;
     let creds = s

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -20,8 +21,17 @@ pub struct Work {
     pub changes: Vec<ObjectChange>,
 }
 
-/// What happened to a unit: its outcomes, or why it failed.
-pub type WorkResult = Result<Vec<Outcome>, String>;
+/// What happened to a unit: its applied changes, or why it failed.
+pub type WorkResult = Result<Vec<Applied>, String>;
+
+/// One change applied.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub outcome: Outcome,
+    /// Replication lag: from S3's event time until the copy or removal was done (`None` for
+    /// a skip, or when the event carried no usable time).
+    pub lag: Option<Duration>,
+}
 
 /// Runs `items` and returns one result per item, in input order.
 pub async fn run(
@@ -101,7 +111,13 @@ async fn run_one(
                         outcome = ?outcome,
                         "applied"
                     );
-                    outcomes.push(outcome);
+                    let lag = match outcome {
+                        Outcome::Skipped(_) => None,
+                        Outcome::Copied { .. } | Outcome::Deleted { .. } => change
+                            .event_time
+                            .and_then(|at| SystemTime::now().duration_since(at).ok()),
+                    };
+                    outcomes.push(Applied { outcome, lag });
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -196,6 +212,7 @@ mod tests {
                     etag: None,
                     version_id: None,
                     sequencer: s.map(str::to_string),
+                    event_time: None,
                 })
                 .collect(),
         }

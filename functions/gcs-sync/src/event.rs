@@ -1,9 +1,13 @@
 //! Event parsing: what invoked us (SQS batch, direct S3 notification, EventBridge) and which
 //! object changes it carries. Keys come out decoded.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::backfill::{self, BackfillRequest};
 
@@ -34,6 +38,9 @@ pub struct ObjectChange {
     pub version_id: Option<String>,
     /// Hex string; orders events of one key.
     pub sequencer: Option<String>,
+    /// When S3 says the change happened (`eventTime`, EventBridge `time`): the start of the
+    /// replication lag metric only, never a decision input.
+    pub event_time: Option<SystemTime>,
 }
 
 /// One SQS message: its id (for `batchItemFailures`), where to find it again (to delay
@@ -205,6 +212,7 @@ fn change_from_s3_record(record: &S3EventRecord) -> Result<ObjectChange, String>
         etag: non_empty(object.e_tag.as_deref()).map(unquote),
         version_id: non_empty(object.version_id.as_deref()).map(str::to_string),
         sequencer: non_empty(object.sequencer.as_deref()).map(str::to_string),
+        event_time: plausible_time(record.event_time.into()),
         event_name,
     })
 }
@@ -230,7 +238,19 @@ fn change_from_eventbridge(value: &Value) -> Result<ObjectChange, String> {
         etag: text(&detail["object"]["etag"]).map(|e| unquote(&e)),
         version_id: text(&detail["object"]["version-id"]),
         sequencer: text(&detail["object"]["sequencer"]),
+        event_time: value["time"]
+            .as_str()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+            .and_then(|t| plausible_time(t.into())),
     })
+}
+
+/// An event time usable for the lag metric: after 2006 (S3's launch; a defaulted or forged
+/// epoch would report decades of lag) and not more than a minute ahead of this clock.
+fn plausible_time(at: SystemTime) -> Option<SystemTime> {
+    const S3_LAUNCH: Duration = Duration::from_secs(1_142_000_000);
+    let latest = SystemTime::now() + Duration::from_secs(60);
+    (at > UNIX_EPOCH + S3_LAUNCH && at <= latest).then_some(at)
 }
 
 /// `ObjectCreated:Put` -> Created, etc. (an `s3:` prefix is tolerated).
@@ -392,6 +412,7 @@ mod tests {
                 etag: Some("5d41402abc4b2a76b9719d911017c592".into()),
                 version_id: None,
                 sequencer: Some("0055AED6DCD90281E5".into()),
+                event_time: Some(UNIX_EPOCH + Duration::from_secs(1_704_067_200)),
             }]
         );
         assert_eq!(messages[1].changes, Ok(vec![]));
@@ -450,7 +471,26 @@ mod tests {
             }
         );
         assert_eq!(changes[0].version_id.as_deref(), Some("v1"));
+        assert_eq!(
+            changes[0].event_time,
+            Some(UNIX_EPOCH + Duration::from_secs(1_704_067_200))
+        );
         assert_eq!(parse_body(&event.to_string()).unwrap(), changes);
+    }
+
+    #[test]
+    fn implausible_event_times_are_dropped_not_trusted() {
+        let mut record = s3_record("ObjectCreated:Put", "k", "01");
+        for bad in ["1970-01-01T00:00:00.000Z", "2999-01-01T00:00:00.000Z"] {
+            record["eventTime"] = json!(bad);
+            let changes = parse_body(&json!({"Records": [record.clone()]}).to_string()).unwrap();
+            assert_eq!(changes[0].event_time, None, "{bad}");
+        }
+        let event = json!({
+            "detail-type": "Object Created", "source": "aws.s3", "time": "not a time",
+            "detail": {"bucket": {"name": "src"}, "object": {"key": "k"}}
+        });
+        assert_eq!(parse_body(&event.to_string()).unwrap()[0].event_time, None);
     }
 
     #[test]

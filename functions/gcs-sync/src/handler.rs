@@ -165,6 +165,9 @@ pub struct Summary {
     pub deleted: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Replication lag of each copy or removal (metric only, not in the response).
+    #[serde(skip)]
+    pub lags: Vec<Duration>,
 }
 
 impl Summary {
@@ -176,6 +179,11 @@ impl Summary {
             .count("ObjectsDeleted", self.deleted as u64)
             .count("ObjectsSkipped", self.skipped as u64)
             .count("ObjectsFailed", self.failed as u64)
+            .values(
+                "ReplicationLag",
+                self.lags.iter().map(|d| d.as_secs_f64() * 1000.0).collect(),
+                Unit::Milliseconds,
+            )
     }
 
     /// Logs the counts as fields (queryable numbers in JSON logs) and emits them as metrics.
@@ -194,9 +202,10 @@ impl Summary {
     fn add(&mut self, result: &WorkResult) {
         match result {
             Err(_) => self.failed += 1,
-            Ok(outcomes) => {
-                for o in outcomes {
-                    match o {
+            Ok(applied) => {
+                for a in applied {
+                    self.lags.extend(a.lag);
+                    match &a.outcome {
                         Outcome::Copied { bytes, .. } => {
                             self.copied += 1;
                             self.bytes += bytes;
@@ -329,8 +338,10 @@ mod tests {
             deleted: 1,
             skipped: 3,
             failed: 4,
+            lags: vec![Duration::from_millis(1500), Duration::from_millis(20)],
         };
         let v = summary.metrics().to_json(SystemTime::UNIX_EPOCH);
+        assert_eq!(v["ReplicationLag"], serde_json::json!([1500.0, 20.0]));
         assert_eq!(v["Function"], "gcs-sync");
         let got: Vec<f64> = [
             "ObjectsCopied",

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossfed::ErrorChain;
 use crossfed::google::Credentials;
@@ -18,6 +19,8 @@ const MAX_SCOPE_SETS: usize = 16;
 /// Federated credentials behind the metadata server.
 pub struct FederatedBackend {
     default: Credentials,
+    /// Whether a cloud-platform token was asked for (only then is it kept fresh on INVOKE).
+    default_requested: AtomicBool,
     scoped: Mutex<HashMap<Vec<String>, Credentials>>,
     project_id: Option<String>,
 }
@@ -36,6 +39,7 @@ impl FederatedBackend {
     pub fn new(credentials: Credentials, project_id: Option<String>) -> Self {
         FederatedBackend {
             default: credentials,
+            default_requested: AtomicBool::new(false),
             scoped: Mutex::new(HashMap::new()),
             project_id,
         }
@@ -46,15 +50,20 @@ impl FederatedBackend {
         self.default.config().await.map(|_| ())
     }
 
-    /// Fetches the default token now (a warm-up; failures are only logged).
+    /// A warm-up (failures are only logged): the AWS identity and the federated (STS) token
+    /// now, the service-account token of a scope set when it is first asked for. Client
+    /// libraries ask for their own scope sets (google-cloud-storage: the three devstorage
+    /// scopes; @google-cloud/storage: iam, cloud-platform, devstorage.full_control), so a
+    /// cloud-platform token minted ahead would cost an IAM call and mostly go unused.
     pub async fn warm_up(&self) {
-        if let Err(e) = self.default.token().await {
-            tracing::warn!(error = %ErrorChain(&e), "could not get a Google access token yet");
+        if let Err(e) = self.default.prefetch().await {
+            tracing::warn!(error = %ErrorChain(&e), "could not get a federated Google token yet");
         }
     }
 
     fn credentials_for(&self, scopes: &[String]) -> Result<Credentials, BackendError> {
         if scopes == [DEFAULT_SCOPE] {
+            self.default_requested.store(true, Ordering::Relaxed);
             return Ok(self.default.clone());
         }
         let mut scoped = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
@@ -132,8 +141,13 @@ impl Backend for FederatedBackend {
             .values()
             .cloned()
             .collect();
-        // A fresh token returns at once; one inside the refresh-ahead window is renewed.
-        for c in std::iter::once(&self.default).chain(scoped.iter()) {
+        // Only tokens clients asked for: a fresh one returns at once, one inside the
+        // refresh-ahead window is renewed.
+        let default = self
+            .default_requested
+            .load(Ordering::Relaxed)
+            .then_some(&self.default);
+        for c in default.into_iter().chain(scoped.iter()) {
             if let Err(e) = c.token().await {
                 tracing::warn!(error = %ErrorChain(&e), "refreshing a Google access token failed");
             }

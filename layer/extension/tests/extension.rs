@@ -291,6 +291,30 @@ async fn python_google_libraries_use_the_extension_with_no_code_change() {
         running.api.extension_polls() > polls_before,
         "no event/next after INVOKE"
     );
+    // One access token: the storage client's scope set. The extension warms only the
+    // federated token at init and mints no token for a scope set nobody asked for (nor
+    // on INVOKE).
+    assert_eq!(
+        running
+            .scenario
+            .google
+            .calls(GoogleApi::GenerateAccessToken),
+        1
+    );
+    let scopes = running
+        .scenario
+        .google
+        .last_iam_request(GoogleApi::GenerateAccessToken)
+        .and_then(|r| r.body)
+        .map(|b| b["scope"].clone());
+    assert_eq!(
+        scopes,
+        Some(json!([
+            "https://www.googleapis.com/auth/devstorage.full_control",
+            "https://www.googleapis.com/auth/devstorage.read_only",
+            "https://www.googleapis.com/auth/devstorage.read_write"
+        ]))
+    );
     // A second invocation makes no auth call.
     let (sts, iam, id) = (
         running.scenario.google.calls(GoogleApi::Sts),
@@ -368,7 +392,8 @@ async fn node_google_libraries_use_the_extension_with_no_code_change() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cold_parallel_requests_make_one_sts_and_one_iam_call() {
-    // No warm-up race: the extension's own warm-up is one of the concurrent callers.
+    // No warm-up race: the extension's own warm-up (the federated token) is one of the
+    // concurrent callers.
     let running = start().await;
     let client = http();
     let burst = |n: usize| {

@@ -8,14 +8,18 @@
 //! compile the functions' dependencies.
 
 use tracing::Subscriber;
-use tracing_subscriber::EnvFilter;
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
 pub use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 
 /// Lambda's application log level variable.
 pub const LEVEL_ENV: &str = "AWS_LAMBDA_LOG_LEVEL";
 /// Lambda's log format variable (`Text` or `JSON`).
 pub const FORMAT_ENV: &str = "AWS_LAMBDA_LOG_FORMAT";
-/// The usual `tracing` filter directives, used when `AWS_LAMBDA_LOG_LEVEL` is unset.
+/// `tracing` target directives (`info`, `crossfed=debug,info`), used when
+/// `AWS_LAMBDA_LOG_LEVEL` is unset. Span and field filters are not supported (no regex
+/// engine in the Lambda binaries).
 pub const RUST_LOG_ENV: &str = "RUST_LOG";
 
 /// Looks a variable up: trimmed, `None` when unset or blank.
@@ -25,39 +29,37 @@ fn get(lookup: &dyn Fn(&str) -> Option<String>, key: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+fn at(level: LevelFilter) -> Targets {
+    Targets::new().with_default(level)
+}
+
 /// The filter and format the environment asks for, and a note when a value was not understood.
-fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> (EnvFilter, bool, Option<String>) {
+fn settings(lookup: &dyn Fn(&str) -> Option<String>) -> (Targets, bool, Option<String>) {
     let json = get(lookup, FORMAT_ENV).is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let (filter, note) = match (get(lookup, LEVEL_ENV), get(lookup, RUST_LOG_ENV)) {
-        (Some(level), _) => {
-            let directive = match level.to_ascii_lowercase().as_str() {
-                "fatal" => "error".to_string(),
-                l @ ("trace" | "debug" | "info" | "warn" | "error") => l.to_string(),
-                _ => String::new(),
-            };
-            match EnvFilter::try_new(&directive)
-                .ok()
-                .filter(|_| !directive.is_empty())
-            {
-                Some(f) => (f, None),
-                None => (
-                    EnvFilter::new("info"),
-                    Some(format!(
-                        "{LEVEL_ENV}={level:?} is not a level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL); logging at INFO"
-                    )),
-                ),
-            }
-        }
-        (None, Some(directives)) => match EnvFilter::try_new(&directives) {
-            Ok(f) => (f, None),
-            Err(e) => (
-                EnvFilter::new("info"),
+        (Some(level), _) => match level.to_ascii_lowercase().as_str() {
+            "fatal" | "error" => (at(LevelFilter::ERROR), None),
+            "warn" => (at(LevelFilter::WARN), None),
+            "info" => (at(LevelFilter::INFO), None),
+            "debug" => (at(LevelFilter::DEBUG), None),
+            "trace" => (at(LevelFilter::TRACE), None),
+            _ => (
+                at(LevelFilter::INFO),
                 Some(format!(
-                    "{RUST_LOG_ENV}={directives:?} is invalid ({e}); logging at INFO"
+                    "{LEVEL_ENV}={level:?} is not a level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL); logging at INFO"
                 )),
             ),
         },
-        (None, None) => (EnvFilter::new("info"), None),
+        (None, Some(directives)) => match directives.parse::<Targets>() {
+            Ok(f) => (f, None),
+            Err(e) => (
+                at(LevelFilter::INFO),
+                Some(format!(
+                    "{RUST_LOG_ENV}={directives:?} is invalid ({e}; use target=level directives); logging at INFO"
+                )),
+            ),
+        },
+        (None, None) => (at(LevelFilter::INFO), None),
     };
     (filter, json, note)
 }
@@ -81,8 +83,9 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let (filter, json, note) = settings(lookup);
+    // The builder's own filter (INFO by default) lets everything through: `filter` decides.
     let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(LevelFilter::TRACE)
         .with_target(false)
         .without_time()
         .with_ansi(false)
@@ -92,10 +95,11 @@ where
             fmt.json()
                 .flatten_event(true)
                 .with_span_list(false)
-                .finish(),
+                .finish()
+                .with(filter),
         )
     } else {
-        Box::new(fmt.finish())
+        Box::new(fmt.finish().with(filter))
     };
     (subscriber, note)
 }
@@ -194,6 +198,11 @@ mod tests {
         assert_eq!(out.lines().count(), 1, "{out}");
         let out = logged(&[(FORMAT_ENV, "JSON"), ("RUST_LOG", "debug")]);
         assert_eq!(out.lines().count(), 3, "{out}");
+        // Target directives: this crate's events at DEBUG, the rest at ERROR.
+        let out = logged(&[("RUST_LOG", "crossfed_lambda_log=debug,error")]);
+        assert_eq!(out.lines().count(), 3, "{out}");
+        let out = logged(&[("RUST_LOG", "other=debug,error")]);
+        assert_eq!(out.lines().count(), 1, "{out}");
     }
 
     #[test]
@@ -209,6 +218,12 @@ mod tests {
         assert!(note.unwrap().contains("AWS_LAMBDA_LOG_LEVEL=\"LOUD\""));
         let out = logged(&[(LEVEL_ENV, "LOUD")]);
         assert_eq!(out.lines().count(), 2, "{out}");
+        let (_, _, note) = settings(&lookup(&[("RUST_LOG", "crossfed=loud")]));
+        assert!(
+            note.unwrap()
+                .contains("RUST_LOG=\"crossfed=loud\" is invalid")
+        );
+        assert_eq!(logged(&[("RUST_LOG", "crossfed=loud")]).lines().count(), 2);
     }
 
     #[test]

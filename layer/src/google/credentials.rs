@@ -310,6 +310,25 @@ impl Credentials {
         Ok(self.inner.get().await?.item.token.clone())
     }
 
+    /// Gets ready for the first token without minting one: loads the configuration,
+    /// resolves the AWS identity and, with service-account impersonation, exchanges the
+    /// federated (STS) token that every scope set and ID token audience then shares (kept
+    /// while it has more than a minute left). Without impersonation the federated token is
+    /// the access token and depends on the scopes, so this fetches this credential's token.
+    /// For callers that do not know yet which scopes they will be asked for.
+    pub async fn prefetch(&self) -> Result<()> {
+        let federation = &self.inner.source().federation;
+        let config = federation.loader.load(&federation.aws).await?;
+        if config.impersonation.is_some() {
+            federation
+                .federated_token(&config, IAM_SCOPE, true)
+                .await
+                .map(|_| ())
+        } else {
+            self.token().await.map(|_| ())
+        }
+    }
+
     /// The current credential configuration (from the cache when possible).
     pub async fn config(&self) -> Result<Arc<ExternalAccountConfig>> {
         let federation = &self.inner.source().federation;

@@ -2,7 +2,9 @@
 //! the `crossfed-extension` layer (release build) next to the same function federating
 //! in-process with `google-auth` (`tests/bench/python-list-buckets-in-process`), in one run,
 //! cold starts interleaved, under the local Runtime + Extensions API, against moto, the fake
-//! Google STS / IAM Credentials and fake-gcs-server behind a token-checking proxy.
+//! Google STS / IAM Credentials and fake-gcs-server behind a token-checking proxy. Both use
+//! the same credential configuration, whose AWS verification URL is an https front for moto
+//! (google-auth signs only for https URLs; the fake STS replays through the front to moto).
 //!
 //! Measures per cold start: init and first response, peak RSS (`VmHWM`) of the runtime and of
 //! the extension, auth calls (STS + IAM) on the cold and on the warm invocations; and the
@@ -30,6 +32,11 @@ const VERBOSE_ENV: &str = "CROSSFED_BENCH_VERBOSE";
 const DEFAULT_COLD_RUNS: usize = 7;
 const WARM_INVOKES: usize = 20;
 const TOKEN_REQUESTS: usize = 1000;
+/// Fresh Python processes timing `import app` (the function's init code) per variant.
+const IMPORT_RUNS: usize = 7;
+/// Times the function module's import (client construction) in a fresh interpreter.
+const IMPORT_APP: &str =
+    "import time\nt = time.perf_counter()\nimport app\nprint((time.perf_counter() - t) * 1e3)";
 const BUCKETS: [&str; 2] = ["crossfed-bench-layer-a", "crossfed-bench-layer-b"];
 const PROJECT: &str = "my-project";
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:python-list-buckets";
@@ -136,12 +143,16 @@ async fn watch_init(
 
 impl Bench {
     fn runtime_command(&self, variant: Variant, env: &[(String, String)]) -> Command {
+        self.python_command(variant, env, &["-m", "awslambdaric", "app.handler"])
+    }
+
+    fn python_command(&self, variant: Variant, env: &[(String, String)], args: &[&str]) -> Command {
         let dir = match variant {
             Variant::Layer => workspace().join("functions/python-list-buckets"),
             Variant::InProcess => workspace().join("tests/bench/python-list-buckets-in-process"),
         };
         let mut cmd = Command::new(&self.python);
-        cmd.args(["-m", "awslambdaric", "app.handler"])
+        cmd.args(args)
             .current_dir(&dir)
             .env_clear()
             .envs(
@@ -166,7 +177,9 @@ impl Bench {
 
     /// One cold start of `variant`, its warm invocations, and (with the layer, when
     /// `tokens` is given) the warm token latency measured against the running extension.
-    async fn run(&self, variant: Variant, tokens: Option<&mut TokenLatency>) -> Result<Run, Error> {
+    /// With `extras` and the layer (one round), also the warm token latency and the Python
+    /// `import app` time of both variants, while the extension still runs.
+    async fn run(&self, variant: Variant, extras: Option<&mut Extras>) -> Result<Run, Error> {
         let api = LambdaRuntimeApi::start_with_arn(FUNCTION_ARN).await;
         let addr = free_addr()?;
         let extra: Vec<(&str, &str)> = match variant {
@@ -231,8 +244,24 @@ impl Bench {
         }
         let warm_auth_calls = auth_calls(&self.s) - auth_before;
 
-        if let Some(tokens) = tokens {
-            tokens.measure(&addr).await?;
+        if let Some(extras) = extras
+            && variant == Variant::Layer
+        {
+            extras.tokens.measure(&addr).await?;
+            // Alternating, so that both see the same machine load.
+            let in_process_env: Vec<(String, String)> = env
+                .iter()
+                .filter(|(k, _)| !k.starts_with("GCE_METADATA_"))
+                .cloned()
+                .collect();
+            for _ in 0..IMPORT_RUNS {
+                extras
+                    .import_layer
+                    .push(self.import_app(Variant::Layer, &env)?);
+                extras
+                    .import_in_process
+                    .push(self.import_app(Variant::InProcess, &in_process_env)?);
+            }
         }
         let rss_runtime_kib = runtime.peak_rss_kib().ok_or("runtime VmHWM")?;
         let rss_extension_kib = match &extension {
@@ -251,6 +280,32 @@ impl Bench {
             ext_ready,
         })
     }
+}
+
+impl Bench {
+    /// `import app` in a fresh interpreter with the function's environment: the function's
+    /// own init (imports, client construction; with the layer, google.auth.default()
+    /// detecting the metadata server and asking it for the project).
+    fn import_app(&self, variant: Variant, env: &[(String, String)]) -> Result<Duration, Error> {
+        let out = self
+            .python_command(variant, env, &["-c", IMPORT_APP])
+            .stdout(Stdio::piped())
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ms: f64 = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{variant:?}: import app: {} {text:?}", out.status))?;
+        Ok(Duration::from_secs_f64(ms / 1e3))
+    }
+}
+
+/// What one round measures besides cold starts.
+#[derive(Default)]
+struct Extras {
+    tokens: TokenLatency,
+    import_layer: Vec<Duration>,
+    import_in_process: Vec<Duration>,
 }
 
 /// Warm `token` requests straight to the extension's metadata server.
@@ -383,7 +438,7 @@ async fn main() -> Result<(), Error> {
         return Err(format!("{} missing: run `make ext-clients`", python.display()).into());
     }
 
-    let s = Scenario::start().await;
+    let s = Scenario::start_with_https_aws_sts().await;
     let gcs = s
         .cloud
         .gcs_http
@@ -417,7 +472,7 @@ async fn main() -> Result<(), Error> {
     // One unmeasured round first (page cache, Python byte code of site-packages), then
     // `cold_runs` rounds, alternating which variant goes first.
     let (mut layer, mut in_process) = (Vec::new(), Vec::new());
-    let mut tokens = TokenLatency::default();
+    let mut extras = Extras::default();
     let mut baseline_error: Option<String> = None;
     for round in 0..=cold_runs {
         let order = if round % 2 == 0 {
@@ -429,9 +484,8 @@ async fn main() -> Result<(), Error> {
             if variant == Variant::InProcess && baseline_error.is_some() {
                 continue;
             }
-            let measure_tokens = round == cold_runs && variant == Variant::Layer;
             let run = match bench
-                .run(variant, measure_tokens.then_some(&mut tokens))
+                .run(variant, (round == cold_runs).then_some(&mut extras))
                 .await
             {
                 Ok(run) => run,
@@ -462,7 +516,7 @@ async fn main() -> Result<(), Error> {
     let md = report(
         &layer,
         &in_process,
-        &tokens,
+        &extras,
         baseline_error.as_deref(),
         cold_runs,
         &bench.extension_bin,
@@ -476,7 +530,7 @@ async fn main() -> Result<(), Error> {
 fn report(
     layer: &[Run],
     in_process: &[Run],
-    tokens: &TokenLatency,
+    extras: &Extras,
     baseline_error: Option<&str>,
     cold_runs: usize,
     extension_bin: &Path,
@@ -487,11 +541,12 @@ fn report(
     let mut md = String::new();
     writeln!(
         md,
-        "`cargo run -p crossfed-tests --bin crossfed-bench-layer` (run by `make bench`): `functions/python-list-buckets` (Python 3, `awslambdaric`, google-cloud-storage) with the `crossfed-extension` layer ({}) next to the same function federating in-process with `google-auth` (`google.auth.aws.Credentials.from_info`, the seed's way, credentials and client built at init: `tests/bench/python-list-buckets-in-process`), under the local Runtime + Extensions API, against moto, the STS / IAM Credentials fakes and fake-gcs-server behind a token-checking proxy. {cold_runs} cold starts each, interleaved (one unmeasured round first), {WARM_INVOKES} warm invocations after each. Harness: {} build. Load average (1/5/15 min) before: {}, after: {} on {} cores.\n",
+        "`cargo run -p crossfed-tests --bin crossfed-bench-layer` (run by `make bench`): `functions/python-list-buckets` (Python 3, `awslambdaric`, google-cloud-storage) with the `crossfed-extension` layer (`{}`, {:.1} MiB) next to the same function federating in-process with `google-auth` (`google.auth.aws.Credentials.from_info`, the seed's way, credentials and client built at init: `tests/bench/python-list-buckets-in-process`), under the local Runtime + Extensions API, against moto (its STS behind a local https front, so that google-auth signs for it), the STS / IAM Credentials fakes and fake-gcs-server behind a token-checking proxy. {cold_runs} cold starts each, interleaved (one unmeasured round first), {WARM_INVOKES} warm invocations after each. Harness: {} build. Load average (1/5/15 min) before: {}, after: {} on {} cores.\n",
         extension_bin
             .strip_prefix(workspace())
             .unwrap_or(extension_bin)
             .display(),
+        std::fs::metadata(extension_bin).map_or(0.0, |m| m.len() as f64 / 1048576.0),
         if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -557,6 +612,32 @@ fn report(
         l.warm_auth_calls,
         verdict(l.warm_auth_calls == 0),
     )?;
+    let first_invoke = |runs: &[Run]| median(runs.iter().map(|r| r.cold - r.init).collect());
+    let registered: Vec<Duration> = layer.iter().filter_map(|r| r.ext_registered).collect();
+    if p.is_some() && !registered.is_empty() {
+        writeln!(
+            md,
+            "\nWhere the cold-start difference comes from (p50s): the runtime starts once the extension has registered ({:.1} ms after spawn); init (runtime waiting for the first event) {:.1} ms with the layer vs {:.1} ms in-process; first invocation (cold start − init) {:.1} ms vs {:.1} ms.",
+            ms(median(registered)),
+            ms(l.init),
+            p.as_ref().map_or(0.0, |p| ms(p.init)),
+            ms(first_invoke(layer)),
+            ms(first_invoke(in_process)),
+        )?;
+    }
+    if !extras.import_layer.is_empty() && !extras.import_in_process.is_empty() {
+        let (il, ip) = (
+            median(extras.import_layer.clone()),
+            median(extras.import_in_process.clone()),
+        );
+        writeln!(
+            md,
+            "Python `import app` (the function's init code; {IMPORT_RUNS} fresh interpreters each, alternating, after the last round with the extension running): {:.1} ms with the layer (`storage.Client()`: google.auth.default() detects the metadata server and asks it for the project) vs {:.1} ms in-process (`aws.Credentials.from_info` + `storage.Client(credentials=..., project=...)`, no request): {:+.1} ms.",
+            ms(il),
+            ms(ip),
+            ms(il) - ms(ip),
+        )?;
+    }
     writeln!(
         md,
         "\nCold start: spawn (extension first, runtime once it has registered, as Lambda does) to the first response; init: spawn until the runtime and the extension both wait for the first event. Auth calls: Google STS + IAM `generateAccessToken` requests seen by the fakes (at most per cold start). Peak RSS: `VmHWM` of each process after the warm invocations. The in-process baseline reads its credential configuration from a bundled file; the extension fetches it from SSM (one more round trip, included).\n"
@@ -590,8 +671,8 @@ fn report(
         "\n| warm metadata `token` request ({TOKEN_REQUESTS} sequential) | p50 | p99 |\n|---|---|---|"
     )?;
     for (name, v) in [
-        ("keep-alive connection", &tokens.keep_alive),
-        ("new connection each", &tokens.new_connection),
+        ("keep-alive connection", &extras.tokens.keep_alive),
+        ("new connection each", &extras.tokens.new_connection),
     ] {
         if v.is_empty() {
             continue;

@@ -15,8 +15,13 @@ use serde_json::json;
 
 type Error = Box<dyn std::error::Error>;
 
+/// The checkout whose venv, sample function and binaries to use: `CROSSFED_WORKSPACE` (set
+/// by `make run`, so binaries built in one checkout run in another), else the one this binary
+/// was built from.
 fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::var_os("CROSSFED_WORKSPACE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 #[tokio::main]

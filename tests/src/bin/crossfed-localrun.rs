@@ -26,9 +26,11 @@ fn binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Fields drop in order: the process is killed before its Runtime API goes away (otherwise
+/// the function sees its `next` poll cut and prints an error on the way out).
 struct Function {
-    runtime: LambdaRuntimeApi,
     _process: FunctionProcess,
+    runtime: LambdaRuntimeApi,
 }
 
 impl Function {
@@ -99,7 +101,8 @@ fn s3_record(
     let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
     json!({
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-28T06:00:00.000Z", "eventName": event,
+        // Now, as S3 stamps it: gcs-sync's ReplicationLag metric starts here.
+        "eventTime": crossfed_tests::time_format::format_rfc3339(std::time::SystemTime::now()), "eventName": event,
         "userIdentity": { "principalId": "AWS:AROAEXAMPLE:localrun" },
         "requestParameters": { "sourceIPAddress": "127.0.0.1" },
         "responseElements": { "x-amz-request-id": "LOCALRUN", "x-amz-id-2": "LOCALRUN" },
@@ -109,16 +112,20 @@ fn s3_record(
     })
 }
 
-/// `KEY=VALUE` lines for `cargo lambda watch --env-file`: the Lambda-like environment of
+/// `KEY='VALUE'` lines for `cargo lambda watch --env-file`: the Lambda-like environment of
 /// [`Scenario::function_env`] without the `AWS_LAMBDA_*` variables cargo lambda sets itself.
+/// Quoted, because cargo lambda's parser rejects an unquoted `=` inside a value (session
+/// tokens, `REPORT_SYNC_PAIRS`).
 async fn write_env_file(s: &Scenario, path: &str, extra: &[(&str, &str)]) -> Result<(), Error> {
     let runtime = LambdaRuntimeApi::start().await;
     let env = s.function_env(&runtime, "crossfed", extra).await;
-    let text: String = env
-        .iter()
-        .filter(|(k, _)| !k.starts_with("AWS_LAMBDA_"))
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
+    let mut text = String::new();
+    for (k, v) in env.iter().filter(|(k, _)| !k.starts_with("AWS_LAMBDA_")) {
+        if v.contains(['\'', '\n', '\r']) {
+            return Err(format!("{k}: a quote or line break cannot go into an env file").into());
+        }
+        text.push_str(&format!("{k}='{v}'\n"));
+    }
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, text).map_err(|e| format!("{tmp}: {e}"))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))?;
