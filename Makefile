@@ -224,8 +224,9 @@ validate: sam-venv
 # `make build-<LogicalId>` for a layer with BuildMethod: makefile), then
 # deploy/package_report.py zips each artifact like sam deploy does and checks size and
 # glibc symbol versions.
-# No unwind tables in the Lambda binaries (-10% of a function's size): the release profile
-# aborts on panic, so nothing unwinds. Only here, for the Lambda targets: tests unwind.
+# No unwind tables for the Lambda binaries' own code (the release profile aborts on panic,
+# nothing unwinds; -0.6 to -0.9% per zip, BENCHMARKS.md). Only here, for the Lambda
+# targets: tests unwind.
 PACKAGE_RUSTFLAGS := -C force-unwind-tables=no
 package: sam-venv lambda-venv
 	$(WITH_CARGO_LAMBDA) PYTHON=$(SAM_VENV)/bin/python \
