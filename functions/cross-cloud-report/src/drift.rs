@@ -71,10 +71,18 @@ pub struct Drift {
     /// In the destination, not in the source.
     pub extra: KeySet,
     pub different: Differences,
+    /// Objects in gcs-sync's own areas below the prefixes (`.crossfed-parts/`: parts of
+    /// copies in progress, `.crossfed/`: backfill checkpoints), left out of the comparison.
+    #[serde(default)]
+    pub reserved: u64,
     /// Set when a listing failed part-way: the numbers are then incomplete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// gcs-sync's own areas below a sync prefix (see gcs-sync's `destination::RESERVED_AREAS`):
+/// not replicated objects, so not drift.
+const RESERVED_AREAS: [&str; 2] = [".crossfed-parts/", ".crossfed/"];
 
 impl Drift {
     fn new(source: String, destination: String) -> Self {
@@ -88,6 +96,7 @@ impl Drift {
             missing: KeySet::default(),
             extra: KeySet::default(),
             different: Differences::default(),
+            reserved: 0,
             error: None,
         }
     }
@@ -101,18 +110,27 @@ impl Drift {
     }
 }
 
-/// One side of the join, checking that keys strictly increase.
+/// One side of the join, checking that keys strictly increase; gcs-sync's reserved areas
+/// are counted apart.
 struct Ordered<L> {
     listing: L,
     side: &'static str,
     last: Option<String>,
     count: u64,
+    reserved: u64,
 }
 
 impl<L: Listing> Ordered<L> {
     async fn next(&mut self) -> Result<Option<ListedObject>, BoxError> {
-        let Some(object) = self.listing.next().await? else {
-            return Ok(None);
+        let object = loop {
+            let Some(object) = self.listing.next().await? else {
+                return Ok(None);
+            };
+            if RESERVED_AREAS.iter().any(|a| object.key.starts_with(a)) {
+                self.reserved += 1;
+                continue;
+            }
+            break object;
         };
         if let Some(last) = &self.last
             && object.key.as_str() <= last.as_str()
@@ -143,16 +161,19 @@ pub async fn compare(
         side: "source",
         last: None,
         count: 0,
+        reserved: 0,
     };
     let mut dst = Ordered {
         listing: destination,
         side: "destination",
         last: None,
         count: 0,
+        reserved: 0,
     };
     let result = merge(&mut drift, &mut src, &mut dst, sample).await;
     drift.source_objects = src.count;
     drift.destination_objects = dst.count;
+    drift.reserved = src.reserved + dst.reserved;
     if let Err(e) = result {
         tracing::warn!(source = %drift.source, destination = %drift.destination, error = %e, "drift comparison failed");
         drift.error = Some(e.to_string());
@@ -246,6 +267,30 @@ mod tests {
             sample,
         )
         .await
+    }
+
+    #[tokio::test]
+    async fn gcs_sync_areas_are_not_drift() {
+        let d = run(
+            vec![obj(".crossfed/backfill/x", 1), obj("a", 1)],
+            vec![
+                obj(".crossfed-parts/a/etag/000001", 8),
+                obj(".crossfed/backfill/checkpoint.json", 2),
+                obj(".crossfed-partsx", 3),
+                obj("a", 1),
+            ],
+            10,
+        )
+        .await;
+        assert_eq!(d.reserved, 3);
+        assert_eq!((d.source_objects, d.destination_objects), (1, 2));
+        assert_eq!(
+            d.extra.sample,
+            vec![".crossfed-partsx"],
+            "only the areas themselves"
+        );
+        assert_eq!(d.missing.count, 0);
+        assert_eq!(d.in_sync, 1);
     }
 
     #[tokio::test]

@@ -128,6 +128,13 @@ fn drift(out: &mut String, d: &Drift) {
         d.checksum_compared,
         d.in_sync
     );
+    if d.reserved > 0 {
+        let _ = writeln!(
+            out,
+            "Not compared: {} object(s) in gcs-sync's own areas (`.crossfed-parts/`, `.crossfed/`).\n",
+            d.reserved
+        );
+    }
     if let Some(e) = &d.error {
         let _ = writeln!(out, "⚠️ Comparison incomplete: {}\n", inline(e));
     }
@@ -252,6 +259,7 @@ mod tests {
                     destination_md5: Some("bb".into()),
                 }],
             },
+            reserved: 2,
             error: None,
         }
     }
@@ -290,6 +298,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| `d` | MD5 | aa | bb |"), "{md}");
+        assert!(
+            md.contains("Not compared: 2 object(s) in gcs-sync's own areas"),
+            "{md}"
+        );
         assert!(
             md.contains("on both sides: 2 (MD5 compared for 1); matching: 1."),
             "{md}"
