@@ -157,6 +157,7 @@ async fn main() -> Result<(), Error> {
             "list-buckets" => sample_event("list-buckets.json")?,
             "gcs-sync" => {
                 env.push(("SYNC_DESTINATION", &destination));
+                env.push(("SYNC_SOURCE_BUCKET", source));
                 // The direct S3 event of the sample, without its made-up ETag and version
                 // (so it names the object put above).
                 let mut e = sample_event("gcs-sync-s3-put.json")?;
