@@ -80,10 +80,6 @@ pub struct Drift {
     pub error: Option<String>,
 }
 
-/// gcs-sync's own areas below a sync prefix (see gcs-sync's `destination::RESERVED_AREAS`):
-/// not replicated objects, so not drift.
-const RESERVED_AREAS: [&str; 2] = [".crossfed-parts/", ".crossfed/"];
-
 impl Drift {
     fn new(source: String, destination: String) -> Self {
         Drift {
@@ -126,7 +122,7 @@ impl<L: Listing> Ordered<L> {
             let Some(object) = self.listing.next().await? else {
                 return Ok(None);
             };
-            if RESERVED_AREAS.iter().any(|a| object.key.starts_with(a)) {
+            if crossfed_kit::sync_areas::reserved_area(&object.key).is_some() {
                 self.reserved += 1;
                 continue;
             }

@@ -30,7 +30,7 @@ use crate::replicate::{DeleteMode, Outcome, Replicator};
 /// Where checkpoints live, below the destination prefix.
 pub const CHECKPOINT_DIR: &str = ".crossfed/backfill/";
 /// gcs-sync's own bookkeeping below the destination prefix (checkpoints).
-pub const CHECKPOINT_AREA: &str = ".crossfed/";
+pub use crossfed_kit::sync_areas::CHECKPOINT_AREA;
 /// Keys per listing page (both clouds), the unit of work between checkpoints.
 pub const DEFAULT_PAGE_SIZE: i32 = 1000;
 

@@ -3,23 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::backfill::CHECKPOINT_AREA;
-use crate::parts::PARTS_DIR;
+pub use crossfed_kit::sync_areas::{RESERVED_AREAS, reserved_area};
 
 /// Cloud Storage object names are at most 1024 bytes of UTF-8.
 const MAX_OBJECT_NAME_BYTES: usize = 1024;
-
-/// Where gcs-sync keeps its own objects below the prefix: temporary parts of copies in
-/// progress and backfill checkpoints. S3 keys starting with these are not replicated (a
-/// copy there could be taken for a part, or removed with the parts of another object).
-pub const RESERVED_AREAS: [&str; 2] = [PARTS_DIR, CHECKPOINT_AREA];
-
-/// The reserved area `key` (relative to the prefix) is in, if any.
-pub fn reserved_area(key: &str) -> Option<&'static str> {
-    RESERVED_AREAS
-        .into_iter()
-        .find(|area| key.starts_with(area))
-}
 
 /// A parsed `gs://bucket[/prefix]`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use crate::s3_state::{NotFound, SourceVersion, not_found_kind};
 
 const MIB: u64 = 1024 * 1024;
 /// Marks temporary objects below the destination prefix.
-pub const PARTS_DIR: &str = ".crossfed-parts/";
+pub use crossfed_kit::sync_areas::PARTS_DIR;
 /// Cloud Storage object names are at most 1024 bytes.
 const MAX_NAME: usize = 1024;
 

@@ -23,6 +23,7 @@ pub mod etag;
 pub mod init;
 pub mod logging;
 pub mod metrics;
+pub mod sync_areas;
 pub mod warm_up;
 
 pub use env::{ConfigError, Env, EnvReader};
