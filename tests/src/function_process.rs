@@ -45,18 +45,9 @@ impl FunctionProcess {
         self.child.id()
     }
 
-    /// Peak resident set size so far (`VmHWM` of `/proc/<pid>/status`) in KiB; `None` once
-    /// the process is gone or where `/proc` has no such field.
+    /// Peak resident set size so far in KiB (see [`peak_rss_kib`]).
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))?
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()
+        peak_rss_kib(self.id())
     }
 
     /// Whether the process has exited (e.g. a failed init).
@@ -115,4 +106,18 @@ impl Scenario {
         }
         env
     }
+}
+
+/// Peak resident set size so far of process `pid` (`VmHWM` of `/proc/<pid>/status`) in KiB;
+/// `None` once the process is gone or where `/proc` has no such field.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }

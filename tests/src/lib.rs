@@ -47,7 +47,7 @@ pub use fake_sts::{
 };
 pub use fake_vertex::{FakeVertex, FakeVertexConfig, VertexRequestRecord};
 pub use faults::Fault;
-pub use function_process::FunctionProcess;
+pub use function_process::{FunctionProcess, peak_rss_kib};
 pub use gcs_fault_proxy::{GcsFaultProxy, ProxyRequestRecord};
 pub use https_front::HttpsFront;
 pub use id_tokens::{IdTokenClaims, IdTokenIssuer};

@@ -99,19 +99,6 @@ fn child_pid(binary: &Path) -> Option<u32> {
         })
 }
 
-/// `VmHWM` (peak RSS) in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
 /// The function binary: `GCS_SYNC_BIN` (e.g. the packaged release `bootstrap`, so that the
 /// harness may be a debug build), else the one cargo built with this test.
 fn function_binary() -> std::path::PathBuf {
@@ -154,7 +141,7 @@ async fn run_function_copy(h: &Harness, put: &Put, extra_env: &[(&str, &str)]) -
     eprintln!("replicated in {elapsed:?}");
     assert_eq!(failures(&response), Vec::<String>::new());
     let pid = child_pid(&binary).expect("function process");
-    let peak = peak_rss_kib(pid).expect("VmHWM");
+    let peak = crossfed_tests::peak_rss_kib(pid).expect("VmHWM");
     eprintln!("function peak RSS: {} MiB", peak / 1024);
     assert!(peak < MAX_RSS_KIB, "peak RSS {peak} KiB");
     (elapsed, peak)

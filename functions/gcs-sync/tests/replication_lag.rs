@@ -6,8 +6,9 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::Harness;
-use gcs_sync::batch::{self, Work};
+use gcs_sync::batch::{self, Applied, Work};
 use gcs_sync::event::parse_body;
+use gcs_sync::handler::App;
 use gcs_sync::replicate::Outcome;
 use serde_json::json;
 use tokio::time::Instant;
@@ -26,53 +27,45 @@ fn work(id: &str, mut record: serde_json::Value, ago: Duration) -> Work {
     }
 }
 
+/// Runs one work unit through the batch runner; its applied change.
+async fn apply(app: &App, work: Work) -> Applied {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut results = batch::run(&app.replicator, &app.limits, vec![work], deadline).await;
+    let (id, result) = results.remove(0);
+    let mut applied = result.unwrap_or_else(|e| panic!("{id}: {e}"));
+    assert_eq!(applied.len(), 1, "{id}");
+    applied.remove(0)
+}
+
 #[tokio::test]
 async fn lag_runs_from_the_event_time_to_the_applied_change() {
     let h = Harness::start().await;
     let app = h.app(&[]).await;
     let put = h.put("lag/a.txt", b"alpha".to_vec()).await;
     let ago = Duration::from_secs(90);
-    let deadline = Instant::now() + Duration::from_secs(60);
 
     let started = SystemTime::now();
-    let results = batch::run(
-        &app.replicator,
-        &app.limits,
-        vec![work("copy", h.created(&put), ago)],
-        deadline,
-    )
-    .await;
+    let applied = apply(&app, work("copy", h.created(&put), ago)).await;
     let took = started.elapsed().unwrap();
-    let applied = results[0].1.as_ref().expect("copied");
-    assert!(matches!(applied[0].outcome, Outcome::Copied { .. }));
-    let lag = applied[0].lag.expect("a copy has a lag");
+    assert!(matches!(applied.outcome, Outcome::Copied { .. }));
+    let lag = applied.lag.expect("a copy has a lag");
     assert!(
         lag >= ago && lag <= ago + took + Duration::from_secs(2),
         "lag {lag:?}, event {ago:?} ago, batch took {took:?}"
     );
 
     // The same event again: the copy already records S3's current version, a skip, no lag.
-    let results = batch::run(
-        &app.replicator,
-        &app.limits,
-        vec![work("again", h.created(&put), ago)],
-        deadline,
-    )
-    .await;
-    let applied = results[0].1.as_ref().expect("skipped");
-    assert!(matches!(applied[0].outcome, Outcome::Skipped(_)));
-    assert_eq!(applied[0].lag, None);
+    let applied = apply(&app, work("again", h.created(&put), ago)).await;
+    assert!(matches!(applied.outcome, Outcome::Skipped(_)));
+    assert_eq!(applied.lag, None);
 
     // A removal confirmed with S3 has a lag too.
     h.delete_source("lag/a.txt").await;
-    let results = batch::run(
-        &app.replicator,
-        &app.limits,
-        vec![work("remove", h.removed(&put), Duration::from_secs(5))],
-        deadline,
+    let applied = apply(
+        &app,
+        work("remove", h.removed(&put), Duration::from_secs(5)),
     )
     .await;
-    let applied = results[0].1.as_ref().expect("removed");
-    assert!(matches!(applied[0].outcome, Outcome::Deleted { .. }));
-    assert!(applied[0].lag.expect("a removal has a lag") >= Duration::from_secs(5));
+    assert!(matches!(applied.outcome, Outcome::Deleted { .. }));
+    assert!(applied.lag.expect("a removal has a lag") >= Duration::from_secs(5));
 }
