@@ -67,7 +67,8 @@ pub struct ProxyRequestRecord {
     pub fault: Option<Fault>,
     /// Whether the proxy answered itself (fault or checksum rejection).
     pub answered_by_proxy: bool,
-    /// Object data bytes carried by an upload request.
+    /// Object data bytes carried by an upload request (for one failed by an injected
+    /// [`Fault::Status`]: every body byte, read before failing).
     pub upload_bytes: Option<u64>,
     /// Whether a byte of this upload was flipped ([`Fault::CorruptUpload`]).
     pub corrupted: bool,
@@ -545,6 +546,11 @@ async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Response<Body
     let response = match fault {
         Some(Fault::Status(status)) => {
             record.answered_by_proxy = true;
+            if carries_data {
+                // The data arrived, then the service failed: the client cannot resume
+                // from its buffer and has to produce the bytes again.
+                record.upload_bytes = Some(drain(req.into_body()).await);
+            }
             json_error(
                 status,
                 fault_reason(status),
@@ -762,6 +768,15 @@ fn rewrite_location(location: &str, public: &str) -> String {
 
 fn full(bytes: Bytes) -> UpstreamBody {
     Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+/// Reads and discards a request body; the number of bytes read.
+async fn drain(mut body: Incoming) -> u64 {
+    let mut n = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        n += frame.data_ref().map_or(0, |d| d.len() as u64);
+    }
+    n
 }
 
 async fn collect_limited(body: Incoming, limit: usize) -> Result<Bytes, String> {

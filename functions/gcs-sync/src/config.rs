@@ -11,8 +11,12 @@ use crate::replicate::DeleteMode;
 use crate::retry_delay::{self, DEFAULT_DELAYS};
 
 const MIB: usize = 1024 * 1024;
-/// Resumable upload chunks are multiples of 256 KiB.
-const UPLOAD_QUANTUM: usize = 256 * 1024;
+/// Smallest part (Cloud Storage's upload quantum).
+const MIN_PART: u64 = 256 * 1024;
+/// Cloud Storage and S3 objects are at most 5 TiB.
+const MAX_OBJECT: u64 = 5 << 40;
+/// No longer read: one-stream copies are one request, never chunked.
+const OBSOLETE_UPLOAD_CHUNK: &str = "SYNC_UPLOAD_CHUNK_BYTES";
 
 /// Concurrency and the invocation deadline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,14 +75,12 @@ pub struct Config {
     /// `SYNC_RETRY_DELAYS_S` (default `30,120,600`): seconds before a failed SQS message is
     /// tried again, by receive count (the last repeating).
     pub retry_delays: Vec<Duration>,
-    /// `SYNC_UPLOAD_CHUNK_BYTES` (default 8 MiB, a multiple of 256 KiB): objects this large
-    /// or larger use resumable uploads in chunks of this size; smaller ones one request.
-    /// Memory per upload in flight is about this much.
-    pub upload_chunk: usize,
-    /// `SYNC_PART_BYTES` (default 8 MiB, 256 KiB to 256 MiB) and `SYNC_PART_CONCURRENCY`
-    /// (default 4, 1 to 16): larger objects are copied in parts of this size, this many at
-    /// a time (see [`crate::parts`]).
+    /// `SYNC_PART_THRESHOLD_BYTES` (default 1 GiB): larger objects are copied in parts of
+    /// `SYNC_PART_BYTES` (default 8 MiB, 256 KiB to 256 MiB), `SYNC_PART_CONCURRENCY`
+    /// (default 4, 1 to 16) at a time (see [`crate::parts`]); smaller ones in one stream.
     pub parts: PartSettings,
+    /// Settings that are accepted but have no effect, to be logged at the cold start.
+    pub warnings: Vec<String>,
     /// `STORAGE_EMULATOR_HOST`: the JSON API endpoint (see [`endpoint::google_override`]).
     pub storage_endpoint: Option<String>,
     /// `STORAGE_EMULATOR_HOST_GRPC`: the gRPC endpoint.
@@ -132,25 +134,32 @@ impl Config {
             ("SYNC_RETRY_INITIAL_BACKOFF_MS", retries.initial_backoff),
             ("SYNC_RETRY_MAX_BACKOFF_MS", retries.max_backoff),
         );
-        let upload_chunk = r.number(
-            "SYNC_UPLOAD_CHUNK_BYTES",
-            8 * MIB,
-            UPLOAD_QUANTUM..=256 * MIB,
-        );
-        if !upload_chunk.is_multiple_of(UPLOAD_QUANTUM) {
-            r.problem(format!(
-                "SYNC_UPLOAD_CHUNK_BYTES={upload_chunk} is invalid: use a multiple of {UPLOAD_QUANTUM} (256 KiB)"
+        let mut warnings = Vec::new();
+        if r.optional(OBSOLETE_UPLOAD_CHUNK).is_some() {
+            warnings.push(format!(
+                "{OBSOLETE_UPLOAD_CHUNK} is ignored: objects up to SYNC_PART_THRESHOLD_BYTES are \
+                 streamed in one request without buffering, larger ones copied in parts of \
+                 SYNC_PART_BYTES; remove the variable"
             ));
         }
         let default_parts = PartSettings::default();
         let parts = PartSettings {
+            threshold: r.number(
+                "SYNC_PART_THRESHOLD_BYTES",
+                default_parts.threshold,
+                MIN_PART..=MAX_OBJECT,
+            ),
             part_bytes: r.number(
                 "SYNC_PART_BYTES",
                 default_parts.part_bytes,
-                UPLOAD_QUANTUM as u64..=256 * MIB as u64,
+                MIN_PART..=256 * MIB as u64,
             ),
             concurrency: r.number("SYNC_PART_CONCURRENCY", default_parts.concurrency, 1..=16),
         };
+        r.not_above(
+            ("SYNC_PART_BYTES", parts.part_bytes),
+            ("SYNC_PART_THRESHOLD_BYTES", parts.threshold),
+        );
         let retry_delays = r
             .parse("SYNC_RETRY_DELAYS_S", retry_delay::parse_delays)
             .unwrap_or_else(|| DEFAULT_DELAYS.to_vec());
@@ -164,8 +173,8 @@ impl Config {
             limits,
             retries,
             retry_delays,
-            upload_chunk,
             parts,
+            warnings,
             storage_endpoint,
             grpc_endpoint,
         }))
@@ -200,9 +209,10 @@ mod tests {
         assert_eq!(s.delete_mode, DeleteMode::Delete);
         assert_eq!(s.limits, Limits::default());
         assert_eq!(s.retries, Retries::default());
-        assert_eq!(s.upload_chunk, 8 * MIB);
         assert_eq!(s.parts, PartSettings::default());
         assert_eq!(s.parts.part_bytes, 8 * MIB as u64);
+        assert_eq!(s.parts.threshold, 1024 * MIB as u64);
+        assert!(s.warnings.is_empty());
         assert_eq!((s.storage_endpoint, s.grpc_endpoint), (None, None));
     }
 
@@ -218,6 +228,7 @@ mod tests {
             ("SYNC_ABORT_MARGIN_MS", "100"),
             ("SYNC_RETRY_ATTEMPTS", "3"),
             ("SYNC_UPLOAD_CHUNK_BYTES", "524288"),
+            ("SYNC_PART_THRESHOLD_BYTES", "2097152"),
             ("SYNC_PART_BYTES", "1048576"),
             ("SYNC_PART_CONCURRENCY", "2"),
             ("STORAGE_EMULATOR_HOST", "127.0.0.2:80"),
@@ -233,14 +244,16 @@ mod tests {
         assert_eq!(s.limits.concurrency, 2);
         assert_eq!(s.limits.start_margin, Duration::from_millis(500));
         assert_eq!(s.retries.attempts, 3);
-        assert_eq!(s.upload_chunk, 512 * 1024);
         assert_eq!(
             s.parts,
             PartSettings {
+                threshold: 2 * MIB as u64,
                 part_bytes: MIB as u64,
                 concurrency: 2
             }
         );
+        assert_eq!(s.warnings.len(), 1);
+        assert!(s.warnings[0].contains("SYNC_UPLOAD_CHUNK_BYTES is ignored"));
         assert_eq!(s.storage_endpoint.as_deref(), Some("http://127.0.0.2:80"));
         assert_eq!(s.grpc_endpoint.as_deref(), Some("http://127.0.0.1:9"));
     }
@@ -284,9 +297,17 @@ mod tests {
             (
                 &[
                     ("SYNC_DESTINATION", "gs://bucket"),
-                    ("SYNC_UPLOAD_CHUNK_BYTES", "300000"),
+                    ("SYNC_PART_THRESHOLD_BYTES", "1k"),
                 ],
-                "256 KiB",
+                "SYNC_PART_THRESHOLD_BYTES `1k`",
+            ),
+            (
+                &[
+                    ("SYNC_DESTINATION", "gs://bucket"),
+                    ("SYNC_PART_THRESHOLD_BYTES", "1048576"),
+                    ("SYNC_PART_BYTES", "2097152"),
+                ],
+                "SYNC_PART_BYTES",
             ),
             (
                 &[

@@ -1,6 +1,6 @@
 //! The Cloud Storage side: read the current copy's state (gRPC `GetObject`), stream a new
-//! copy in with a generation precondition and end-to-end checksums (JSON API upload,
-//! resumable above the threshold), delete a given generation (gRPC `DeleteObject`).
+//! copy in with a generation precondition and end-to-end checksums (one JSON API multipart
+//! request, the CRC32C trailing the data), delete a given generation (gRPC `DeleteObject`).
 
 use std::error::Error as _;
 
@@ -10,7 +10,7 @@ use google_cloud_storage::model::Object;
 
 use crate::destination::Destination;
 use crate::reconcile::{self, CopyState};
-use crate::s3_source::SourceObject;
+use crate::s3_source::{BodyError, SourceObject};
 
 /// A Cloud Storage call failed (after the client's retries).
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,8 @@ pub enum GcsError {
 #[derive(Debug)]
 pub enum Conditional<T> {
     Done(T),
-    /// The generation precondition failed: someone else changed the object.
+    /// The generation precondition failed (someone else changed the object), or the S3
+    /// object changed while being copied: decide again.
     Conflict,
 }
 
@@ -108,9 +109,12 @@ impl GcsWriter {
     }
 
     /// Streams `source` into `name` if the object's generation is still `if_generation_match`
-    /// (0: it must not exist). The client computes CRC32C while streaming and sends it
-    /// with the upload (single-shot: in the metadata; resumable: with the final chunk), so
-    /// Cloud Storage rejects corrupted data; a known MD5 (the S3 ETag) is sent up front.
+    /// (0: it must not exist), in one request whatever the size: the bytes flow from S3
+    /// to Cloud Storage without being buffered. The client computes CRC32C while streaming
+    /// and sends it after the data (a trailing part of the multipart upload), so Cloud
+    /// Storage rejects corrupted data; a known MD5 (the S3 ETag) is sent up front. A retried
+    /// request reads S3 again (same ETag); if S3 changed meanwhile the answer is
+    /// [`Conditional::Conflict`], so the caller decides again.
     pub async fn write(
         &self,
         name: &str,
@@ -120,6 +124,8 @@ impl GcsWriter {
     ) -> Result<Conditional<Object>, GcsError> {
         let expected_size = source.size;
         let stats = source.body.stats();
+        // Above the size: never a resumable upload (chunks would be buffered in memory).
+        let single_shot = usize::try_from(expected_size.saturating_add(1)).unwrap_or(usize::MAX);
         let SourceObject {
             body,
             md5,
@@ -136,6 +142,7 @@ impl GcsWriter {
         let mut request = self
             .storage
             .write_object(self.destination.bucket_resource(), name, body)
+            .with_resumable_upload_threshold(single_shot)
             .set_if_generation_match(if_generation_match)
             .set_metadata(all);
         if let Some(v) = content_type {
@@ -156,12 +163,20 @@ impl GcsWriter {
         if let Some(md5) = md5 {
             request = request.with_known_md5_hash(md5);
         }
-        match request.send_buffered().await {
+        let sent = request.send_unbuffered().await;
+        if stats.reopened() > 0 {
+            tracing::info!(
+                object = name,
+                reopened = stats.reopened(),
+                "upload retried: S3 was read again"
+            );
+        }
+        match sent {
             Ok(object) => match verify(&object, expected_size, stats.complete()) {
                 Ok(()) => Ok(Conditional::Done(object)),
                 Err(detail) => Err(self.remove_corrupt(name, detail, object.generation).await),
             },
-            Err(e) if is_precondition_failed(&e) => Ok(Conditional::Conflict),
+            Err(e) if is_precondition_failed(&e) || source_changed(&e) => Ok(Conditional::Conflict),
             Err(e) => match checksum_mismatch(&e) {
                 Some((detail, landed)) => Err(self.remove_corrupt(name, detail, landed).await),
                 None => Err(self.call_error("upload", name, e)),
@@ -242,6 +257,19 @@ pub(crate) fn is_precondition_failed(e: &google_cloud_storage::Error) -> bool {
             .is_some_and(|s| s.code == google_cloud_gax::error::rpc::Code::FailedPrecondition)
 }
 
+/// Whether the upload stopped because S3 no longer serves the object being copied (a
+/// retried request found it overwritten or deleted).
+fn source_changed(e: &google_cloud_storage::Error) -> bool {
+    let mut source = e.source();
+    while let Some(s) = source {
+        if matches!(s.downcast_ref::<BodyError>(), Some(BodyError::Changed)) {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// The mismatch and the generation that landed, if `e` is a checksum mismatch.
 fn checksum_mismatch(e: &google_cloud_storage::Error) -> Option<(String, i64)> {
     let mut source = e.source();
@@ -281,5 +309,14 @@ mod tests {
         );
         let truncated = Object::new().set_size(3);
         assert!(verify(&truncated, 5, Some((5, crc))).is_err());
+    }
+
+    #[test]
+    fn an_upload_stopped_by_a_changed_source_is_a_conflict() {
+        let changed = google_cloud_storage::Error::ser(BodyError::Changed);
+        assert!(source_changed(&changed));
+        let other = google_cloud_storage::Error::ser(BodyError::Reopen("503".into()));
+        assert!(!source_changed(&other));
+        assert!(!source_changed(&google_cloud_storage::Error::io("reset")));
     }
 }

@@ -86,6 +86,9 @@ impl App {
             Self::new(&config, credentials.clone(), aws).await
         })
         .await?;
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
         tracing::info!(
             source = %config.source_bucket,
             destination = %config.destination,
@@ -112,9 +115,7 @@ impl App {
         let mut storage = Storage::builder()
             .with_credentials(credentials.clone())
             .with_retry_policy(retry())
-            .with_backoff_policy(backoff()?)
-            .with_resumable_upload_threshold(config.upload_chunk)
-            .with_resumable_upload_buffer_size(config.upload_chunk);
+            .with_backoff_policy(backoff()?);
         if let Some(endpoint) = &config.storage_endpoint {
             storage = storage.with_endpoint(endpoint);
         }

@@ -28,10 +28,13 @@ pub use crossfed_kit::sync_areas::PARTS_DIR;
 /// Cloud Storage object names are at most 1024 bytes.
 const MAX_NAME: usize = 1024;
 
-/// `SYNC_PART_BYTES` / `SYNC_PART_CONCURRENCY`.
+/// `SYNC_PART_THRESHOLD_BYTES` / `SYNC_PART_BYTES` / `SYNC_PART_CONCURRENCY`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PartSettings {
-    /// Objects larger than this are copied in parts of this size (default 8 MiB).
+    /// Objects larger than this are copied in parts (default 1 GiB); smaller ones are
+    /// streamed in one request.
+    pub threshold: u64,
+    /// Size of each part (default 8 MiB).
     pub part_bytes: u64,
     /// Parts read or uploading at once (default 4); memory is about this many parts.
     pub concurrency: usize,
@@ -40,6 +43,7 @@ pub struct PartSettings {
 impl Default for PartSettings {
     fn default() -> Self {
         PartSettings {
+            threshold: 1024 * MIB,
             part_bytes: 8 * MIB,
             concurrency: 4,
         }
@@ -49,7 +53,7 @@ impl Default for PartSettings {
 impl PartSettings {
     /// Whether an object of `size` bytes is copied in parts.
     pub fn applies(&self, size: u64) -> bool {
-        size > self.part_bytes
+        size > self.threshold
     }
 }
 
@@ -678,9 +682,14 @@ mod tests {
     }
 
     #[test]
-    fn applies_above_the_part_size() {
+    fn applies_above_the_threshold() {
         let s = PartSettings::default();
-        assert!(s.applies(8 * MIB + 1) && !s.applies(8 * MIB));
+        assert!(s.applies(1024 * MIB + 1) && !s.applies(1024 * MIB) && !s.applies(9 * MIB));
+        let low = PartSettings {
+            threshold: 8 * MIB,
+            ..s
+        };
+        assert!(low.applies(8 * MIB + 1) && !low.applies(8 * MIB));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Applying one object change. The event only names the key: the copy is made to follow
 //! what S3 serves for that key now. Read the copy's state, ask S3, decide, act under a
 //! generation precondition (and `If-Match` on S3); when either side changed in between,
-//! look again. Objects larger than `SYNC_PART_BYTES` are copied in parts ([`crate::parts`]),
-//! under the same rules.
+//! look again. Objects larger than `SYNC_PART_THRESHOLD_BYTES` are copied in parts
+//! ([`crate::parts`]), under the same rules; smaller ones in one stream.
 
 use crate::event::{ChangeKind, ObjectChange};
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
@@ -97,7 +97,7 @@ impl Replicator {
         }
     }
 
-    /// Objects larger than `parts.part_bytes` are copied in parts (see [`crate::parts`]).
+    /// Objects larger than `parts.threshold` are copied in parts (see [`crate::parts`]).
     pub fn with_parts(mut self, parts: PartSettings) -> Self {
         self.parts = parts;
         self

@@ -1,5 +1,6 @@
 //! The S3 side: `GetObject` of exactly the object S3 was found to serve (`If-Match`),
-//! exposed as a Cloud Storage `StreamingSource` that never holds more than one network chunk.
+//! exposed as a Cloud Storage `StreamingSource` that never holds more than one network chunk
+//! and that the upload can rewind (a retried request re-reads S3 from the offset it needs).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
 use bytes::Bytes;
-use google_cloud_storage::streaming_source::{SizeHint, StreamingSource};
+use google_cloud_storage::streaming_source::{Seek, SizeHint, StreamingSource};
 
 use crate::s3_state::{NotFound, SourceVersion, no_such_bucket, not_found_kind};
 
@@ -161,19 +162,77 @@ async fn open_with(
         cache_control: text(response.cache_control()),
         user_metadata: response.metadata().cloned().unwrap_or_default(),
         etag,
-        body: BodySource::new(response.body, length),
+        body: match range {
+            None => BodySource::new(response.body, length).reopening(Reopen {
+                client: client.clone(),
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                etag: expected.etag.clone(),
+            }),
+            Some(_) => BodySource::new(response.body, length),
+        },
     })))
+}
+
+/// How to read the object again from an offset: `GetObject` with `Range` and `If-Match`
+/// the same ETag, so a rewound stream can only continue with the same bytes.
+#[derive(Clone, Debug)]
+pub struct Reopen {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    etag: String,
+}
+
+impl Reopen {
+    /// Bytes `offset..size` of the object.
+    async fn from(&self, offset: u64, size: u64) -> Result<ByteStream, BodyError> {
+        if offset == size {
+            return Ok(ByteStream::from_static(b""));
+        }
+        let response = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .if_match(format!("\"{}\"", self.etag))
+            .range(format!("bytes={offset}-{}", size - 1))
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.content_length() == i64::try_from(size - offset).ok() => Ok(r.body),
+            Ok(r) => Err(BodyError::Reopen(format!(
+                "asked for bytes {offset}-{}, S3 answered {:?} bytes",
+                size - 1,
+                r.content_length()
+            ))),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                match (not_found_kind(&e), status, e.code()) {
+                    (Some(NotFound::Key), ..)
+                    | (None, Some(412), _)
+                    | (None, _, Some("PreconditionFailed")) => Err(BodyError::Changed),
+                    _ => Err(BodyError::Reopen(DisplayErrorContext(&e).to_string())),
+                }
+            }
+        }
+    }
 }
 
 /// The object's bytes as they arrive, checked against the announced length so that a
 /// truncated read ends the upload with an error instead of finalizing it. Counts and
-/// CRC32Cs what it hands out, for checking the finished object.
+/// CRC32Cs every byte once (a rewound stream is not counted twice), for checking the
+/// finished object.
 pub struct BodySource {
     body: ByteStream,
     expected: u64,
-    seen: u64,
+    /// Offset of the next byte `body` yields.
+    position: u64,
+    /// Bytes `0..checked` are in `crc32c`.
+    checked: u64,
     crc32c: u32,
     stats: Arc<StreamStats>,
+    reopen: Option<Reopen>,
 }
 
 /// What a [`BodySource`] has produced so far (shared, readable after the upload).
@@ -182,6 +241,7 @@ pub struct StreamStats {
     expected: u64,
     bytes: AtomicU64,
     crc32c: AtomicU32,
+    reopened: AtomicU32,
 }
 
 impl StreamStats {
@@ -195,6 +255,11 @@ impl StreamStats {
             )
         })
     }
+
+    /// How many times the upload rewound the stream and S3 was read again.
+    pub fn reopened(&self) -> u32 {
+        self.reopened.load(Ordering::SeqCst)
+    }
 }
 
 /// The S3 body could not be read completely.
@@ -204,6 +269,14 @@ pub enum BodyError {
     Read(#[from] aws_sdk_s3::primitives::ByteStreamError),
     #[error("the S3 object had {seen} bytes, {expected} were announced")]
     Length { expected: u64, seen: u64 },
+    /// Reading again for a retried upload: the object was overwritten or deleted since
+    /// (412 / 404), so the copy must be decided again.
+    #[error("the S3 object changed while it was being copied")]
+    Changed,
+    #[error("reading the S3 object again for a retried upload failed: {0}")]
+    Reopen(String),
+    #[error("cannot rewind the S3 stream to byte {offset} (read so far: {read})")]
+    Rewind { offset: u64, read: u64 },
 }
 
 impl BodySource {
@@ -211,13 +284,21 @@ impl BodySource {
         BodySource {
             body,
             expected,
-            seen: 0,
+            position: 0,
+            checked: 0,
             crc32c: 0,
             stats: Arc::new(StreamStats {
                 expected,
                 ..StreamStats::default()
             }),
+            reopen: None,
         }
+    }
+
+    /// Lets the upload rewind the stream by reading S3 again ([`Seek`]).
+    pub fn reopening(mut self, reopen: Reopen) -> Self {
+        self.reopen = Some(reopen);
+        self
     }
 
     /// The unread S3 body (for copies in parts, which count and check per part).
@@ -237,22 +318,29 @@ impl StreamingSource for BodySource {
     async fn next(&mut self) -> Option<Result<Bytes, BodyError>> {
         match self.body.next().await {
             Some(Ok(chunk)) => {
-                self.seen += chunk.len() as u64;
-                if self.seen > self.expected {
+                let start = self.position;
+                let end = start + chunk.len() as u64;
+                if end > self.expected {
                     return Some(Err(BodyError::Length {
                         expected: self.expected,
-                        seen: self.seen,
+                        seen: end,
                     }));
                 }
-                self.crc32c = crc32c::crc32c_append(self.crc32c, &chunk);
-                self.stats.bytes.store(self.seen, Ordering::SeqCst);
-                self.stats.crc32c.store(self.crc32c, Ordering::SeqCst);
+                if end > self.checked {
+                    // `start <= checked`: a rewind never skips bytes (see `seek`).
+                    let new = &chunk[(self.checked - start) as usize..];
+                    self.crc32c = crc32c::crc32c_append(self.crc32c, new);
+                    self.checked = end;
+                    self.stats.crc32c.store(self.crc32c, Ordering::SeqCst);
+                    self.stats.bytes.store(end, Ordering::SeqCst);
+                }
+                self.position = end;
                 Some(Ok(chunk))
             }
             Some(Err(e)) => Some(Err(e.into())),
-            None if self.seen != self.expected => Some(Err(BodyError::Length {
+            None if self.position != self.expected => Some(Err(BodyError::Length {
                 expected: self.expected,
-                seen: self.seen,
+                seen: self.position,
             })),
             None => None,
         }
@@ -260,6 +348,29 @@ impl StreamingSource for BodySource {
 
     async fn size_hint(&self) -> Result<SizeHint, BodyError> {
         Ok(SizeHint::with_exact(self.expected))
+    }
+}
+
+impl Seek for BodySource {
+    type Error = BodyError;
+
+    /// Continues from `offset`: nothing to do at the current position (the first attempt);
+    /// otherwise S3 is read again from there, on condition of the same ETag.
+    async fn seek(&mut self, offset: u64) -> Result<(), BodyError> {
+        if offset == self.position {
+            return Ok(());
+        }
+        let rewind = BodyError::Rewind {
+            offset,
+            read: self.checked,
+        };
+        let Some(reopen) = self.reopen.as_ref().filter(|_| offset <= self.checked) else {
+            return Err(rewind);
+        };
+        self.body = reopen.from(offset, self.expected).await?;
+        self.position = offset;
+        self.stats.reopened.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -295,5 +406,21 @@ mod tests {
         ));
         let long = BodySource::new(ByteStream::from_static(b"hello!"), 5);
         assert!(drain(long).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn rewinding_needs_a_way_to_read_s3_again() {
+        let mut s = BodySource::new(ByteStream::from_static(b"hello"), 5);
+        // The first attempt starts where the stream is: nothing to do.
+        s.seek(0).await.unwrap();
+        assert_eq!(s.next().await.unwrap().unwrap(), "hello");
+        s.seek(5).await.unwrap();
+        // Ranged reads (parts) cannot be rewound.
+        assert!(matches!(
+            s.seek(0).await,
+            Err(BodyError::Rewind { offset: 0, read: 5 })
+        ));
+        assert_eq!(s.stats().reopened(), 0);
+        assert_eq!(s.stats().complete(), Some((5, crc32c::crc32c(b"hello"))));
     }
 }

@@ -83,6 +83,7 @@ async fn large_object_continues_across_redeliveries() {
     let h = Harness::start().await;
     let app = h
         .app(&[
+            ("SYNC_PART_THRESHOLD_BYTES", &MIB.to_string()),
             ("SYNC_PART_BYTES", &MIB.to_string()),
             ("SYNC_PART_CONCURRENCY", "2"),
             ("SYNC_DEADLINE_MARGIN_MS", "500"),
@@ -125,7 +126,10 @@ async fn large_object_continues_across_redeliveries() {
 async fn an_object_overwritten_during_its_copy_in_parts_is_copied_anew() {
     let h = Harness::start().await;
     let app = h
-        .app(&[("SYNC_PART_BYTES", &(256 * KIB).to_string())])
+        .app(&[
+            ("SYNC_PART_THRESHOLD_BYTES", &(256 * KIB).to_string()),
+            ("SYNC_PART_BYTES", &(256 * KIB).to_string()),
+        ])
         .await;
     let key = "changing/object.bin";
     let old_body = data(80, (4 * 256 * KIB + 10) as usize);
@@ -197,7 +201,10 @@ async fn an_object_overwritten_during_its_copy_in_parts_is_copied_anew() {
 async fn composes_more_than_32_parts_in_a_tree() {
     let h = Harness::start().await;
     let app = h
-        .app(&[("SYNC_PART_BYTES", &(256 * KIB).to_string())])
+        .app(&[
+            ("SYNC_PART_THRESHOLD_BYTES", &(256 * KIB).to_string()),
+            ("SYNC_PART_BYTES", &(256 * KIB).to_string()),
+        ])
         .await;
     let body = data(78, (40 * 256 * KIB + 100) as usize);
     let put = h.put("tree/object.bin", body.clone()).await;
@@ -227,6 +234,7 @@ async fn bench_large_object_over_redeliveries() {
     let h = Harness::start().await;
     let app = h
         .app(&[
+            ("SYNC_PART_THRESHOLD_BYTES", &(8 * MIB).to_string()),
             ("SYNC_PART_BYTES", &(8 * MIB).to_string()),
             ("SYNC_DEADLINE_MARGIN_MS", "1000"),
             ("SYNC_ABORT_MARGIN_MS", "200"),

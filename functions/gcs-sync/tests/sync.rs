@@ -267,11 +267,23 @@ async fn deletes_and_keep_mode() {
     assert_eq!(failures(&r.unwrap()), Vec::<String>::new());
 }
 
+/// Upload requests of `name` the proxy saw, in order.
+fn uploads_of(h: &Harness, name: &str) -> Vec<crossfed_tests::ProxyRequestRecord> {
+    let query = format!(
+        "name={}",
+        form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+    );
+    h.proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/upload/") && r.path.contains(&query))
+        .collect()
+}
+
 #[tokio::test]
-async fn gcs_503_is_retried_for_single_shot_resumable_and_grpc() {
+async fn gcs_503_is_retried_and_a_retried_upload_reads_s3_again() {
     let h = Harness::start().await;
-    // 256 KiB chunks: the 1 MiB object is a resumable upload of 4 chunks.
-    let app = h.app(&[("SYNC_UPLOAD_CHUNK_BYTES", "262144")]).await;
+    let app = h.app(&[]).await;
     let small = h.put("small.bin", data(1, 1000)).await;
     let large = h.put("large.bin", data(2, 1 << 20)).await;
 
@@ -289,73 +301,98 @@ async fn gcs_503_is_retried_for_single_shot_resumable_and_grpc() {
         h.gcs_bytes(&Harness::dest_name("small.bin")).await,
         data(1, 1000)
     );
-
-    // Resumable: 503 on the session start (retried), then on a chunk in the middle.
-    h.proxy.inject_faults([Fault::Status(503)]);
-    let before = h.proxy.requests().len();
-    let invocation = Harness::invoke(
-        &app,
-        sqs_event(&[msg("l", vec![h.created(&large)])]),
-        MINUTE,
-    );
-    tokio::pin!(invocation);
-    let mut injected = false;
-    let response = loop {
-        tokio::select! {
-            out = &mut invocation => break out.unwrap(),
-            _ = tokio::time::sleep(Duration::from_millis(2)), if !injected => {
-                // Session started (503 + 200) and the first chunk persisted.
-                if h.proxy.requests().len() >= before + 3 {
-                    h.proxy.inject_faults([Fault::Status(503)]);
-                    injected = true;
-                }
-            }
-        }
-    };
-    assert!(injected);
-    let name = Harness::dest_name("large.bin");
-    let expected = data(2, 1 << 20);
-    if !failures(&response).is_empty() {
-        // fake-gcs-server finalizes a session on the client's status query after a failed
-        // chunk (`PUT Content-Range: bytes */*` -> 200 with the bytes so far, where Cloud
-        // Storage answers 308). The function notices the short object, removes it and
-        // reports the message; its redelivery copies the object.
-        assert!(h.gcs_object(&name).await.is_none(), "short copy removed");
-        let r = Harness::invoke(
-            &app,
-            sqs_event(&[msg("l", vec![h.created(&large)])]),
-            MINUTE,
-        );
-        assert_eq!(failures(&r.await.unwrap()), Vec::<String>::new());
-    }
-    let object = h.gcs_object(&name).await.unwrap();
-    assert_eq!(object["size"], expected.len().to_string());
-    assert_eq!(object["crc32c"], crc32c_b64(crc32c::crc32c(&expected)));
-    assert_eq!(h.gcs_bytes(&name).await, expected);
-    let faulted = h
-        .proxy
-        .requests()
-        .iter()
-        .filter(|r| r.fault == Some(Fault::Status(503)))
-        .count();
-    assert_eq!(faulted, 4, "{:#?}", h.proxy.requests());
     assert!(
         h.grpc
             .requests()
             .iter()
             .any(|r| r.fault == Some(Fault::Status(503)))
     );
+
+    // The service takes the whole 1 MiB, then fails: the stream is spent and nothing is
+    // buffered, so the retry has to read S3 again.
+    h.proxy.inject_faults([Fault::Status(503)]);
+    let r = Harness::invoke(
+        &app,
+        sqs_event(&[msg("l", vec![h.created(&large)])]),
+        MINUTE,
+    );
+    assert_eq!(failures(&r.await.unwrap()), Vec::<String>::new());
+    let name = Harness::dest_name("large.bin");
+    let expected = data(2, 1 << 20);
+    let uploads = uploads_of(&h, &name);
+    assert_eq!(uploads.len(), 2, "{uploads:#?}");
+    assert_eq!(uploads[0].fault, Some(Fault::Status(503)));
+    assert!(
+        uploads[0].upload_bytes.unwrap() > expected.len() as u64,
+        "the failed request carried the whole object: {:?}",
+        uploads[0]
+    );
+    assert_eq!(uploads[1].upload_bytes, Some(expected.len() as u64));
+    assert_eq!(
+        uploads[1].checksum_ok,
+        Some(true),
+        "CRC32C declared and verified"
+    );
+    assert!(
+        uploads
+            .iter()
+            .all(|u| u.path.contains("uploadType=multipart"))
+    );
+    let object = h.gcs_object(&name).await.unwrap();
+    assert_eq!(object["crc32c"], crc32c_b64(crc32c::crc32c(&expected)));
+    assert_eq!(object["metadata"]["x-crossfed-source-etag"], large.etag);
+    assert_eq!(h.gcs_bytes(&name).await, expected);
+}
+
+/// S3 is overwritten between a failed upload and its retry: reading S3 again (`If-Match`
+/// the old ETag) answers 412, so the function decides again and copies the new object
+/// instead of failing or finishing the old one.
+#[tokio::test]
+async fn an_object_overwritten_before_an_upload_retry_is_copied_anew() {
+    let h = Harness::start().await;
+    // Enough attempts that the overwrite below lands before they run out, however the
+    // jittered back-off falls; short back-off to keep the test quick.
+    let app = h
+        .app(&[
+            ("SYNC_RETRY_ATTEMPTS", "20"),
+            ("SYNC_RETRY_INITIAL_BACKOFF_MS", "100"),
+            ("SYNC_RETRY_MAX_BACKOFF_MS", "300"),
+        ])
+        .await;
+    let key = "moving.bin";
+    let old = h.put(key, data(20, 300_000)).await;
+    h.proxy
+        .inject_faults(std::iter::repeat_n(Fault::Status(503), 12));
+    let invocation = Harness::invoke(&app, sqs_event(&[msg("m", vec![h.created(&old)])]), MINUTE);
+    tokio::pin!(invocation);
+    let name = Harness::dest_name(key);
+    let mut new = None;
+    let response = loop {
+        tokio::select! {
+            out = &mut invocation => break out.unwrap(),
+            _ = tokio::time::sleep(Duration::from_millis(2)), if new.is_none() => {
+                if !uploads_of(&h, &name).is_empty() {
+                    new = Some(h.put(key, data(21, 200_000)).await);
+                }
+            }
+        }
+    };
+    let new = new.expect("an upload attempt failed before the invocation ended");
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let object = h.gcs_object(&name).await.unwrap();
+    assert_eq!(object["metadata"]["x-crossfed-source-etag"], new.etag);
+    assert_eq!(h.gcs_bytes(&name).await, data(21, 200_000));
+    // No upload of the old bytes got through.
+    let uploads = uploads_of(&h, &name);
+    let done: Vec<_> = uploads.iter().filter(|u| u.status == 200).collect();
+    assert_eq!(done.len(), 1, "{uploads:#?}");
+    assert_eq!(done[0].upload_bytes, Some(200_000));
 }
 
 #[tokio::test]
 async fn corrupt_upload_fails_without_landing_and_redelivery_succeeds() {
     let h = Harness::start().await;
-    let app = h
-        .app(&[
-            ("SYNC_UPLOAD_CHUNK_BYTES", "262144"),
-            ("SYNC_CONCURRENCY", "1"),
-        ])
-        .await;
+    let app = h.app(&[("SYNC_CONCURRENCY", "1")]).await;
     let small = h.put("small.bin", data(3, 5000)).await;
     let large = h.put("large.bin", data(4, 700_000)).await;
     let ok = h.put("ok.bin", data(5, 10)).await;
