@@ -19,7 +19,6 @@ const PART: u64 = 16 * 1024 * 1024;
 const SEED: u64 = 0x5eed;
 /// Peak resident set size allowed for the function process.
 const MAX_RSS_KIB: u64 = 128 * 1024;
-const COMPOSE: &str = "/google.storage.v2.Storage/ComposeObject";
 
 /// How the function is set up to copy the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,12 +235,7 @@ async fn copy_large_object(size: u64, how: How) -> (Duration, u64) {
         uploads.iter().all(|r| r.checksum_ok == Some(true)),
         "{uploads:#?}"
     );
-    let composes = h
-        .grpc
-        .requests()
-        .iter()
-        .filter(|r| r.path == COMPOSE)
-        .count();
+    let composes = h.composes().len();
     match how {
         How::OneStream => {
             assert_eq!(uploads.len(), 1, "one request: {uploads:#?}");

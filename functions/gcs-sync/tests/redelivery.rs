@@ -13,7 +13,6 @@ use crossfed_tests::Fault;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
-const COMPOSE: &str = "/google.storage.v2.Storage/ComposeObject";
 
 /// Names of temporary parts in the destination bucket.
 async fn part_names(h: &Harness) -> BTreeSet<String> {
@@ -97,12 +96,7 @@ async fn large_object_continues_across_redeliveries() {
     let invocations = redeliver_until_copied(&h, &app, &put, Duration::from_millis(2000), 40).await;
     assert!(invocations >= 4, "only {invocations} invocations");
     check_copy(&h, &put, &body).await;
-    let composes = h
-        .grpc
-        .requests()
-        .iter()
-        .filter(|r| r.path == COMPOSE)
-        .count();
+    let composes = h.composes().len();
     assert_eq!(composes, 1, "13 parts compose in one call");
     // A redelivery after success is a no-op.
     let event = sqs_event(&[("again".into(), notification(vec![h.created(&put)]))]);
@@ -211,12 +205,7 @@ async fn composes_more_than_32_parts_in_a_tree() {
     let invocations = redeliver_until_copied(&h, &app, &put, Duration::from_secs(120), 1).await;
     assert_eq!(invocations, 1);
     check_copy(&h, &put, &body).await;
-    let composes: Vec<_> = h
-        .grpc
-        .requests()
-        .into_iter()
-        .filter(|r| r.path == COMPOSE)
-        .collect();
+    let composes = h.composes();
     assert_eq!(composes.len(), 3, "{composes:?}");
     // The two intermediates are composed at once (either may come first), then the copy.
     let mut intermediates: Vec<usize> = composes[..2].iter().map(|c| c.sources.len()).collect();

@@ -42,6 +42,15 @@ pub struct Put {
 }
 
 impl Harness {
+    /// The `ComposeObject` calls the gRPC fake received, in order.
+    pub fn composes(&self) -> Vec<crossfed_tests::StorageRequestRecord> {
+        self.grpc
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/google.storage.v2.Storage/ComposeObject")
+            .collect()
+    }
+
     pub async fn start() -> Self {
         let scenario = Scenario::start().await;
         let gcs = FakeGcsServer::from_local_cloud(&scenario.cloud);
