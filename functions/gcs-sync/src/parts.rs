@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::{Bytes, BytesMut};
 use google_cloud_storage::model::Object;
@@ -20,7 +20,7 @@ use crate::destination::Destination;
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
 use crate::reconcile;
 use crate::s3_source::{self, Opened, SourceError, SourceObject};
-use crate::s3_state::{NotFound, SourceVersion, not_found_kind};
+use crate::s3_state::{GetFailure, SourceVersion, get_failure};
 
 const MIB: u64 = 1024 * 1024;
 /// Marks temporary objects below the destination prefix.
@@ -626,7 +626,6 @@ async fn open_range(
             Ok(Ranged::Open(response.body))
         }
         Err(e) => {
-            let status = e.raw_response().map(|r| r.status().as_u16());
             let error = |message: String| PartsError::Source {
                 bucket: source.bucket.clone(),
                 key: source.key.clone(),
@@ -634,13 +633,13 @@ async fn open_range(
                 end,
                 message,
             };
-            match (not_found_kind(&e), status, e.code()) {
-                (Some(NotFound::Key), ..) => Ok(Ranged::Missing),
-                (Some(NotFound::Bucket), ..) => Err(error(
+            match get_failure(&e) {
+                GetFailure::Missing => Ok(Ranged::Missing),
+                GetFailure::NoSuchBucket => Err(error(
                     "the bucket does not exist (NoSuchBucket): check SYNC_SOURCE_BUCKET".into(),
                 )),
-                (None, Some(412), _) | (None, _, Some("PreconditionFailed")) => Ok(Ranged::Changed),
-                _ => Err(error(DisplayErrorContext(&e).to_string())),
+                GetFailure::Changed => Ok(Ranged::Changed),
+                GetFailure::Other => Err(error(DisplayErrorContext(&e).to_string())),
             }
         }
     }

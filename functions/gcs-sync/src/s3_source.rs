@@ -6,13 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
 use bytes::Bytes;
 use google_cloud_storage::streaming_source::{Seek, SizeHint, StreamingSource};
 
-use crate::s3_state::{NotFound, SourceVersion, no_such_bucket, not_found_kind};
+use crate::s3_state::{GetFailure, SourceVersion, get_failure, no_such_bucket};
 
 /// An open source object.
 pub struct SourceObject {
@@ -110,12 +110,11 @@ async fn open_with(
     let response = match request.send().await {
         Ok(r) => r,
         Err(e) => {
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            return match (not_found_kind(&e), status, e.code()) {
-                (Some(NotFound::Key), ..) => Ok(Opened::Missing),
-                (Some(NotFound::Bucket), ..) => Err(no_such_bucket(bucket, key)),
-                (None, Some(412), _) | (None, _, Some("PreconditionFailed")) => Ok(Opened::Changed),
-                _ => Err(fail(DisplayErrorContext(&e).to_string())),
+            return match get_failure(&e) {
+                GetFailure::Missing => Ok(Opened::Missing),
+                GetFailure::NoSuchBucket => Err(no_such_bucket(bucket, key)),
+                GetFailure::Changed => Ok(Opened::Changed),
+                GetFailure::Other => Err(fail(DisplayErrorContext(&e).to_string())),
             };
         }
     };
@@ -206,15 +205,12 @@ impl Reopen {
                 size - 1,
                 r.content_length()
             ))),
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                match (not_found_kind(&e), status, e.code()) {
-                    (Some(NotFound::Key), ..)
-                    | (None, Some(412), _)
-                    | (None, _, Some("PreconditionFailed")) => Err(BodyError::Changed),
-                    _ => Err(BodyError::Reopen(DisplayErrorContext(&e).to_string())),
+            Err(e) => match get_failure(&e) {
+                GetFailure::Missing | GetFailure::Changed => Err(BodyError::Changed),
+                GetFailure::NoSuchBucket | GetFailure::Other => {
+                    Err(BodyError::Reopen(DisplayErrorContext(&e).to_string()))
                 }
-            }
+            },
         }
     }
 }

@@ -120,6 +120,29 @@ pub(crate) fn not_found_kind<E: ProvideErrorMetadata>(
     }
 }
 
+/// Why a `GetObject` of the object S3 was found to serve (`If-Match` its ETag) failed.
+pub(crate) enum GetFailure {
+    /// Deleted since it was looked at (404 `NoSuchKey`, or a delete marker).
+    Missing,
+    /// `NoSuchBucket`: an error, never a skip.
+    NoSuchBucket,
+    /// Overwritten since it was looked at (412).
+    Changed,
+    /// Anything else (403, 5xx after retries, ...).
+    Other,
+}
+
+/// Classifies a failed conditional `GetObject`.
+pub(crate) fn get_failure<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> GetFailure {
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    match (not_found_kind(e), status, e.code()) {
+        (Some(NotFound::Key), ..) => GetFailure::Missing,
+        (Some(NotFound::Bucket), ..) => GetFailure::NoSuchBucket,
+        (None, Some(412), _) | (None, _, Some("PreconditionFailed")) => GetFailure::Changed,
+        _ => GetFailure::Other,
+    }
+}
+
 /// The error for a source bucket that does not exist: the message must not succeed.
 pub(crate) fn no_such_bucket(bucket: &str, key: &str) -> SourceError {
     SourceError::new(
