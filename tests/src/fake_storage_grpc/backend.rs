@@ -136,17 +136,8 @@ impl Backend {
             .get(format!("{}{path}", self.base))
             .query(query)
             .send()
-            .await
-            .map_err(|e| BackendError::Io(e.to_string()))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| BackendError::Io(e.to_string()))?;
-        if !status.is_success() {
-            return Err(BackendError::Status(status.as_u16(), error_message(&text)));
-        }
-        serde_json::from_str(&text).map_err(|e| BackendError::Io(format!("bad JSON: {e}")))
+            .await;
+        json_response(response).await
     }
 
     pub(super) async fn post(&self, path: &str, body: &Value) -> Result<Value, BackendError> {
@@ -155,17 +146,8 @@ impl Backend {
             .post(format!("{}{path}", self.base))
             .json(body)
             .send()
-            .await
-            .map_err(|e| BackendError::Io(e.to_string()))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| BackendError::Io(e.to_string()))?;
-        if !status.is_success() {
-            return Err(BackendError::Status(status.as_u16(), error_message(&text)));
-        }
-        serde_json::from_str(&text).map_err(|e| BackendError::Io(format!("bad JSON: {e}")))
+            .await;
+        json_response(response).await
     }
 
     pub(super) async fn delete(
@@ -214,6 +196,22 @@ impl Backend {
             }
         }
     }
+}
+
+/// The JSON body of a successful backend answer; the status and message otherwise.
+async fn json_response(
+    response: Result<reqwest::Response, reqwest::Error>,
+) -> Result<Value, BackendError> {
+    let response = response.map_err(|e| BackendError::Io(e.to_string()))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| BackendError::Io(e.to_string()))?;
+    if !status.is_success() {
+        return Err(BackendError::Status(status.as_u16(), error_message(&text)));
+    }
+    serde_json::from_str(&text).map_err(|e| BackendError::Io(format!("bad JSON: {e}")))
 }
 
 /// `error.message` of a JSON API error body, or the body itself.
