@@ -166,7 +166,11 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Resp
     report_metrics(&report.totals).emit();
 
     if c.summary {
-        match app.vertex.generate(&report.prompt()).await {
+        match app
+            .vertex
+            .generate(Report::INSTRUCTIONS, &report.prompt())
+            .await
+        {
             Ok(summary) => report.summary = Some(summary),
             Err(e) => {
                 let error = crossfed_kit::chain(&e);

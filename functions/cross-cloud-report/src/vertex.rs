@@ -77,6 +77,9 @@ pub struct GenerationConfig {
 #[derive(Debug, Serialize, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateContentRequest {
+    /// Instructions the model follows over anything in `contents`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_instruction: Option<Content>,
     pub contents: Vec<Content>,
     pub generation_config: GenerationConfig,
 }
@@ -187,9 +190,15 @@ impl VertexClient {
         &self.url
     }
 
-    /// Generates text for a single-turn `prompt`.
-    pub async fn generate(&self, prompt: &str) -> Result<String, VertexError> {
+    /// Generates text for a single-turn `prompt` under the system `instructions`.
+    pub async fn generate(&self, instructions: &str, prompt: &str) -> Result<String, VertexError> {
         let request = GenerateContentRequest {
+            system_instruction: Some(Content {
+                role: None,
+                parts: vec![Part {
+                    text: Some(instructions.to_string()),
+                }],
+            }),
             contents: vec![Content {
                 role: Some("user".into()),
                 parts: vec![Part {
@@ -244,6 +253,12 @@ mod tests {
     #[test]
     fn request_shape() {
         let r = GenerateContentRequest {
+            system_instruction: Some(Content {
+                role: None,
+                parts: vec![Part {
+                    text: Some("rules".into()),
+                }],
+            }),
             contents: vec![Content {
                 role: Some("user".into()),
                 parts: vec![Part {
@@ -257,7 +272,8 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_value(&r).unwrap(),
-            json!({"contents":[{"role":"user","parts":[{"text":"hi"}]}],
+            json!({"systemInstruction":{"parts":[{"text":"rules"}]},
+                   "contents":[{"role":"user","parts":[{"text":"hi"}]}],
                    "generationConfig":{"temperature":0.5,"maxOutputTokens":10}})
         );
     }
@@ -336,7 +352,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let e = rt.block_on(c.generate("x")).unwrap_err();
+        let e = rt.block_on(c.generate("rules", "x")).unwrap_err();
         assert!(matches!(e, VertexError::Auth(_)), "{e}");
     }
 }

@@ -39,11 +39,16 @@ impl Harness {
     ///   `z-extra.txt` "zulu" (extra); outside it `other/q` (ignored).
     /// - `ccr-{id}-gout`: empty, for reports.
     pub async fn start() -> Self {
+        Self::start_replying(SUMMARY).await
+    }
+
+    /// Like [`Harness::start`], with Gemini answering `reply`.
+    pub async fn start_replying(reply: &str) -> Self {
         let scenario = Scenario::start().await;
         let BackedStorage { gcs, grpc: storage } = scenario.backed_storage().await;
         let vertex = FakeVertex::start(
             FakeVertexConfig {
-                reply: Some(SUMMARY.into()),
+                reply: Some(reply.into()),
                 ..FakeVertexConfig::default()
             },
             scenario.google.tokens(),
