@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use crate::listing::{BoxError, ListedObject, Listing, hex};
+use crate::listing::{BoxError, ListedObject, Listing};
 
 /// Keys in one category (counts and bytes exact, keys sampled).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,7 +32,9 @@ impl KeySet {
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     Size,
-    Checksum,
+    /// The copy's gcs-sync marker names another S3 ETag than S3 serves: a copy of
+    /// another version.
+    SourceEtag,
 }
 
 /// One differing key.
@@ -42,10 +44,12 @@ pub struct Difference {
     pub reason: Reason,
     pub source_size: u64,
     pub destination_size: u64,
+    /// S3's ETag, when the reason is [`Reason::SourceEtag`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_md5: Option<String>,
+    pub source_etag: Option<String>,
+    /// The ETag in the copy's marker, when the reason is [`Reason::SourceEtag`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub destination_md5: Option<String>,
+    pub destination_etag: Option<String>,
 }
 
 /// Differing keys (count exact, sampled details).
@@ -62,15 +66,21 @@ pub struct Drift {
     pub destination: String,
     pub source_objects: u64,
     pub destination_objects: u64,
-    /// Keys on both sides with equal size (and equal MD5 where both have one).
+    /// Keys on both sides with equal size and no evidence of other content.
     pub in_sync: u64,
-    /// Of the keys on both sides, how many were compared by MD5 too.
+    /// Of the keys on both sides, how many were compared by content too: by gcs-sync's
+    /// marker (the S3 ETag the copy was made from) or by equal MD5s.
     pub checksum_compared: u64,
     /// In the source, not in the destination.
     pub missing: KeySet,
     /// In the destination, not in the source.
     pub extra: KeySet,
     pub different: Differences,
+    /// Keys on both sides with equal size whose content could not be compared: no gcs-sync
+    /// marker on the copy, and S3's ETag differs from Cloud Storage's MD5 (an SSE-KMS or
+    /// SSE-C ETag is not an MD5, and a listing cannot tell the encryption).
+    #[serde(default)]
+    pub unverified: u64,
     /// Objects in gcs-sync's own areas below the prefixes (`.crossfed-parts/`: parts of
     /// copies in progress, `.crossfed/`: backfill checkpoints), left out of the comparison.
     #[serde(default)]
@@ -92,6 +102,7 @@ impl Drift {
             missing: KeySet::default(),
             extra: KeySet::default(),
             different: Differences::default(),
+            unverified: 0,
             reserved: 0,
             error: None,
         }
@@ -213,16 +224,27 @@ async fn merge<S: Listing, D: Listing>(
     }
 }
 
+/// Compares a key on both sides. Content evidence, strongest first: gcs-sync's marker (the
+/// S3 ETag the copy was made from) against S3's ETag, whatever the encryption or upload;
+/// else equal MD5s. Two differing "MD5s" without a marker prove nothing: an SSE-KMS or SSE-C
+/// ETag looks like an MD5 and is not one, so such a key is compared by size only.
 fn match_pair(drift: &mut Drift, a: ListedObject, b: ListedObject, sample: usize) {
-    let both_md5 = a.md5.zip(b.md5);
-    if both_md5.is_some() {
-        drift.checksum_compared += 1;
-    }
+    let marked = a.etag.as_ref().zip(b.etag.as_ref());
+    let md5s = a.md5.zip(b.md5);
     let reason = if a.size != b.size {
         Some(Reason::Size)
-    } else if both_md5.is_some_and(|(x, y)| x != y) {
-        Some(Reason::Checksum)
+    } else if let Some((source, copy)) = marked {
+        drift.checksum_compared += 1;
+        (source != copy).then_some(Reason::SourceEtag)
     } else {
+        match md5s {
+            Some((x, y)) if x == y => drift.checksum_compared += 1,
+            Some(_) => {
+                drift.unverified += 1;
+                return;
+            }
+            None => {}
+        }
         None
     };
     let Some(reason) = reason else {
@@ -231,13 +253,14 @@ fn match_pair(drift: &mut Drift, a: ListedObject, b: ListedObject, sample: usize
     };
     drift.different.count += 1;
     if drift.different.sample.len() < sample {
+        let etags = reason == Reason::SourceEtag;
         drift.different.sample.push(Difference {
             key: a.key,
             reason,
             source_size: a.size,
             destination_size: b.size,
-            source_md5: a.md5.map(|m| hex(&m)),
-            destination_md5: b.md5.map(|m| hex(&m)),
+            source_etag: a.etag.filter(|_| etags),
+            destination_etag: b.etag.filter(|_| etags),
         });
     }
 }
@@ -289,6 +312,15 @@ mod tests {
         assert_eq!(d.in_sync, 1);
     }
 
+    fn marked(key: &str, size: u64, etag: &str) -> ListedObject {
+        ListedObject {
+            etag: Some(etag.into()),
+            // An S3 ETag that looks like an MD5 and is not one (SSE-KMS), against GCS's MD5.
+            md5: Some([etag.len() as u8; 16]),
+            ..obj(key, size)
+        }
+    }
+
     #[tokio::test]
     async fn finds_missing_extra_and_different() {
         let d = run(
@@ -298,6 +330,8 @@ mod tests {
                 md5("c", 3, 1),
                 obj("d", 4),
                 obj("e/1", 5),
+                marked("f", 6, "e1"),
+                marked("g", 7, "e2"),
                 obj("z", 9),
             ],
             vec![
@@ -307,33 +341,48 @@ mod tests {
                 md5("c", 3, 2),
                 obj("d", 40),
                 obj("e/0", 6),
+                ListedObject {
+                    md5: Some([9; 16]),
+                    ..marked("f", 6, "e1")
+                },
+                marked("g", 7, "e1"),
                 obj("y", 7),
             ],
             10,
         )
         .await;
-        assert_eq!((d.source_objects, d.destination_objects), (6, 7));
-        assert_eq!(d.in_sync, 2, "a (no md5) and b (same md5)");
-        assert_eq!(d.checksum_compared, 2);
+        assert_eq!((d.source_objects, d.destination_objects), (8, 9));
+        assert_eq!(
+            d.in_sync, 3,
+            "a (size only), b (same MD5), f (marker = S3 ETag, MD5s differ: SSE-KMS)"
+        );
+        assert_eq!(d.checksum_compared, 3, "b, f and g");
+        assert_eq!(
+            d.unverified, 1,
+            "c: MD5s differ and no marker: not evidence"
+        );
         assert_eq!(d.missing.sample, vec!["e/1", "z"]);
         assert_eq!((d.missing.count, d.missing.bytes), (2, 14));
         assert_eq!(d.extra.sample, vec!["0-extra", "e/0", "y"]);
         assert_eq!((d.extra.count, d.extra.bytes), (3, 113));
         assert_eq!(d.different.count, 2);
-        assert_eq!(d.different.sample[0].key, "c");
-        assert_eq!(d.different.sample[0].reason, Reason::Checksum);
-        assert_eq!(
-            d.different.sample[0].source_md5.as_deref(),
-            Some("01010101010101010101010101010101")
-        );
-        assert_eq!(d.different.sample[1].key, "d");
-        assert_eq!(d.different.sample[1].reason, Reason::Size);
+        assert_eq!(d.different.sample[0].key, "d");
+        assert_eq!(d.different.sample[0].reason, Reason::Size);
         assert_eq!(
             (
-                d.different.sample[1].source_size,
-                d.different.sample[1].destination_size
+                d.different.sample[0].source_size,
+                d.different.sample[0].destination_size
             ),
             (4, 40)
+        );
+        assert_eq!(d.different.sample[1].key, "g");
+        assert_eq!(d.different.sample[1].reason, Reason::SourceEtag);
+        assert_eq!(
+            (
+                d.different.sample[1].source_etag.as_deref(),
+                d.different.sample[1].destination_etag.as_deref()
+            ),
+            (Some("e2"), Some("e1"))
         );
         assert!(!d.is_clean());
     }

@@ -55,7 +55,12 @@ fn listed(object: Object, prefix: &str) -> ListedObject {
     } else {
         object.storage_class
     };
+    let etag = object
+        .metadata
+        .get(crossfed_kit::copy_marker::SOURCE_ETAG)
+        .map(|e| crossfed_kit::copy_marker::normalized_etag(e).to_string());
     ListedObject {
+        etag,
         key: relative(object.name, prefix),
         size: object.size.max(0) as u64,
         storage_class,

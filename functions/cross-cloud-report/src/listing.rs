@@ -14,8 +14,13 @@ pub struct ListedObject {
     pub key: String,
     pub size: u64,
     pub storage_class: String,
-    /// The content MD5, when the cloud reports one (S3: a non-multipart ETag; GCS: `md5Hash`).
+    /// The content MD5, when the cloud reports one (GCS: `md5Hash`; S3: an ETag of 32 hex
+    /// digits, which is the MD5 unless the object is SSE-KMS or SSE-C encrypted: a listing
+    /// cannot tell, so an S3 "MD5" that differs proves nothing).
     pub md5: Option<[u8; 16]>,
+    /// The S3 ETag of the content (quotes removed): S3's own, or on a Cloud Storage object
+    /// the one in gcs-sync's copy marker (`x-crossfed-source-etag`).
+    pub etag: Option<String>,
 }
 
 /// Objects in lexicographic (byte) order of key, one at a time.
@@ -66,6 +71,7 @@ pub fn obj(key: &str, size: u64) -> ListedObject {
         size,
         storage_class: "STANDARD".to_string(),
         md5: None,
+        etag: None,
     }
 }
 

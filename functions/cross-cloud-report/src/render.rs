@@ -121,14 +121,22 @@ fn drift(out: &mut String, d: &Drift) {
     );
     let _ = writeln!(
         out,
-        "Source objects: {}; destination objects: {}; on both sides: {} (MD5 compared for {}); \
-         matching: {}.\n",
+        "Source objects: {}; destination objects: {}; on both sides: {} (content compared \
+         for {}); matching: {}.\n",
         d.source_objects,
         d.destination_objects,
-        d.in_sync + d.different.count,
+        d.in_sync + d.different.count + d.unverified,
         d.checksum_compared,
         d.in_sync
     );
+    if d.unverified > 0 {
+        let _ = writeln!(
+            out,
+            "Same size, content not compared: {} object(s) without gcs-sync's marker whose S3 \
+             ETag is not Cloud Storage's MD5 (SSE-KMS and SSE-C ETags are not MD5s).\n",
+            d.unverified
+        );
+    }
     if d.reserved > 0 {
         let _ = writeln!(
             out,
@@ -155,10 +163,10 @@ fn drift(out: &mut String, d: &Drift) {
         for x in &d.different.sample {
             let (reason, s, t) = match x.reason {
                 Reason::Size => ("size", bytes(x.source_size), bytes(x.destination_size)),
-                Reason::Checksum => (
-                    "MD5",
-                    cell(x.source_md5.as_deref().unwrap_or_default()),
-                    cell(x.destination_md5.as_deref().unwrap_or_default()),
+                Reason::SourceEtag => (
+                    "copy of another S3 version (ETag)",
+                    cell(x.source_etag.as_deref().unwrap_or_default()),
+                    cell(x.destination_etag.as_deref().unwrap_or_default()),
                 ),
             };
             let _ = writeln!(out, "| {} | {reason} | {s} | {t} |", cell(&x.key));
@@ -269,6 +277,7 @@ mod tests {
                 size: s,
                 storage_class: c.into(),
                 md5: None,
+                etag: None,
             });
         }
         a.finish(None)
@@ -292,13 +301,14 @@ mod tests {
                 count: 1,
                 sample: vec![Difference {
                     key: "d".into(),
-                    reason: Reason::Checksum,
+                    reason: Reason::SourceEtag,
                     source_size: 4,
                     destination_size: 4,
-                    source_md5: Some("aa".into()),
-                    destination_md5: Some("bb".into()),
+                    source_etag: Some("aa".into()),
+                    destination_etag: Some("bb".into()),
                 }],
             },
+            unverified: 1,
             reserved: 2,
             error: None,
         }
@@ -343,13 +353,20 @@ mod tests {
             md.contains("**Missing in GCS: 3 (3.0 KiB)**\n\n- `m1`\n- `m2`\n\n…and 1 more."),
             "{md}"
         );
-        assert!(md.contains("| `d` | MD5 | `aa` | `bb` |"), "{md}");
+        assert!(
+            md.contains("| `d` | copy of another S3 version (ETag) | `aa` | `bb` |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("Same size, content not compared: 1 object(s)"),
+            "{md}"
+        );
         assert!(
             md.contains("Not compared: 2 object(s) in gcs-sync's own areas"),
             "{md}"
         );
         assert!(
-            md.contains("on both sides: 2 (MD5 compared for 1); matching: 1."),
+            md.contains("on both sides: 3 (content compared for 1); matching: 1."),
             "{md}"
         );
         assert!(!md.contains("\n\n\n"), "no double blank lines: {md}");

@@ -64,6 +64,9 @@ fn listed(object: Object, prefix: &str) -> ListedObject {
         .to_string();
     ListedObject {
         md5: object.e_tag().and_then(crossfed_kit::etag::md5),
+        etag: object
+            .e_tag()
+            .map(|e| crossfed_kit::copy_marker::normalized_etag(e).to_string()),
         size: object.size.unwrap_or_default().max(0) as u64,
         key: relative(object.key.unwrap_or_default(), prefix),
         storage_class,

@@ -127,9 +127,10 @@ async fn report_matches_the_known_inventory() {
     assert_eq!((d.source_objects, d.destination_objects), (5, 5));
     assert_eq!(d.in_sync, 2, "a.txt and sub/e.txt");
     assert_eq!(
-        d.checksum_compared, 4,
-        "S3 ETags and GCS md5Hash on every match"
+        d.checksum_compared, 3,
+        "a.txt and b.txt by gcs-sync's marker, sub/e.txt by MD5"
     );
+    assert_eq!(d.unverified, 0);
     assert_eq!(d.missing.sample, vec!["d.txt"]);
     assert_eq!((d.missing.count, d.missing.bytes), (1, 5));
     assert_eq!(d.extra.sample, vec!["z-extra.txt"]);
@@ -143,14 +144,20 @@ async fn report_matches_the_known_inventory() {
     assert_eq!(
         different,
         vec![
-            ("b.txt", Reason::Checksum, 7, 7),
+            ("b.txt", Reason::SourceEtag, 7, 7),
             ("c.txt", Reason::Size, 7, 9)
         ]
     );
     assert_eq!(
-        d.different.sample[0].source_md5.as_deref(),
-        Some("64b639cae4492be7a11f8d3368a626d5"),
-        "md5(\"bravo-1\")"
+        (
+            d.different.sample[0].source_etag.as_deref(),
+            d.different.sample[0].destination_etag.as_deref()
+        ),
+        (
+            Some("64b639cae4492be7a11f8d3368a626d5"),
+            Some("c1b3be166fd709462e57b69477ca54ac")
+        ),
+        "S3 serves \"bravo-1\"; the copy was made from \"bravo-2\""
     );
     assert_eq!(d.error, None);
 

@@ -12,10 +12,12 @@
 //! - [`metrics`]: CloudWatch metrics in Embedded Metric Format;
 //! - [`init`]: the cold start: logs, the function's init, and init-error reporting;
 //! - [`error_chain`]: errors as text with their whole source chain;
-//! - [`bucket_name`], [`etag`]: bucket-name rules and S3 ETag → MD5.
+//! - [`bucket_name`], [`etag`]: bucket-name rules and S3 ETag → MD5;
+//! - [`copy_marker`]: the metadata gcs-sync writes on each copy (which S3 object it holds).
 
 pub mod aws;
 pub mod bucket_name;
+pub mod copy_marker;
 pub mod endpoint;
 pub mod env;
 pub mod error_chain;

@@ -34,9 +34,11 @@ impl Harness {
     ///
     /// GCS (fake-gcs-server):
     /// - `ccr-{id}-gcs`: `a` 10 B STANDARD, `dir/b` 3000 B NEARLINE, `dir/c` 500 B STANDARD.
-    /// - `ccr-{id}-dst`: under `mirror/`: `a.txt` "alpha" (same), `b.txt` "bravo-2" (same
-    ///   size, other MD5), `c.txt` "charlie!!" (other size), `sub/e.txt` "echo" (same),
-    ///   `z-extra.txt` "zulu" (extra); outside it `other/q` (ignored).
+    /// - `ccr-{id}-dst`: under `mirror/`: `a.txt` "alpha" (gcs-sync's copy: its marker names
+    ///   S3's ETag), `b.txt` "bravo-2" (gcs-sync's copy of an older version: same size, the
+    ///   marker names the ETag of "bravo-2"), `c.txt` "charlie!!" (other size), `sub/e.txt`
+    ///   "echo" (no marker, same MD5), `z-extra.txt` "zulu" (extra); outside it `other/q`
+    ///   (ignored).
     /// - `ccr-{id}-gout`: empty, for reports.
     pub async fn start() -> Self {
         Self::start_replying(SUMMARY).await
@@ -95,6 +97,7 @@ impl Harness {
                 .expect("put S3 object");
         }
         let src = self.bucket("src");
+        let mut etags = std::collections::HashMap::new();
         for (key, body) in [
             ("data/a.txt", "alpha"),
             ("data/b.txt", "bravo-1"),
@@ -103,13 +106,15 @@ impl Harness {
             ("data/sub/e.txt", "echo"),
             ("other/x", "outside the pair's prefix"),
         ] {
-            s3.put_object()
+            let put = s3
+                .put_object()
                 .bucket(&src)
                 .key(key)
                 .body(ByteStream::from(body.as_bytes().to_vec()))
                 .send()
                 .await
                 .expect("put S3 object");
+            etags.insert(key, put.e_tag.expect("S3 ETag"));
         }
 
         for name in ["gcs", "dst", "gout"] {
@@ -127,16 +132,24 @@ impl Harness {
             self.upload_gcs(&gcs, key, &vec![b'y'; size], class).await;
         }
         let dst = self.bucket("dst");
-        for (key, body) in [
-            ("mirror/a.txt", "alpha"),
-            ("mirror/b.txt", "bravo-2"),
-            ("mirror/c.txt", "charlie!!"),
-            ("mirror/sub/e.txt", "echo"),
-            ("mirror/z-extra.txt", "zulu"),
-            ("other/q", "outside"),
+        // "bravo-2" as S3 would tag it: the MD5 of a single-part upload.
+        let older_b = "\"c1b3be166fd709462e57b69477ca54ac\"".to_string();
+        for (key, body, marker) in [
+            ("mirror/a.txt", "alpha", etags.get("data/a.txt").cloned()),
+            ("mirror/b.txt", "bravo-2", Some(older_b)),
+            ("mirror/c.txt", "charlie!!", None),
+            ("mirror/sub/e.txt", "echo", None),
+            ("mirror/z-extra.txt", "zulu", None),
+            ("other/q", "outside", None),
         ] {
-            self.upload_gcs(&dst, key, body.as_bytes(), "STANDARD")
-                .await;
+            let mut resource = json!({ "name": key, "storageClass": "STANDARD" });
+            if let Some(etag) = marker {
+                resource["metadata"] = json!({ crossfed_kit::copy_marker::SOURCE_ETAG: etag });
+            }
+            self.gcs
+                .upload(&dst, &resource, body.as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("upload {key}: {e}"));
         }
     }
 
