@@ -13,15 +13,22 @@ use crate::backend::{AccessToken, Backend, BackendError, Identity};
 use crate::metadata::DEFAULT_SCOPE;
 use crate::settings::Settings;
 
-/// Most distinct scope sets cached (each is one token); more are refused.
+/// Most distinct scope sets kept (each is one token); more are refused. A scope set takes a
+/// slot only once it obtained a token; at most as many again may be trying at once.
 const MAX_SCOPE_SETS: usize = 16;
+
+/// The credentials of one scope set, and whether they ever obtained a token.
+struct ScopeSet {
+    credentials: Credentials,
+    obtained: bool,
+}
 
 /// Federated credentials behind the metadata server.
 pub struct FederatedBackend {
     default: Credentials,
     /// Whether a cloud-platform token was asked for (only then is it kept fresh on INVOKE).
     default_requested: AtomicBool,
-    scoped: Mutex<HashMap<Vec<String>, Credentials>>,
+    scoped: Mutex<HashMap<Vec<String>, ScopeSet>>,
     project_id: Option<String>,
 }
 
@@ -67,20 +74,45 @@ impl FederatedBackend {
             return Ok(self.default.clone());
         }
         let mut scoped = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = scoped.get(scopes) {
-            return Ok(c.clone());
+        if let Some(set) = scoped.get(scopes) {
+            return Ok(set.credentials.clone());
         }
-        if scoped.len() >= MAX_SCOPE_SETS {
+        let obtained = scoped.values().filter(|set| set.obtained).count();
+        let trying = scoped.len() - obtained;
+        if obtained >= MAX_SCOPE_SETS || trying >= MAX_SCOPE_SETS {
             return Err(BackendError::BadRequest(format!(
                 "Too many distinct scope sets (more than {MAX_SCOPE_SETS}); request cloud-platform instead."
             )));
         }
-        let c = self
+        let credentials = self
             .default
             .with_scopes(scopes.iter().cloned())
             .map_err(failed)?;
-        scoped.insert(scopes.to_vec(), c.clone());
-        Ok(c)
+        // Kept while its first token is on the way, so concurrent callers share one exchange.
+        scoped.insert(
+            scopes.to_vec(),
+            ScopeSet {
+                credentials: credentials.clone(),
+                obtained: false,
+            },
+        );
+        Ok(credentials)
+    }
+
+    /// Records the outcome of a scope set's token request: a success keeps its slot, a
+    /// failure before any success frees it.
+    fn settle(&self, scopes: &[String], ok: bool) {
+        if scopes == [DEFAULT_SCOPE] {
+            return;
+        }
+        let mut scoped = self.scoped.lock().unwrap_or_else(|p| p.into_inner());
+        match scoped.get_mut(scopes) {
+            Some(set) if ok => set.obtained = true,
+            Some(set) if !set.obtained => {
+                scoped.remove(scopes);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -101,7 +133,9 @@ fn project_of(service_account: &str) -> Option<String> {
 impl Backend for FederatedBackend {
     async fn access_token(&self, scopes: &[String]) -> Result<AccessToken, BackendError> {
         let credentials = self.credentials_for(scopes)?;
-        let token = credentials.token().await.map_err(failed)?;
+        let token = credentials.token().await;
+        self.settle(scopes, token.is_ok());
+        let token = token.map_err(failed)?;
         Ok(AccessToken {
             value: token.value.expose().to_string(),
             expires_at: token.expires_at,
@@ -139,7 +173,8 @@ impl Backend for FederatedBackend {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .cloned()
+            .filter(|set| set.obtained)
+            .map(|set| set.credentials.clone())
             .collect();
         // Only tokens clients asked for: a fresh one returns at once, one inside the
         // refresh-ahead window is renewed.

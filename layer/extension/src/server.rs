@@ -33,6 +33,13 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Serves until the task is dropped.
 pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>) {
+    let hosts = match listener.local_addr() {
+        Ok(addr) => Arc::new(guard::Hosts::of(addr)),
+        Err(e) => {
+            tracing::error!(error = %e, "the metadata server's listener has no address");
+            return;
+        }
+    };
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -48,10 +55,12 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>) {
         }
         let _ = stream.set_nodelay(true);
         let backend = backend.clone();
+        let hosts = hosts.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let backend = backend.clone();
-                async move { Ok::<_, Infallible>(handle(&*backend, req).await) }
+                let hosts = hosts.clone();
+                async move { Ok::<_, Infallible>(handle(&*backend, &hosts, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .max_buf_size(MAX_HEAD)
@@ -63,10 +72,14 @@ pub async fn serve<B: Backend>(listener: TcpListener, backend: Arc<B>) {
     }
 }
 
-async fn handle<B: Backend>(backend: &B, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle<B: Backend>(
+    backend: &B,
+    hosts: &guard::Hosts,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     let query = req.uri().query();
-    let answer = match guard::check(req.method(), path, query, req.headers()) {
+    let answer = match guard::check(req.method(), path, query, req.headers(), hosts) {
         Err(refusal) => {
             tracing::warn!(
                 status = refusal.status.as_u16(),

@@ -15,7 +15,8 @@ use crossfed_extension::server;
 use crossfed_tests::google::id_tokens;
 use crossfed_tests::scenario::{ConfigShape, Scenario, quick_context};
 use crossfed_tests::{
-    FakeGcsServer, GcsFaultProxy, GoogleApi, LambdaError, LambdaRuntimeApi, TokenIssuer, free_addr,
+    FakeGcsServer, Fault, GcsFaultProxy, GoogleApi, LambdaError, LambdaRuntimeApi, TokenIssuer,
+    free_addr,
     venv_python,
 };
 use serde_json::{Value, json};
@@ -664,6 +665,86 @@ async fn a_token_that_expired_while_frozen_is_replaced_on_the_next_request() {
             s.google.calls(GoogleApi::GenerateAccessToken)
         ),
         (1, 2)
+    );
+    serving.abort();
+}
+
+/// The metadata server on loopback with federated credentials (quick retries).
+async fn serve_federated(s: &Scenario) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let credentials = s
+        .builder(&s.config_json(&ConfigShape::default()))
+        .with_context(quick_context())
+        .build()
+        .unwrap();
+    let backend = Arc::new(FederatedBackend::new(credentials, None));
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (addr, tokio::spawn(server::serve(listener, backend)))
+}
+
+/// A scope set takes one of the 16 slots only once it obtained a token: scope sets whose
+/// token request failed do not lock the next client out.
+#[tokio::test]
+async fn failed_scope_sets_do_not_fill_the_table() {
+    let s = Scenario::start().await;
+    let (addr, serving) = serve_federated(&s).await;
+    let get = |scope: String| async move {
+        http()
+            .get(format!("http://{addr}{TOKEN_PATH}?scopes={scope}"))
+            .header("Metadata-Flavor", "Google")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    s.google.inject_faults(
+        GoogleApi::GenerateAccessToken,
+        (0..20).map(|_| Fault::Status(403)),
+    );
+    for i in 0..20 {
+        let status = get(format!("https://www.googleapis.com/auth/junk{i}")).await;
+        assert!(!status.is_success(), "junk{i}: {status}");
+    }
+    assert_eq!(s.google.calls(GoogleApi::GenerateAccessToken), 20);
+    let status = get("https://www.googleapis.com/auth/devstorage.read_only".into()).await;
+    assert_eq!(status, 200, "a real scope set after 20 failed ones");
+    // Sixteen scope sets that obtained tokens fill the table; the 17th is refused.
+    for i in 1..16 {
+        let status = get(format!("https://www.googleapis.com/auth/ok{i}")).await;
+        assert_eq!(status, 200, "ok{i}");
+    }
+    let status = get("https://www.googleapis.com/auth/one-too-many".into()).await;
+    assert_eq!(status, 400);
+    serving.abort();
+}
+
+/// DNS rebinding: a page on another name that resolves to 127.0.0.1 sends that name as
+/// `Host`; the metadata server answers only to its own names.
+#[tokio::test]
+async fn requests_for_another_host_are_refused() {
+    let s = Scenario::start().await;
+    let (addr, serving) = serve_federated(&s).await;
+    let port = addr.port();
+    for (host, expected) in [
+        (format!("evil.example:{port}"), 403),
+        (format!("127.0.0.1.nip.io:{port}"), 403),
+        (format!("localhost:{port}"), 200),
+        (format!("127.0.0.1:{port}"), 200),
+    ] {
+        let status = http()
+            .get(format!("http://{addr}{TOKEN_PATH}"))
+            .header("Metadata-Flavor", "Google")
+            .header("Host", &host)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, expected, "{host}");
+    }
+    assert_eq!(
+        s.google.calls(GoogleApi::Sts),
+        1,
+        "refused requests reach no Google API"
     );
     serving.abort();
 }
