@@ -89,7 +89,7 @@ lambda-venv: $(LAMBDA_VENV)/.installed
 $(LAMBDA_VENV)/.installed: tests/localcloud/requirements-lambda.txt
 	rm -rf $(LAMBDA_VENV)
 	$(PYTHON) -m venv $(LAMBDA_VENV)
-	$(LAMBDA_VENV)/bin/pip install --disable-pip-version-check -q -r tests/localcloud/requirements-lambda.txt
+	$(LAMBDA_VENV)/bin/pip install --disable-pip-version-check -q --require-hashes -r tests/localcloud/requirements-lambda.txt
 	touch $@
 
 # What a user would script instead of gcs-sync, for `make bench`: boto3 + google-cloud-storage

@@ -16,8 +16,7 @@ use crossfed_tests::google::id_tokens;
 use crossfed_tests::scenario::{ConfigShape, Scenario, quick_context};
 use crossfed_tests::{
     FakeGcsServer, Fault, GcsFaultProxy, GoogleApi, LambdaError, LambdaRuntimeApi, TokenIssuer,
-    free_addr,
-    venv_python,
+    free_addr, venv_python,
 };
 use serde_json::{Value, json};
 
