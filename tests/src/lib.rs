@@ -17,6 +17,7 @@ mod server;
 pub mod time_format;
 mod workspace;
 
+pub use aws::container_credentials::FakeContainerCredentials;
 pub use aws::https_front::HttpsFront;
 pub use aws::localcloud::{LocalCloud, RoleSession};
 pub use connection_counter::ConnectionCounter;

@@ -553,3 +553,66 @@ async fn id_tokens_need_impersonation() {
     assert!(err.contains("--service-account"), "{err}");
     assert_eq!(s.google.calls(GoogleApi::Sts), 0);
 }
+
+/// A credentials builder as a Lambda function without keys in its environment sees it
+/// (SnapStart, container-credential flavours): the role's session comes from the container
+/// credentials endpoint, with `token` as its authorization token.
+fn container_builder(
+    s: &Scenario,
+    endpoint: &crossfed_tests::FakeContainerCredentials,
+    token: &str,
+) -> crossfed::google::Builder {
+    let ctx = crossfed_tests::scenario::quick_context().with_env_vars([
+        ("AWS_LAMBDA_FUNCTION_NAME", "crossfed-test"),
+        ("AWS_REGION", s.cloud.region.as_str()),
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &endpoint.full_uri()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", token),
+    ]);
+    Credentials::builder()
+        .with_config_json(s.config_json(&ConfigShape::default()).to_string())
+        .with_allow_local_endpoints(true)
+        .with_context(ctx)
+}
+
+#[tokio::test]
+async fn lambda_without_keys_uses_the_container_credentials_endpoint() {
+    let s = Scenario::start().await;
+    let endpoint = crossfed_tests::FakeContainerCredentials::start(
+        &s.cloud.role,
+        "secret-token",
+        Duration::from_secs(3600),
+    );
+    let creds = container_builder(&s, &endpoint, "secret-token")
+        .build()
+        .unwrap();
+    let token = creds
+        .token()
+        .await
+        .expect("token through container credentials");
+    assert!(s.google.validate_token(token.value.expose()).is_some());
+    assert_eq!(endpoint.served(), 1);
+    assert_eq!(
+        s.google.last_sts_request().unwrap().aws_arn.as_deref(),
+        Some(s.cloud.role.assumed_arn.as_str()),
+        "the subject token was signed with the endpoint's role session (replayed to moto)"
+    );
+
+    let err = container_builder(&s, &endpoint, "wrong-token")
+        .build()
+        .unwrap()
+        .token()
+        .await
+        .expect_err("a wrong authorization token fails");
+    let text = crossfed::ErrorChain(&err).to_string();
+    assert!(
+        text.contains(&endpoint.full_uri())
+            && text.contains("refused the authorization token")
+            && text.contains("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("wrong-token"),
+        "the token is never echoed: {text}"
+    );
+    assert_eq!(endpoint.refused(), 1, "a 401 is not retried");
+}

@@ -1,9 +1,10 @@
 //! The AWS side of the flow: credentials and region.
 //!
-//! Inside Lambda the execution role's credentials and the region are always in the
-//! environment, so they are read from there directly (the fast path) and the instance
-//! metadata service is never contacted — Lambda has none, and a client that tries it hangs
-//! until it times out. Elsewhere, `aws-config`'s default chains are used (environment,
+//! Inside Lambda the execution role's credentials and the region are in the environment, so
+//! they are read from there directly (the fast path) and the instance metadata service is
+//! never contacted — Lambda has none, and a client that tries it hangs until it times out.
+//! Where Lambda gives no keys in the environment (SnapStart, container-credential flavours)
+//! they come from its container credentials endpoint ([`ContainerCredentials`]). Elsewhere, `aws-config`'s default chains are used (environment,
 //! profiles/SSO, web identity, ECS/EKS container credentials, then IMDS last).
 
 use aws_config::BehaviorVersion;
@@ -16,6 +17,7 @@ use aws_types::region::Region;
 use tokio::sync::OnceCell;
 use tracing::Instrument;
 
+use super::container_credentials::{ContainerCredentials, FULL_URI_ENV};
 use crate::context::Context;
 use crate::error::{Error, Result, Step};
 
@@ -83,11 +85,19 @@ fn lambda_identity(env: &Context, function: &str) -> Result<AwsIdentity> {
             Step::AwsIdentity,
             false,
             format!(
-                "running in AWS Lambda (function `{function}`) but {name} is not set. Lambda has no instance metadata service, so the credential configuration's metadata URLs cannot be used there: give the function an execution role and do not clear the AWS_* variables Lambda sets"
+                "running in AWS Lambda (function `{function}`) but {name} is not set (nor {FULL_URI_ENV}). Lambda has no instance metadata service, so the credential configuration's metadata URLs cannot be used there: give the function an execution role and do not clear the AWS_* variables Lambda sets"
             ),
         )
     };
-    let key = env_value(env, "AWS_ACCESS_KEY_ID").ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
+    let Some(key) = env_value(env, "AWS_ACCESS_KEY_ID") else {
+        let region = region_from_env(env).ok_or_else(|| missing("AWS_REGION"))?;
+        let container =
+            ContainerCredentials::from_context(env)?.ok_or_else(|| missing("AWS_ACCESS_KEY_ID"))?;
+        return Ok(AwsIdentity {
+            credentials: SharedCredentialsProvider::new(container),
+            region,
+        });
+    };
     let secret =
         env_value(env, "AWS_SECRET_ACCESS_KEY").ok_or_else(|| missing("AWS_SECRET_ACCESS_KEY"))?;
     let token = env_value(env, "AWS_SESSION_TOKEN");

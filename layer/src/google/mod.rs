@@ -10,6 +10,7 @@ mod aws_identity;
 mod cel;
 mod config;
 mod config_source;
+mod container_credentials;
 mod credentials;
 mod id_token;
 mod impersonation;
