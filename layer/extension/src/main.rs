@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn prepare() -> Result<(TcpListener, Arc<FederatedBackend>), String> {
+async fn prepare() -> Result<(TcpListener, Arc<FederatedBackend>, bool), String> {
     let settings = Settings::from_env(|k| std::env::var(k).ok())?;
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
@@ -38,7 +38,7 @@ async fn prepare() -> Result<(TcpListener, Arc<FederatedBackend>), String> {
     let listener = server::bind(settings.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
-    Ok((listener, Arc::new(backend)))
+    Ok((listener, Arc::new(backend), settings.managed_instances))
 }
 
 async fn run() -> ExitCode {
@@ -46,7 +46,9 @@ async fn run() -> ExitCode {
     // registered, and the function's init may ask for a token right away.
     let prepared = prepare().await;
     let shutdown = Arc::new(Notify::new());
-    let backend = prepared.as_ref().ok().map(|(_, b)| b.clone());
+    let backend = prepared.as_ref().ok().map(|(_, b, _)| b.clone());
+    // Without settings, register as usual so that the init error reaches Lambda.
+    let managed_instances = prepared.as_ref().is_ok_and(|(_, _, managed)| *managed);
     let processor = {
         let shutdown = shutdown.clone();
         service_fn(move |event: LambdaEvent| {
@@ -62,7 +64,7 @@ async fn run() -> ExitCode {
         })
     };
     let backend = match prepared {
-        Ok((listener, backend)) => {
+        Ok((listener, backend, _)) => {
             tokio::spawn(server::serve(listener, backend.clone()));
             Ok(backend)
         }
@@ -70,7 +72,7 @@ async fn run() -> ExitCode {
     };
     let registered = match Extension::new()
         .with_extension_name(NAME)
-        .with_events(&["INVOKE", "SHUTDOWN"])
+        .with_events(lifecycle::events(managed_instances))
         .with_events_processor(processor)
         .register()
         .await
@@ -93,6 +95,13 @@ async fn run() -> ExitCode {
         let backend = backend.clone();
         async move { backend.warm_up().await }
     });
+    if managed_instances {
+        // Never frozen and no INVOKE: keep tokens fresh on a timer instead.
+        let backend = backend.clone();
+        tokio::spawn(async move {
+            lifecycle::refresh_in_background(&*backend, lifecycle::BACKGROUND_REFRESH).await
+        });
+    }
     tracing::info!("serving Google credentials on the metadata server");
     tokio::select! {
         result = registered.run() => match result {

@@ -9,6 +9,8 @@ pub const DEFAULT_METADATA_ADDR: &str = "127.0.0.1:8173";
 pub use crossfed::google::{CONFIG_PARAMETER_ENV, CREDENTIALS_FILE_ENV};
 /// The project reported as `project/project-id`.
 pub const PROJECT_ENV: &str = "GOOGLE_CLOUD_PROJECT";
+/// How Lambda initialised the sandbox; `lambda-managed-instances` on Lambda Managed Instances.
+pub const INITIALIZATION_TYPE_ENV: &str = "AWS_LAMBDA_INITIALIZATION_TYPE";
 
 /// Typed settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +23,9 @@ pub struct Settings {
     pub project_id: Option<String>,
     /// Problems worth a warning at init (not fatal).
     pub warnings: Vec<String>,
+    /// On Lambda Managed Instances: many invocations run at once in a sandbox that is never
+    /// frozen, and extensions get no INVOKE events (only SHUTDOWN).
+    pub managed_instances: bool,
 }
 
 impl Settings {
@@ -58,6 +63,8 @@ impl Settings {
                 config_parameter,
                 project_id: get(PROJECT_ENV),
                 warnings,
+                managed_instances: get(INITIALIZATION_TYPE_ENV).as_deref()
+                    == Some("lambda-managed-instances"),
             }),
             _ => Err(problems.join("; ")),
         }

@@ -83,11 +83,15 @@ struct Running {
     extension: Process,
 }
 
+const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:python-list-buckets";
+
 async fn start_with(scenario: Scenario, extra: &[(&str, &str)]) -> Running {
-    let api = LambdaRuntimeApi::start_with_arn(
-        "arn:aws:lambda:us-east-1:123456789012:function:python-list-buckets",
-    )
-    .await;
+    let api = LambdaRuntimeApi::start_with_arn(FUNCTION_ARN).await;
+    start_on(api, scenario, extra).await
+}
+
+/// The extension under `api` (the local Lambda APIs) with `scenario`'s clouds.
+async fn start_on(api: LambdaRuntimeApi, scenario: Scenario, extra: &[(&str, &str)]) -> Running {
     let addr = free_addr();
     api.probe_on_register(addr);
     let addr_text = addr.to_string();
@@ -746,4 +750,67 @@ async fn requests_for_another_host_are_refused() {
         "refused requests reach no Google API"
     );
     serving.abort();
+}
+
+/// Lambda Managed Instances refuse INVOKE registrations and never freeze the sandbox: the
+/// extension registers for SHUTDOWN only (init succeeds), and serves concurrent invocations'
+/// clients with one exchange per scope set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_managed_instances_registers_for_shutdown_only_and_serves_concurrent_clients() {
+    let api = LambdaRuntimeApi::start_managed_instances(FUNCTION_ARN).await;
+    let running = start_on(
+        api,
+        Scenario::start().await,
+        &[("AWS_LAMBDA_INITIALIZATION_TYPE", "lambda-managed-instances")],
+    )
+    .await;
+    assert!(
+        running
+            .api
+            .wait_for_extensions(1, Duration::from_secs(10))
+            .await,
+        "the extension did not register"
+    );
+    assert_eq!(running.api.extensions()[0].events, ["SHUTDOWN"]);
+    assert!(running.api.extension_init_errors().is_empty());
+    let storage = "https://www.googleapis.com/auth/devstorage.read_only";
+    let requests: Vec<_> = (0..16)
+        .map(|i| {
+            let url = if i % 2 == 0 {
+                running.url(TOKEN_PATH)
+            } else {
+                running.url(&format!("{TOKEN_PATH}?scopes={storage}"))
+            };
+            tokio::spawn(async move {
+                let resp = http()
+                    .get(url)
+                    .header("Metadata-Flavor", "Google")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+                resp.json::<Value>().await.unwrap()["access_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for request in requests {
+        tokens.push(request.await.unwrap());
+    }
+    let distinct: std::collections::HashSet<_> = tokens.iter().collect();
+    assert_eq!(distinct.len(), 2, "one token per scope set");
+    assert_eq!(
+        (
+            running.scenario.google.calls(GoogleApi::Sts),
+            running
+                .scenario
+                .google
+                .calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 2),
+        "1 STS exchange, 1 IAM call per scope set"
+    );
 }

@@ -47,6 +47,8 @@ pub(crate) struct ExtensionsState {
     probe: Mutex<Option<SocketAddr>>,
     polls: AtomicUsize,
     function_name: String,
+    /// Lambda Managed Instances: extensions may register for SHUTDOWN only.
+    managed_instances: bool,
 }
 
 impl std::fmt::Debug for ExtensionsState {
@@ -56,9 +58,10 @@ impl std::fmt::Debug for ExtensionsState {
 }
 
 impl ExtensionsState {
-    pub(crate) fn new(function_name: &str) -> Self {
+    pub(crate) fn new(function_name: &str, managed_instances: bool) -> Self {
         ExtensionsState {
             function_name: function_name.to_string(),
+            managed_instances,
             ..Self::default()
         }
     }
@@ -224,6 +227,13 @@ async fn register(state: &ExtensionsState, req: Request<Incoming>) -> Response<B
             StatusCode::BAD_REQUEST,
             "InvalidRequest",
             "unknown event type",
+        );
+    }
+    if state.managed_instances && events.iter().any(|e| e == "INVOKE") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "INVOKE is not supported for extensions on Lambda Managed Instances: register for SHUTDOWN only",
         );
     }
     if lock(&state.extensions).iter().any(|e| e.info.name == name) {

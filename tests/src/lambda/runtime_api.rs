@@ -124,6 +124,17 @@ impl LambdaRuntimeApi {
     /// # Panics
     /// If no port can be bound.
     pub async fn start_with_arn(function_arn: &str) -> Self {
+        Self::start_inner(function_arn, false).await
+    }
+
+    /// Like [`LambdaRuntimeApi::start_with_arn`], as on Lambda Managed Instances
+    /// (`AWS_LAMBDA_INITIALIZATION_TYPE=lambda-managed-instances`): an extension that
+    /// registers for INVOKE is refused.
+    pub async fn start_managed_instances(function_arn: &str) -> Self {
+        Self::start_inner(function_arn, true).await
+    }
+
+    async fn start_inner(function_arn: &str, managed_instances: bool) -> Self {
         let state = Arc::new(LambdaState {
             function_arn: function_arn.to_string(),
             queue: Mutex::new(VecDeque::new()),
@@ -132,7 +143,10 @@ impl LambdaRuntimeApi {
             init_error: Mutex::new(None),
             next_calls: AtomicUsize::new(0),
             invocations: AtomicUsize::new(0),
-            extensions: ExtensionsState::new(function_arn.rsplit(':').next().unwrap_or("function")),
+            extensions: ExtensionsState::new(
+                function_arn.rsplit(':').next().unwrap_or("function"),
+                managed_instances,
+            ),
         });
         let handler_state = state.clone();
         let server = BackgroundServer::spawn(
