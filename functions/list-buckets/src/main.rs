@@ -1,13 +1,17 @@
-//! `main` only wires the runtime; see [`list_buckets::handler`].
+//! `main` only wires the runtime; see [`list_buckets::handler`]. Concurrent invocations
+//! (Lambda Managed Instances, `AWS_LAMBDA_MAX_CONCURRENCY`) share the one [`App`].
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, run_concurrent, service_fn};
 use list_buckets::handler::{self, App};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let app = crossfed_kit::cold_start(App::from_env).await?;
-    run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        handler::handle(&app, event.payload)
+    let app = Arc::new(crossfed_kit::cold_start(App::from_env).await?);
+    run_concurrent(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let app = app.clone();
+        async move { handler::handle(&app, event.payload).await }
     }))
     .await
 }
