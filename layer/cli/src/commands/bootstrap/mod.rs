@@ -1,8 +1,20 @@
 //! `crossfed bootstrap`: reads the stack's role outputs (CloudFormation `DescribeStacks`) or
 //! explicit roles and prints the Google Cloud setup, credential configurations and SSM/SAM
-//! commands for every function ([`super::bootstrap_plan`]).
+//! commands for every function: [`inputs`] → [`plan`] (with [`grants`], the least roles) →
+//! [`render`].
 
-use super::bootstrap_plan::{self, FunctionRole, Inputs, MappingChoice};
+mod cred_config;
+mod grants;
+mod inputs;
+mod plan;
+mod render;
+mod setup;
+#[cfg(test)]
+mod test_inputs;
+
+use inputs::{FunctionRole, Inputs, MappingChoice};
+
+use super::Outcome;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -102,7 +114,7 @@ async fn stack_roles(stack: &str, region: Option<String>) -> Result<Vec<Function
             let Some(prefix) = key.strip_suffix(suffix).filter(|p| !p.is_empty()) else {
                 continue;
             };
-            let function = bootstrap_plan::function_from_output_prefix(prefix);
+            let function = inputs::function_from_output_prefix(prefix);
             if roles.iter().any(|r| r.function == function) {
                 continue;
             }
@@ -118,7 +130,7 @@ async fn stack_roles(stack: &str, region: Option<String>) -> Result<Vec<Function
 }
 
 /// Runs the command; errors are usage-level problems with what to fix.
-pub async fn run(args: Args) -> Result<(), String> {
+pub async fn run(args: Args) -> Outcome {
     let region = args
         .region
         .clone()
@@ -152,13 +164,12 @@ pub async fn run(args: Args) -> Result<(), String> {
         region,
         stack: args.stack,
     };
-    let plan = bootstrap_plan::plan(&inputs)?;
+    let plan = plan::plan(&inputs)?;
     match args.format {
-        Format::Shell => print!("{}", bootstrap_plan::render_shell(&plan)),
+        Format::Shell => print!("{}", render::render_shell(&plan)),
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&bootstrap_plan::render_json(&plan))
-                .map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&render::render_json(&plan)).map_err(|e| e.to_string())?
         ),
     }
     Ok(())

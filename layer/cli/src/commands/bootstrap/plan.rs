@@ -1,0 +1,325 @@
+//! The plan: inputs in, a deterministic setup out (provider, members, service accounts,
+//! grants, credential configurations, commands, SAM overrides). Pure: no call to any cloud.
+
+use std::collections::BTreeMap;
+
+use crossfed::google::{AttributeMapping, AwsAssertion};
+use serde::Serialize;
+
+use super::cred_config::credential_config;
+use super::grants::{self, Grant};
+use super::inputs::{FunctionRole, Inputs, function_parameter, output_prefix, service_account_id};
+use super::setup;
+
+/// One command; `check`, when set, tells whether the resource already exists (then
+/// `update`, if any, runs instead of `create`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Command {
+    pub comment: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<Vec<String>>,
+    pub run: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update: Option<Vec<String>>,
+}
+
+/// One function's part of the plan.
+#[derive(Clone, Debug, Serialize)]
+pub struct FunctionPlan {
+    pub function: String,
+    pub role_arn: String,
+    /// The `attribute.aws_role` value Google computes for the role's sessions.
+    pub aws_role_attribute: String,
+    /// The `principalSet://` member bound to the service account.
+    pub member: String,
+    pub service_account: String,
+    pub config_parameter: String,
+    pub grants: Vec<Grant>,
+    /// Human notes (e.g. no known roles for a custom function).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A credential configuration to store in one SSM parameter.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigFile {
+    pub service_account: String,
+    pub config_parameter: String,
+    pub file: String,
+    /// The JSON exactly as `gcloud iam workload-identity-pools create-cred-config --aws` writes it.
+    pub json: String,
+}
+
+/// The whole setup.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub audience: String,
+    pub pool_resource: String,
+    pub provider: String,
+    pub account: String,
+    pub attribute_mapping: AttributeMapping,
+    pub attribute_condition: String,
+    pub functions: Vec<FunctionPlan>,
+    pub configs: Vec<ConfigFile>,
+    pub gcloud: Vec<Command>,
+    pub aws: Vec<Command>,
+    pub sam_parameter_overrides: BTreeMap<String, String>,
+    pub stack: Option<String>,
+    pub project_id: String,
+}
+
+/// Builds the plan.
+pub fn plan(inputs: &Inputs) -> Result<Plan, String> {
+    let (account, roles) = checked_roles(inputs)?;
+    let provider = inputs
+        .provider
+        .clone()
+        .unwrap_or_else(|| format!("aws-{account}"));
+    let pool_resource = format!(
+        "projects/{}/locations/global/workloadIdentityPools/{}",
+        inputs.project_number, inputs.pool
+    );
+    let audience = format!("//iam.googleapis.com/{pool_resource}/providers/{provider}");
+    let mapping = inputs.mapping.mapping();
+    let pool_member_base = format!("iam.googleapis.com/{pool_resource}");
+    let functions = roles
+        .iter()
+        .map(|role| function_plan(inputs, role, &mapping, &pool_member_base))
+        .collect::<Result<Vec<_>, _>>()?;
+    let attribute_condition = attribute_condition(&functions);
+    let configs = config_files(inputs, &functions, &audience);
+    let provider_setup = setup::Provider {
+        project_id: &inputs.project_id,
+        pool: &inputs.pool,
+        provider: &provider,
+        account: &account,
+        mapping: &mapping,
+        condition: &attribute_condition,
+    };
+    Ok(Plan {
+        gcloud: setup::gcloud(&provider_setup, &functions),
+        aws: setup::ssm(inputs, &configs),
+        sam_parameter_overrides: sam_overrides(inputs, &functions),
+        audience,
+        pool_resource,
+        provider,
+        account,
+        attribute_mapping: mapping,
+        attribute_condition,
+        functions,
+        configs,
+        stack: inputs.stack.clone(),
+        project_id: inputs.project_id.clone(),
+    })
+}
+
+/// The account all roles share and the roles sorted by function (one each).
+fn checked_roles(inputs: &Inputs) -> Result<(String, Vec<FunctionRole>), String> {
+    let Inputs {
+        project_id,
+        project_number,
+        ..
+    } = inputs;
+    if inputs.roles.is_empty() {
+        return Err("no function roles: give --stack or --role FUNCTION=ROLE_ARN".into());
+    }
+    if !project_number.bytes().all(|b| b.is_ascii_digit()) || project_number.is_empty() {
+        return Err(format!(
+            "--project-number `{project_number}`: expected digits (gcloud projects describe {project_id} --format='value(projectNumber)')"
+        ));
+    }
+    let account = inputs.roles[0].account.clone();
+    if let Some(other) = inputs.roles.iter().find(|r| r.account != account) {
+        return Err(format!(
+            "the roles span AWS accounts {account} and {}: an AWS provider admits one account; run bootstrap once per account",
+            other.account
+        ));
+    }
+    let mut roles = inputs.roles.clone();
+    roles.sort_by(|a, b| a.function.cmp(&b.function));
+    if let Some(w) = roles.windows(2).find(|w| w[0].function == w[1].function) {
+        return Err(format!("function {} is given twice", w[0].function));
+    }
+    Ok((account, roles))
+}
+
+/// The member, service account, parameter and grants of one function.
+fn function_plan(
+    inputs: &Inputs,
+    role: &FunctionRole,
+    mapping: &AttributeMapping,
+    pool_member_base: &str,
+) -> Result<FunctionPlan, String> {
+    let assertion = AwsAssertion::from_arn(role.assumed_role_arn(&role.function));
+    let mapped = mapping
+        .evaluate(&assertion)
+        .map_err(|e| format!("attribute mapping: {e}"))?;
+    let aws_role_attribute = mapped
+        .attributes
+        .get("attribute.aws_role")
+        .cloned()
+        .ok_or("the mapping yields no attribute.aws_role")?;
+    let member = mapped
+        .principal_set(pool_member_base, "aws_role")
+        .ok_or("the mapping yields no attribute.aws_role")?;
+    let (service_account, config_parameter) = match &inputs.shared_service_account {
+        Some(name) => (name.clone(), inputs.config_parameter.clone()),
+        None => (
+            service_account_id(&role.function),
+            function_parameter(&inputs.config_parameter, &role.function),
+        ),
+    };
+    let service_account = if service_account.contains('@') {
+        service_account
+    } else {
+        format!(
+            "{service_account}@{}.iam.gserviceaccount.com",
+            inputs.project_id
+        )
+    };
+    let (grants, notes) = grants::grants(&role.function, inputs)?;
+    Ok(FunctionPlan {
+        function: role.function.clone(),
+        role_arn: role.role_arn(),
+        aws_role_attribute,
+        member,
+        service_account,
+        config_parameter,
+        grants,
+        notes,
+    })
+}
+
+/// The provider's condition: exactly the functions' `attribute.aws_role` values.
+fn attribute_condition(functions: &[FunctionPlan]) -> String {
+    let mut values: Vec<&str> = Vec::new();
+    for f in functions {
+        if !values.contains(&f.aws_role_attribute.as_str()) {
+            values.push(&f.aws_role_attribute);
+        }
+    }
+    format!(
+        "attribute.aws_role in [{}]",
+        values
+            .iter()
+            .map(|v| format!("'{v}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// One credential configuration per parameter.
+fn config_files(inputs: &Inputs, functions: &[FunctionPlan], audience: &str) -> Vec<ConfigFile> {
+    let mut configs: Vec<ConfigFile> = Vec::new();
+    for f in functions {
+        if configs
+            .iter()
+            .any(|c| c.config_parameter == f.config_parameter)
+        {
+            continue;
+        }
+        let file = if inputs.shared_service_account.is_some() {
+            "cred-config.json".to_string()
+        } else {
+            format!("cred-config-{}.json", f.function)
+        };
+        configs.push(ConfigFile {
+            service_account: f.service_account.clone(),
+            config_parameter: f.config_parameter.clone(),
+            file,
+            json: credential_config(audience, Some(&f.service_account), false, None),
+        });
+    }
+    configs
+}
+
+/// The template parameters the redeploy sets.
+fn sam_overrides(inputs: &Inputs, functions: &[FunctionPlan]) -> BTreeMap<String, String> {
+    let mut sam = BTreeMap::new();
+    sam.insert(
+        "GoogleCredentialConfigParameterName".to_string(),
+        inputs.config_parameter.clone(),
+    );
+    sam.insert("GoogleCloudProject".to_string(), inputs.project_id.clone());
+    if inputs.shared_service_account.is_none() {
+        for f in functions {
+            sam.insert(
+                format!("{}ConfigParameterName", output_prefix(&f.function)),
+                f.config_parameter.clone(),
+            );
+        }
+    }
+    if let Some(d) = &inputs.sync_destination {
+        sam.insert("SyncDestination".into(), d.clone());
+    }
+    if !inputs.report_gcs_buckets.is_empty() {
+        let names: Vec<&str> = inputs
+            .report_gcs_buckets
+            .iter()
+            .map(|b| b.trim_start_matches("gs://").trim_end_matches('/'))
+            .collect();
+        sam.insert("ReportGcsBuckets".into(), names.join(","));
+    }
+    if let Some(l) = &inputs.vertex_location {
+        sam.insert("VertexLocation".into(), l.clone());
+    }
+    sam
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::inputs::MappingChoice;
+    use super::super::test_inputs::{inputs, stack_roles};
+    use super::*;
+
+    #[test]
+    fn plan_is_consistent_with_the_mapping_evaluation() {
+        // The condition admits each role's sessions and each member is what Google computes.
+        use crossfed::google::AttributeCondition;
+        for mapping in [MappingChoice::Default, MappingChoice::RoleName] {
+            let p = plan(&inputs(3, mapping, false)).unwrap();
+            let condition = AttributeCondition::parse(&p.attribute_condition).unwrap();
+            for (f, role) in p.functions.iter().zip(
+                stack_roles(3)
+                    .iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev(),
+            ) {
+                let _ = role;
+                let session = AwsAssertion::from_arn(format!(
+                    "arn:aws:sts::111122223333:assumed-role/{}/some-session",
+                    f.role_arn.rsplit('/').next().unwrap()
+                ));
+                let mapped = p.attribute_mapping.evaluate(&session).unwrap();
+                assert_eq!(
+                    condition.admits(&session, &mapped),
+                    Ok(true),
+                    "{}",
+                    f.function
+                );
+                let pool = format!("iam.googleapis.com/{}", p.pool_resource);
+                assert_eq!(mapped.principal_set(&pool, "aws_role").unwrap(), f.member);
+            }
+            let other = AwsAssertion::from_arn("arn:aws:sts::111122223333:assumed-role/other/s");
+            let mapped = p.attribute_mapping.evaluate(&other).unwrap();
+            assert_eq!(condition.admits(&other, &mapped), Ok(false));
+        }
+    }
+
+    #[test]
+    fn bad_inputs_say_what_to_fix() {
+        let mut i = inputs(3, MappingChoice::Default, false);
+        i.sync_destination = None;
+        assert!(plan(&i).unwrap_err().contains("--sync-destination"));
+        let mut i = inputs(1, MappingChoice::Default, true);
+        i.roles.push(
+            FunctionRole::parse("gcs-sync", "arn:aws:iam::999999999999:role/x", None).unwrap(),
+        );
+        assert!(plan(&i).unwrap_err().contains("one account"));
+        let mut i = inputs(1, MappingChoice::Default, true);
+        i.project_number = "my-project".into();
+        assert!(plan(&i).unwrap_err().contains("--project-number"));
+    }
+}
