@@ -33,7 +33,7 @@ pub struct Attributes {
     pub pool: String,
 }
 
-/// 1. The credential configuration: found, readable and valid.
+/// Step 1: The credential configuration: found, readable and valid.
 pub async fn configuration(opts: &Options) -> StepResult<Loaded> {
     let (source, origin) = opts.source.as_ref().map_err(|e| {
         Check::fail(
@@ -76,7 +76,7 @@ pub async fn configuration(opts: &Options) -> StepResult<Loaded> {
     ))
 }
 
-/// 2. The AWS caller (GetCallerIdentity).
+/// Step 2: The AWS caller (GetCallerIdentity).
 pub async fn aws_caller(loaded: &Loaded) -> StepResult<AwsAssertion> {
     let me = loaded.creds.whoami().await.map_err(|e| {
         Check::fail(
@@ -151,7 +151,7 @@ fn mapping(settings: &ProviderSettings) -> Result<(AttributeMapping, String), Ch
     }
 }
 
-/// 3. The attributes Google computes for the caller, and the condition's verdict on them.
+/// Step 3: The attributes Google computes for the caller, and the condition's verdict on them.
 pub async fn attributes(
     opts: &Options,
     loaded: &Loaded,
@@ -231,7 +231,7 @@ fn condition_verdict(
     Err(c)
 }
 
-/// 4. The STS exchange, judged from the outcome of the whole token request (an
+/// Step 4: The STS exchange, judged from the outcome of the whole token request (an
 /// impersonation failure means the exchange itself succeeded).
 pub fn sts(
     exchange: &crossfed::Result<Token>,
@@ -249,7 +249,7 @@ pub fn sts(
     }
 }
 
-/// 5. Impersonation of the configured service account (skipped without one).
+/// Step 5: Impersonation of the configured service account (skipped without one).
 pub fn impersonation(
     exchange: crossfed::Result<Token>,
     loaded: &Loaded,
