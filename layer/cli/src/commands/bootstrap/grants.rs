@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::inputs::{Inputs, bucket_of};
+use super::inputs::{Inputs, bucket_of, report_bucket};
 
 /// A Google IAM grant to a service account.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -20,7 +20,8 @@ enum On {
     Project,
     /// The bucket of `--sync-destination` (required).
     SyncDestination,
-    /// Each `--report-gcs-bucket`.
+    /// The buckets the report inventories: the `--sync-destination` bucket (the template
+    /// always inventories it) and each `--report-gcs-bucket`.
     ReportGcsBuckets,
     /// The bucket of a `gs://` `--report-output`, if any.
     ReportOutput,
@@ -30,6 +31,12 @@ enum On {
 const LEAST_ROLES: &[(&str, &str, On)] = &[
     // storage.buckets.list
     ("list-buckets", "roles/storage.bucketViewer", On::Project),
+    // storage.buckets.list (the Python sample on the layer)
+    (
+        "python-list-buckets",
+        "roles/storage.bucketViewer",
+        On::Project,
+    ),
     // objects: get, create, delete, list; compose
     ("gcs-sync", "roles/storage.objectUser", On::SyncDestination),
     // objects: list (the inventory)
@@ -53,30 +60,30 @@ impl On {
     fn resources(self, inputs: &Inputs) -> Result<Vec<String>, String> {
         Ok(match self {
             On::Project => vec![format!("projects/{}", inputs.project_id)],
-            On::SyncDestination => {
-                let dest = inputs.sync_destination.as_deref().ok_or(
-                    "gcs-sync needs --sync-destination gs://BUCKET[/PREFIX] (the SyncDestination parameter)",
-                )?;
-                vec![bucket_of(dest, "--sync-destination")?]
+            On::SyncDestination => vec![sync_bucket(inputs, "gcs-sync")?],
+            On::ReportGcsBuckets => {
+                let mut buckets = vec![sync_bucket(inputs, "cross-cloud-report")?];
+                for b in &inputs.report_gcs_buckets {
+                    buckets.push(format!("gs://{}", report_bucket(b)?));
+                }
+                buckets
             }
-            On::ReportGcsBuckets => inputs
-                .report_gcs_buckets
-                .iter()
-                .map(|b| {
-                    let b = if b.starts_with("gs://") {
-                        b.clone()
-                    } else {
-                        format!("gs://{b}")
-                    };
-                    bucket_of(&b, "--report-gcs-bucket")
-                })
-                .collect::<Result<_, _>>()?,
             On::ReportOutput => match inputs.report_output.as_deref() {
                 Some(out) if out.starts_with("gs://") => vec![bucket_of(out, "--report-output")?],
                 _ => Vec::new(),
             },
         })
     }
+}
+
+/// `gs://BUCKET` of `--sync-destination`, which `function` needs.
+fn sync_bucket(inputs: &Inputs, function: &str) -> Result<String, String> {
+    let dest = inputs.sync_destination.as_deref().ok_or_else(|| {
+        format!(
+            "{function} needs --sync-destination gs://BUCKET[/PREFIX] (the SyncDestination parameter)"
+        )
+    })?;
+    bucket_of(dest, "--sync-destination")
 }
 
 /// The grants of `function` (sorted, no duplicates), or a note when no role is known for it.

@@ -3,6 +3,8 @@
 
 use crossfed::google::AttributeMapping;
 
+use super::formats::{self, PARTITIONS, shown};
+
 /// Which attribute mapping the provider gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MappingChoice {
@@ -12,13 +14,36 @@ pub enum MappingChoice {
     RoleName,
 }
 
+/// Google's `attribute.aws_role` expression: the assumed-role ARN without the session.
+fn role_arn_expression() -> String {
+    AttributeMapping::google_default_aws()
+        .expression("attribute.aws_role")
+        .unwrap_or_default()
+        .to_string()
+}
+
 impl MappingChoice {
-    /// The mapping the provider is created with.
+    /// The mapping the provider is created with. Its `google.subject` is the assumed-role
+    /// ARN without the session (at most 110 bytes): Google's default, the whole ARN, exceeds
+    /// Google's 127-byte limit for Lambda, whose session name is the function name (up to 64
+    /// characters, e.g. `STACK-CrossCloudReportFunction-SUFFIX`).
     pub fn mapping(self) -> AttributeMapping {
-        match self {
-            MappingChoice::Default => AttributeMapping::google_default_aws(),
-            MappingChoice::RoleName => AttributeMapping::role_name(),
-        }
+        let role_arn = role_arn_expression();
+        let pairs: Vec<(&str, String)> = match self {
+            MappingChoice::Default => vec![
+                ("google.subject", role_arn.clone()),
+                ("attribute.aws_role", role_arn),
+            ],
+            MappingChoice::RoleName => vec![
+                ("google.subject", role_arn),
+                ("attribute.aws_account", "assertion.account".into()),
+                (
+                    "attribute.aws_role",
+                    "assertion.arn.extract('assumed-role/{role}/')".into(),
+                ),
+            ],
+        };
+        AttributeMapping::from_pairs(pairs).expect("bootstrap's mappings parse")
     }
 }
 
@@ -39,9 +64,17 @@ impl FunctionRole {
     /// From an IAM role ARN (`arn:aws:iam::ACCOUNT:role[/path]/NAME`), an assumed-role ARN
     /// (`arn:aws:sts::ACCOUNT:assumed-role/NAME[/SESSION]`), or a role name with `account`.
     pub fn parse(function: &str, role: &str, account: Option<&str>) -> Result<Self, String> {
+        if !valid_function_name(function) {
+            return Err(format!(
+                "function name {}: use 1-40 lower-case letters, digits and -",
+                shown(function)
+            ));
+        }
         let bad = || {
             format!(
-                "role `{role}` of {function}: expected arn:aws:iam::ACCOUNT:role/NAME, arn:aws:sts::ACCOUNT:assumed-role/NAME or a role name with --aws-account"
+                "role {} of {function}: expected arn:PARTITION:iam::ACCOUNT:role/NAME, arn:PARTITION:sts::ACCOUNT:assumed-role/NAME or a role name with --aws-account (PARTITION one of {})",
+                shown(role),
+                PARTITIONS.join(", ")
             )
         };
         let (partition, account, role_name) = if let Some(rest) = role.strip_prefix("arn:") {
@@ -63,18 +96,12 @@ impl FunctionRole {
             let account = account.ok_or_else(bad)?;
             ("aws".to_string(), account.to_string(), role.to_string())
         };
-        let valid_name = !role_name.is_empty()
-            && role_name.len() <= 64
-            && role_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
-        if !valid_name || account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        let valid_account = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+        if !PARTITIONS.contains(&partition.as_str())
+            || !valid_account
+            || !formats::role_name(&role_name)
+        {
             return Err(bad());
-        }
-        if !valid_function_name(function) {
-            return Err(format!(
-                "function name `{function}`: use lower-case letters, digits and -"
-            ));
         }
         Ok(FunctionRole {
             function: function.to_string(),
@@ -121,19 +148,6 @@ pub fn function_from_output_prefix(prefix: &str) -> String {
     out
 }
 
-/// `list-buckets` → `ListBuckets` (the template's parameter and output prefix).
-pub fn output_prefix(function: &str) -> String {
-    function
-        .split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 /// Everything the plan is made from.
 #[derive(Clone, Debug)]
 pub struct Inputs {
@@ -160,22 +174,72 @@ pub struct Inputs {
     pub region: Option<String>,
     /// The stack name, when the roles came from its outputs.
     pub stack: Option<String>,
+    /// The configurations get IMDSv2's session token URL (`create-cred-config --enable-imdsv2`).
+    pub enable_imdsv2: bool,
+    /// Lifetime of the service accounts' access tokens (600-43200 s; default Google's 3600).
+    pub token_lifetime_seconds: Option<u64>,
+}
+
+impl Inputs {
+    /// Every flag in the format its cloud accepts: an error names the flag.
+    pub fn check(&self) -> Result<(), String> {
+        formats::project_id(&self.project_id)?;
+        formats::project_number(&self.project_number, &self.project_id)?;
+        formats::pool_or_provider_id("--pool", &self.pool)?;
+        if let Some(provider) = &self.provider {
+            formats::pool_or_provider_id("--provider", provider)?;
+        }
+        if let Some(sa) = &self.shared_service_account {
+            formats::service_account(sa)?;
+        }
+        if let Some(d) = &self.sync_destination {
+            formats::gcs_url("--sync-destination", d)?;
+        }
+        for b in &self.report_gcs_buckets {
+            report_bucket(b)?;
+        }
+        match self.report_output.as_deref() {
+            Some(out) if out.starts_with("gs://") => {
+                formats::gcs_url("--report-output", out)?;
+            }
+            Some(out) => formats::s3_url("--report-output", out)?,
+            None => {}
+        }
+        if let Some(l) = &self.vertex_location {
+            formats::google_location(l)?;
+        }
+        formats::ssm_name(&self.config_parameter)?;
+        if let Some(key) = &self.kms_key_id {
+            formats::kms_key(key)?;
+        }
+        if let Some(region) = &self.region {
+            formats::aws_region(region)?;
+        }
+        if let Some(stack) = &self.stack {
+            formats::stack(stack)?;
+        }
+        if let Some(secs) = self.token_lifetime_seconds
+            && !(600..=43200).contains(&secs)
+        {
+            return Err(format!(
+                "--token-lifetime-seconds {secs}: expected 600-43200 (gcloud's --service-account-token-lifetime-seconds; over 3600 needs the constraints/iam.allowServiceAccountCredentialLifetimeExtension policy)"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The bucket name of a `--report-gcs-bucket` (`BUCKET` or `gs://BUCKET`, no path).
+pub fn report_bucket(value: &str) -> Result<&str, String> {
+    let name = value.strip_prefix("gs://").unwrap_or(value);
+    let name = name.strip_suffix('/').unwrap_or(name);
+    formats::bucket("--report-gcs-bucket", name)?;
+    Ok(name)
 }
 
 /// `gs://BUCKET` of a `gs://BUCKET[/PREFIX]` flag value.
 pub fn bucket_of(url: &str, flag: &str) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("gs://")
-        .ok_or_else(|| format!("{flag} `{url}`: expected gs://BUCKET[/PREFIX]"))?;
-    let bucket = rest.split('/').next().unwrap_or_default();
-    let ok = (3..=222).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
-    if !ok {
-        return Err(format!("{flag} `{url}`: `{bucket}` is not a bucket name"));
-    }
-    Ok(format!("gs://{bucket}"))
+    Ok(format!("gs://{}", formats::gcs_url(flag, url)?))
 }
 
 /// The parameter of one function when each has its own service account:
@@ -205,6 +269,9 @@ mod tests {
             "arn:aws:s3:::bucket",
             "role-without-account",
             "arn:aws:iam::111122223333:user/bob",
+            "arn:aws\n:iam::111122223333:role/x",
+            "arn:aws'] || 'a' in ['a:iam::111122223333:role/x",
+            "arn:aws:iam::111122223333:role/x'y",
         ] {
             assert!(FunctionRole::parse("f", bad, None).is_err(), "{bad}");
         }
@@ -220,7 +287,6 @@ mod tests {
             function_from_output_prefix("CrossCloudReport"),
             "cross-cloud-report"
         );
-        assert_eq!(output_prefix("cross-cloud-report"), "CrossCloudReport");
         assert_eq!(
             function_parameter("/crossfed/google-credential-config", "gcs-sync"),
             "/crossfed/gcs-sync/google-credential-config"

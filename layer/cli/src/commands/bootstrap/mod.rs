@@ -4,11 +4,13 @@
 //! [`render`].
 
 mod cred_config;
+mod formats;
 mod grants;
 mod inputs;
 mod plan;
 mod render;
 mod setup;
+mod template;
 #[cfg(test)]
 mod test_inputs;
 
@@ -27,8 +29,8 @@ pub enum Format {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// CloudFormation stack whose `<Function>RoleArn` / `<Function>RoleAttribute` outputs name
-    /// the functions' roles (e.g. `crossfed`).
+    /// CloudFormation stack whose `<Function>RoleArn` outputs name the functions' roles
+    /// (e.g. `crossfed`).
     #[arg(long, required_unless_present = "roles")]
     stack: Option<String>,
     /// A function's role instead of (or on top of) the stack: FUNCTION=ROLE_ARN (repeatable),
@@ -78,12 +80,23 @@ pub struct Args {
     /// AWS region of the stack and parameters (default: AWS_REGION).
     #[arg(long)]
     region: Option<String>,
+    /// The credential configurations use IMDSv2 (gcloud's `create-cred-config --enable-imdsv2`;
+    /// only matters on EC2: Lambda passes credentials in the environment).
+    #[arg(long)]
+    enable_imdsv2: bool,
+    /// Lifetime of the service accounts' access tokens, 600-43200 s (default: Google's
+    /// 3600; more needs the `iam.allowServiceAccountCredentialLifetimeExtension` policy).
+    #[arg(long)]
+    token_lifetime_seconds: Option<u64>,
     #[arg(long, value_enum, default_value = "shell")]
     format: Format,
 }
 
-/// Reads `<Function>RoleArn` (else `<Function>RoleAttribute`) outputs of a stack.
+/// Reads the `<Function>RoleArn` outputs of a stack (the template's contract: one per
+/// function that federates). Two outputs naming the same role (a stack deployed from an older
+/// template also has `ListBucketsFunctionRoleArn`): the shorter key wins.
 async fn stack_roles(stack: &str, region: Option<String>) -> Result<Vec<FunctionRole>, String> {
+    formats::stack(stack)?;
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r));
@@ -100,30 +113,28 @@ async fn stack_roles(stack: &str, region: Option<String>) -> Result<Vec<Function
                 crossfed::ErrorChain(&e)
             )
         })?;
-    let outputs: Vec<(String, String)> = out
+    let mut outputs: Vec<(String, String)> = out
         .stacks()
         .first()
         .ok_or_else(|| format!("stack {stack} not found"))?
         .outputs()
         .iter()
         .filter_map(|o| Some((o.output_key()?.to_string(), o.output_value()?.to_string())))
+        .filter(|(key, _)| key.len() > "RoleArn".len() && key.ends_with("RoleArn"))
         .collect();
+    outputs.sort_by_key(|(key, _)| (key.len(), key.clone()));
     let mut roles: Vec<FunctionRole> = Vec::new();
-    for suffix in ["RoleArn", "RoleAttribute"] {
-        for (key, value) in &outputs {
-            let Some(prefix) = key.strip_suffix(suffix).filter(|p| !p.is_empty()) else {
-                continue;
-            };
-            let function = inputs::function_from_output_prefix(prefix);
-            if roles.iter().any(|r| r.function == function) {
-                continue;
-            }
-            roles.push(FunctionRole::parse(&function, value, None)?);
+    for (key, value) in &outputs {
+        let function = inputs::function_from_output_prefix(&key[..key.len() - "RoleArn".len()]);
+        let role = FunctionRole::parse(&function, value, None)
+            .map_err(|e| format!("stack output {key}: {e}"))?;
+        if !roles.iter().any(|r| r.role_arn() == role.role_arn()) {
+            roles.push(role);
         }
     }
     if roles.is_empty() {
         return Err(format!(
-            "stack {stack} has no <Function>RoleArn or <Function>RoleAttribute outputs; pass --role FUNCTION=ROLE_ARN"
+            "stack {stack} has no <Function>RoleArn outputs (deployed from another template?); pass --role FUNCTION=ROLE_ARN"
         ));
     }
     Ok(roles)
@@ -135,15 +146,25 @@ pub async fn run(args: Args) -> Outcome {
         .region
         .clone()
         .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()));
+    if let Some(r) = &region {
+        formats::aws_region(r)?;
+    }
     let mut roles = match &args.stack {
         Some(stack) => stack_roles(stack, region.clone()).await?,
         None => Vec::new(),
     };
     for spec in &args.roles {
-        let (function, role) = spec
-            .split_once('=')
-            .ok_or_else(|| format!("--role `{spec}`: expected FUNCTION=ROLE_ARN"))?;
-        let role = FunctionRole::parse(function, role, args.aws_account.as_deref())?;
+        let (function, role) = spec.split_once('=').ok_or_else(|| {
+            format!(
+                "--role {}: expected FUNCTION=ROLE_ARN",
+                formats::shown(spec)
+            )
+        })?;
+        if let Some(account) = &args.aws_account {
+            formats::aws_account("--aws-account", account)?;
+        }
+        let role = FunctionRole::parse(function, role, args.aws_account.as_deref())
+            .map_err(|e| format!("--role: {e}"))?;
         roles.retain(|r| r.function != role.function);
         roles.push(role);
     }
@@ -163,6 +184,8 @@ pub async fn run(args: Args) -> Outcome {
         kms_key_id: args.kms_key_id,
         region,
         stack: args.stack,
+        enable_imdsv2: args.enable_imdsv2,
+        token_lifetime_seconds: args.token_lifetime_seconds,
     };
     let plan = plan::plan(&inputs)?;
     match args.format {

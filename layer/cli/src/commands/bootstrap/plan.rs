@@ -8,19 +8,42 @@ use serde::Serialize;
 
 use super::cred_config::credential_config;
 use super::grants::{self, Grant};
-use super::inputs::{FunctionRole, Inputs, function_parameter, output_prefix, service_account_id};
+use super::inputs::{
+    FunctionRole, Inputs, MappingChoice, bucket_of, function_parameter, report_bucket,
+    service_account_id,
+};
 use super::setup;
+use super::template::{self, ConfigParameter};
 
-/// One command; `check`, when set, tells whether the resource already exists (then
-/// `update`, if any, runs instead of `create`).
+/// Lambda's session name is the function name: at most 64 characters.
+const LONGEST_SESSION: usize = 64;
+
+/// One command; `check`, when set, tells whether the resource already exists (then the
+/// `guards` run and `update`, if any, instead of `run`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Command {
     pub comment: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<Vec<String>>,
     pub run: Vec<String>,
+    /// When the resource exists: conditions that stop the script with what to do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<Guard>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<Vec<String>>,
+}
+
+/// Stops the script when the existing resource's field (`query` prints it) says the update
+/// would be wrong: `refuse_if` equal to the value, or `require` different from it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Guard {
+    pub query: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refuse_if: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require: Option<String>,
+    /// Why, and the command that fixes it.
+    pub message: String,
 }
 
 /// One function's part of the plan.
@@ -30,6 +53,8 @@ pub struct FunctionPlan {
     pub role_arn: String,
     /// The `attribute.aws_role` value Google computes for the role's sessions.
     pub aws_role_attribute: String,
+    /// The `google.subject` of the role's sessions (at most Google's 127 bytes).
+    pub google_subject: String,
     /// The `principalSet://` member bound to the service account.
     pub member: String,
     pub service_account: String,
@@ -66,6 +91,9 @@ pub struct Plan {
     pub sam_parameter_overrides: BTreeMap<String, String>,
     pub stack: Option<String>,
     pub project_id: String,
+    /// The configurations' `create-cred-config` flags.
+    pub enable_imdsv2: bool,
+    pub token_lifetime_seconds: Option<u64>,
 }
 
 /// Builds the plan.
@@ -86,7 +114,8 @@ pub fn plan(inputs: &Inputs) -> Result<Plan, String> {
         .iter()
         .map(|role| function_plan(inputs, role, &mapping, &pool_member_base))
         .collect::<Result<Vec<_>, _>>()?;
-    let attribute_condition = attribute_condition(&functions);
+    distinct_service_accounts(inputs, &functions)?;
+    let attribute_condition = attribute_condition(&functions, inputs.mapping, &roles[0]);
     let configs = config_files(inputs, &functions, &audience);
     let provider_setup = setup::Provider {
         project_id: &inputs.project_id,
@@ -99,7 +128,7 @@ pub fn plan(inputs: &Inputs) -> Result<Plan, String> {
     Ok(Plan {
         gcloud: setup::gcloud(&provider_setup, &functions),
         aws: setup::ssm(inputs, &configs),
-        sam_parameter_overrides: sam_overrides(inputs, &functions),
+        sam_parameter_overrides: sam_overrides(inputs, &functions)?,
         audience,
         pool_resource,
         provider,
@@ -110,23 +139,16 @@ pub fn plan(inputs: &Inputs) -> Result<Plan, String> {
         configs,
         stack: inputs.stack.clone(),
         project_id: inputs.project_id.clone(),
+        enable_imdsv2: inputs.enable_imdsv2,
+        token_lifetime_seconds: inputs.token_lifetime_seconds,
     })
 }
 
 /// The account all roles share and the roles sorted by function (one each).
 fn checked_roles(inputs: &Inputs) -> Result<(String, Vec<FunctionRole>), String> {
-    let Inputs {
-        project_id,
-        project_number,
-        ..
-    } = inputs;
+    inputs.check()?;
     if inputs.roles.is_empty() {
         return Err("no function roles: give --stack or --role FUNCTION=ROLE_ARN".into());
-    }
-    if !project_number.bytes().all(|b| b.is_ascii_digit()) || project_number.is_empty() {
-        return Err(format!(
-            "--project-number `{project_number}`: expected digits (gcloud projects describe {project_id} --format='value(projectNumber)')"
-        ));
     }
     let account = inputs.roles[0].account.clone();
     if let Some(other) = inputs.roles.iter().find(|r| r.account != account) {
@@ -150,10 +172,15 @@ fn function_plan(
     mapping: &AttributeMapping,
     pool_member_base: &str,
 ) -> Result<FunctionPlan, String> {
-    let assertion = AwsAssertion::from_arn(role.assumed_role_arn(&role.function));
-    let mapped = mapping
-        .evaluate(&assertion)
-        .map_err(|e| format!("attribute mapping: {e}"))?;
+    // The longest session Lambda gives the role: what Google maps must fit its limits.
+    let session = "s".repeat(LONGEST_SESSION);
+    let assertion = AwsAssertion::from_arn(role.assumed_role_arn(&session));
+    let mapped = mapping.evaluate(&assertion).map_err(|e| {
+        format!(
+            "attribute mapping for the sessions of {}: {e}",
+            role.function
+        )
+    })?;
     let aws_role_attribute = mapped
         .attributes
         .get("attribute.aws_role")
@@ -162,9 +189,14 @@ fn function_plan(
     let member = mapped
         .principal_set(pool_member_base, "aws_role")
         .ok_or("the mapping yields no attribute.aws_role")?;
-    let (service_account, config_parameter) = match &inputs.shared_service_account {
-        Some(name) => (name.clone(), inputs.config_parameter.clone()),
-        None => (
+    let in_template = template::config_parameter(&role.function);
+    let (service_account, config_parameter) = match (&inputs.shared_service_account, in_template) {
+        (Some(name), _) => (name.clone(), inputs.config_parameter.clone()),
+        (None, ConfigParameter::SharedOnly) => (
+            service_account_id(&role.function),
+            inputs.config_parameter.clone(),
+        ),
+        (None, _) => (
             service_account_id(&role.function),
             function_parameter(&inputs.config_parameter, &role.function),
         ),
@@ -177,11 +209,17 @@ fn function_plan(
             inputs.project_id
         )
     };
-    let (grants, notes) = grants::grants(&role.function, inputs)?;
+    let (grants, mut notes) = grants::grants(&role.function, inputs)?;
+    if in_template == ConfigParameter::NotInTemplate {
+        notes.push(format!(
+            "not a function of template.yaml: set CROSSFED_CONFIG_PARAMETER={config_parameter} on it"
+        ));
+    }
     Ok(FunctionPlan {
         function: role.function.clone(),
         role_arn: role.role_arn(),
         aws_role_attribute,
+        google_subject: mapped.subject,
         member,
         service_account,
         config_parameter,
@@ -190,22 +228,55 @@ fn function_plan(
     })
 }
 
-/// The provider's condition: exactly the functions' `attribute.aws_role` values.
-fn attribute_condition(functions: &[FunctionPlan]) -> String {
+/// Per-function service accounts: two functions whose names share their first 21
+/// characters would share one.
+fn distinct_service_accounts(inputs: &Inputs, functions: &[FunctionPlan]) -> Result<(), String> {
+    if inputs.shared_service_account.is_some() {
+        return Ok(());
+    }
+    for (i, f) in functions.iter().enumerate() {
+        if let Some(g) = functions[i + 1..]
+            .iter()
+            .find(|g| g.service_account == f.service_account)
+        {
+            return Err(format!(
+                "functions {} and {} would share the service account {}: shorten one name, or pass --shared-service-account",
+                f.function, g.function, f.service_account
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The provider's condition: exactly the functions' `attribute.aws_role` values. With the
+/// role-name mapping, also only sessions of an assumed role of this account: an IAM user
+/// whose path is `/assumed-role/NAME/` maps to the role name too.
+fn attribute_condition(
+    functions: &[FunctionPlan],
+    choice: MappingChoice,
+    role: &FunctionRole,
+) -> String {
     let mut values: Vec<&str> = Vec::new();
     for f in functions {
         if !values.contains(&f.aws_role_attribute.as_str()) {
             values.push(&f.aws_role_attribute);
         }
     }
-    format!(
+    let listed = format!(
         "attribute.aws_role in [{}]",
         values
             .iter()
             .map(|v| format!("'{v}'"))
             .collect::<Vec<_>>()
             .join(", ")
-    )
+    );
+    match choice {
+        MappingChoice::Default => listed,
+        MappingChoice::RoleName => format!(
+            "assertion.arn.startsWith('arn:{}:sts::{}:assumed-role/') && {listed}",
+            role.partition, role.account
+        ),
+    }
 }
 
 /// One credential configuration per parameter.
@@ -227,43 +298,58 @@ fn config_files(inputs: &Inputs, functions: &[FunctionPlan], audience: &str) -> 
             service_account: f.service_account.clone(),
             config_parameter: f.config_parameter.clone(),
             file,
-            json: credential_config(audience, Some(&f.service_account), false, None),
+            json: credential_config(
+                audience,
+                Some(&f.service_account),
+                inputs.enable_imdsv2,
+                inputs.token_lifetime_seconds,
+            ),
         });
     }
     configs
 }
 
-/// The template parameters the redeploy sets.
-fn sam_overrides(inputs: &Inputs, functions: &[FunctionPlan]) -> BTreeMap<String, String> {
+/// The template parameters the redeploy sets (only parameters the template has).
+fn sam_overrides(
+    inputs: &Inputs,
+    functions: &[FunctionPlan],
+) -> Result<BTreeMap<String, String>, String> {
     let mut sam = BTreeMap::new();
     sam.insert(
-        "GoogleCredentialConfigParameterName".to_string(),
+        template::SHARED_PARAMETER.to_string(),
         inputs.config_parameter.clone(),
     );
     sam.insert("GoogleCloudProject".to_string(), inputs.project_id.clone());
     if inputs.shared_service_account.is_none() {
         for f in functions {
-            sam.insert(
-                format!("{}ConfigParameterName", output_prefix(&f.function)),
-                f.config_parameter.clone(),
-            );
+            if let ConfigParameter::Own(parameter) = template::config_parameter(&f.function) {
+                sam.insert(parameter.to_string(), f.config_parameter.clone());
+            }
         }
     }
     if let Some(d) = &inputs.sync_destination {
         sam.insert("SyncDestination".into(), d.clone());
     }
-    if !inputs.report_gcs_buckets.is_empty() {
-        let names: Vec<&str> = inputs
-            .report_gcs_buckets
-            .iter()
-            .map(|b| b.trim_start_matches("gs://").trim_end_matches('/'))
-            .collect();
-        sam.insert("ReportGcsBuckets".into(), names.join(","));
+    // Extra buckets only: the template always inventories the destination, and the report
+    // refuses a bucket listed twice.
+    let destination = match &inputs.sync_destination {
+        Some(d) => Some(bucket_of(d, "--sync-destination")?),
+        None => None,
+    };
+    let mut extra: Vec<&str> = Vec::new();
+    for b in &inputs.report_gcs_buckets {
+        let name = report_bucket(b)?;
+        if destination.as_deref() != Some(&format!("gs://{name}")) && !extra.contains(&name) {
+            extra.push(name);
+        }
+    }
+    if !extra.is_empty() {
+        sam.insert("ReportGcsBuckets".into(), extra.join(","));
     }
     if let Some(l) = &inputs.vertex_location {
         sam.insert("VertexLocation".into(), l.clone());
     }
-    sam
+    Ok(sam)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
-use super::plan::{Command, Plan};
+use super::plan::{Command, Guard, Plan};
 
 /// Quotes one shell word (POSIX sh): bare when safe, else in single quotes, else (for
 /// CEL with single quotes) in double quotes when nothing in it is special there.
@@ -32,28 +32,64 @@ fn shell_line(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// A comment line: control characters (none pass the input checks) shown escaped, so a
+/// comment never ends early.
+fn comment(out: &mut String, text: &str) {
+    let text: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    let _ = writeln!(out, "# {text}");
+}
+
+fn render_guard(out: &mut String, g: &Guard) {
+    let query = format!("\"$({} 2>/dev/null)\"", shell_line(&g.query));
+    let test = match (&g.refuse_if, &g.require) {
+        (Some(v), _) => format!("[ {query} = {} ]", shell_quote(v)),
+        (None, Some(v)) => format!("[ {query} != {} ]", shell_quote(v)),
+        (None, None) => return,
+    };
+    let _ = writeln!(out, "  if {test}; then");
+    let _ = writeln!(
+        out,
+        "    echo {} >&2",
+        shell_quote(&format!("crossfed bootstrap: {}", g.message))
+    );
+    let _ = writeln!(out, "    exit 1");
+    let _ = writeln!(out, "  fi");
+}
+
 fn render_command(out: &mut String, c: &Command) {
-    let _ = writeln!(out, "# {}", c.comment);
-    match (&c.check, &c.update) {
-        (Some(check), Some(update)) => {
-            let _ = writeln!(out, "if {} >/dev/null 2>&1; then", shell_line(check));
-            let _ = writeln!(out, "  {}", shell_line(update));
-            let _ = writeln!(out, "else");
-            let _ = writeln!(out, "  {}", shell_line(&c.run));
-            let _ = writeln!(out, "fi");
-        }
-        (Some(check), None) => {
-            let _ = writeln!(
-                out,
-                "{} >/dev/null 2>&1 ||\n  {}",
-                shell_line(check),
-                shell_line(&c.run)
-            );
-        }
-        _ => {
-            let _ = writeln!(out, "{}", shell_line(&c.run));
-        }
+    comment(out, &c.comment);
+    let Some(check) = &c.check else {
+        let _ = writeln!(out, "{}", shell_line(&c.run));
+        return;
+    };
+    if c.guards.is_empty() && c.update.is_none() {
+        let _ = writeln!(
+            out,
+            "{} >/dev/null 2>&1 ||\n  {}",
+            shell_line(check),
+            shell_line(&c.run)
+        );
+        return;
     }
+    let _ = writeln!(out, "if {} >/dev/null 2>&1; then", shell_line(check));
+    for g in &c.guards {
+        render_guard(out, g);
+    }
+    if let Some(update) = &c.update {
+        let _ = writeln!(out, "  {}", shell_line(update));
+    }
+    let _ = writeln!(out, "else");
+    let _ = writeln!(out, "  {}", shell_line(&c.run));
+    let _ = writeln!(out, "fi");
 }
 
 /// The plan as a shell script (safe to run again: creates what is missing, updates the
@@ -61,26 +97,30 @@ fn render_command(out: &mut String, c: &Command) {
 pub fn render_shell(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "#!/bin/sh");
-    let _ = writeln!(
-        out,
-        "# crossfed bootstrap: Workload Identity Federation for {} (AWS account {}) in Google Cloud project {}.",
-        plan.stack
-            .as_deref()
-            .map_or("the given roles".to_string(), |s| format!("stack {s}")),
-        plan.account,
-        plan.project_id
+    comment(
+        &mut out,
+        &format!(
+            "crossfed bootstrap: Workload Identity Federation for {} (AWS account {}) in Google Cloud project {}.",
+            plan.stack
+                .as_deref()
+                .map_or("the given roles".to_string(), |s| format!("stack {s}")),
+            plan.account,
+            plan.project_id
+        ),
     );
-    let _ = writeln!(out, "# Provider audience: {}", plan.audience);
+    comment(&mut out, &format!("Provider audience: {}", plan.audience));
     let _ = writeln!(out, "set -eu\n");
-    let _ = writeln!(out, "# Functions:");
+    comment(&mut out, "Functions:");
     for f in &plan.functions {
-        let _ = writeln!(
-            out,
-            "#   {}: role {} -> attribute.aws_role {} -> {}",
-            f.function, f.role_arn, f.aws_role_attribute, f.service_account
+        comment(
+            &mut out,
+            &format!(
+                "  {}: role {} -> attribute.aws_role {} -> {}",
+                f.function, f.role_arn, f.aws_role_attribute, f.service_account
+            ),
         );
         for n in &f.notes {
-            let _ = writeln!(out, "#     note: {n}");
+            comment(&mut out, &format!("    note: {n}"));
         }
     }
     out.push('\n');
@@ -88,13 +128,25 @@ pub fn render_shell(plan: &Plan) -> String {
         render_command(&mut out, c);
         out.push('\n');
     }
+    let mut gcloud_flags = String::new();
+    if plan.enable_imdsv2 {
+        gcloud_flags.push_str(" --enable-imdsv2");
+    }
+    if let Some(secs) = plan.token_lifetime_seconds {
+        let _ = write!(
+            gcloud_flags,
+            " --service-account-token-lifetime-seconds={secs}"
+        );
+    }
     for c in &plan.configs {
-        let _ = writeln!(
-            out,
-            "# Credential configuration for {} (what `gcloud iam workload-identity-pools create-cred-config {} --service-account={} --aws` writes)",
-            c.service_account,
-            plan.audience.trim_start_matches("//iam.googleapis.com/"),
-            c.service_account
+        comment(
+            &mut out,
+            &format!(
+                "Credential configuration for {} (what `gcloud iam workload-identity-pools create-cred-config {} --service-account={} --aws{gcloud_flags}` writes)",
+                c.service_account,
+                plan.audience.trim_start_matches("//iam.googleapis.com/"),
+                c.service_account
+            ),
         );
         let _ = writeln!(out, "cat > {} <<'JSON'\n{}\nJSON\n", c.file, c.json);
     }
@@ -102,22 +154,32 @@ pub fn render_shell(plan: &Plan) -> String {
         render_command(&mut out, c);
         out.push('\n');
     }
-    let _ = writeln!(out, "# SAM parameter overrides:");
+    let sam = sam_deploy_line(plan);
+    comment(&mut out, "SAM parameter overrides:");
+    comment(&mut out, &sam);
+    let _ = writeln!(
+        out,
+        "echo {}",
+        shell_quote(&format!("Google Cloud is set up. Redeploy with: {sam}"))
+    );
+    out
+}
+
+/// `sam deploy [--stack-name S] --parameter-overrides 'K=V' …`, quoted for a shell.
+fn sam_deploy_line(plan: &Plan) -> String {
     let overrides: Vec<String> = plan
         .sam_parameter_overrides
         .iter()
         .map(|(k, v)| shell_quote(&format!("{k}={v}")))
         .collect();
-    let _ = writeln!(
-        out,
-        "# sam deploy{} --parameter-overrides {}",
+    format!(
+        "sam deploy{} --parameter-overrides {}",
         plan.stack
             .as_deref()
             .map(|s| format!(" --stack-name {}", shell_quote(s)))
             .unwrap_or_default(),
         overrides.join(" ")
-    );
-    out
+    )
 }
 
 /// The plan as JSON, for automation.

@@ -5,7 +5,7 @@ use crossfed::google::AttributeMapping;
 
 use super::grants::Grant;
 use super::inputs::Inputs;
-use super::plan::{Command, ConfigFile, FunctionPlan};
+use super::plan::{Command, ConfigFile, FunctionPlan, Guard};
 
 fn args(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -31,70 +31,138 @@ pub fn gcloud(p: &Provider, functions: &[FunctionPlan]) -> Vec<Command> {
     gcloud
 }
 
+/// Guards of an existing pool or provider: not soft-deleted (30 days before it is purged,
+/// its ID cannot be created again) and not disabled.
+fn lifecycle_guards(
+    what: &str,
+    describe: &[String],
+    undelete: String,
+    enable: String,
+) -> Vec<Guard> {
+    let field = |f: &str| -> Vec<String> {
+        describe
+            .iter()
+            .cloned()
+            .chain([format!("--format=value({f})")])
+            .collect()
+    };
+    vec![
+        Guard {
+            query: field("state"),
+            refuse_if: Some("DELETED".into()),
+            require: None,
+            message: format!(
+                "{what} is soft-deleted: restore it with `{undelete}`, then run this script again"
+            ),
+        },
+        Guard {
+            query: field("disabled"),
+            refuse_if: Some("True".into()),
+            require: None,
+            message: format!(
+                "{what} is disabled: enable it with `{enable}`, then run this script again"
+            ),
+        },
+    ]
+}
+
 fn pool(p: &Provider, project: &str) -> Command {
     let pool = p.pool;
+    let base = |verb: &str| {
+        args(&[
+            "gcloud",
+            "iam",
+            "workload-identity-pools",
+            verb,
+            pool,
+            project,
+            "--location=global",
+        ])
+    };
+    let describe = base("describe");
+    let line = |v: Vec<String>| v.join(" ");
+    let mut enable = base("update");
+    enable.push("--no-disabled".into());
     Command {
         comment: format!("Workload identity pool {pool}"),
-        check: Some(args(&[
-            "gcloud",
-            "iam",
-            "workload-identity-pools",
-            "describe",
-            pool,
-            project,
-            "--location=global",
-        ])),
-        run: args(&[
-            "gcloud",
-            "iam",
-            "workload-identity-pools",
-            "create",
-            pool,
-            project,
-            "--location=global",
-            "--display-name=AWS Lambda (crossfed)",
-        ]),
+        check: Some(describe.clone()),
+        run: base("create")
+            .into_iter()
+            .chain(["--display-name=AWS Lambda (crossfed)".to_string()])
+            .collect(),
+        guards: lifecycle_guards(
+            &format!("workload identity pool {pool}"),
+            &describe,
+            line(base("undelete")),
+            line(enable),
+        ),
         update: None,
     }
 }
 
 fn provider(p: &Provider, project: &str) -> Command {
-    let common = [
-        "gcloud".to_string(),
-        "iam".into(),
-        "workload-identity-pools".into(),
-        "providers".into(),
-    ];
-    let tail = [
-        p.provider.to_string(),
-        project.to_string(),
-        "--location=global".into(),
-        format!("--workload-identity-pool={}", p.pool),
-    ];
+    let command = |verb: &str, extra: &[String]| -> Vec<String> {
+        let head = [
+            "gcloud",
+            "iam",
+            "workload-identity-pools",
+            "providers",
+            verb,
+        ];
+        head.iter()
+            .map(|s| s.to_string())
+            .chain([
+                p.provider.to_string(),
+                project.to_string(),
+                "--location=global".into(),
+                format!("--workload-identity-pool={}", p.pool),
+            ])
+            .chain(extra.iter().cloned())
+            .collect()
+    };
     let settings = [
         format!("--attribute-mapping={}", p.mapping.to_flag()),
         format!("--attribute-condition={}", p.condition),
     ];
-    let cmd = |verb: &str, extra: &[String]| -> Vec<String> {
-        common
-            .iter()
-            .cloned()
-            .chain([verb.to_string()])
-            .chain(tail.iter().cloned())
-            .chain(extra.iter().cloned())
-            .collect()
-    };
     let mut create_extra = vec![format!("--account-id={}", p.account)];
     create_extra.extend(settings.iter().cloned());
+    let describe = command("describe", &[]);
+    let what = format!("provider {}", p.provider);
+    let mut guards = lifecycle_guards(
+        &what,
+        &describe,
+        command("undelete", &[]).join(" "),
+        command("update-aws", &["--no-disabled".to_string()]).join(" "),
+    );
+    guards.push(Guard {
+        query: command("describe", &["--format=value(aws.accountId)".to_string()]),
+        refuse_if: None,
+        require: Some(p.account.to_string()),
+        message: format!(
+            "{what} admits another AWS account than {}: pass --provider with another ID (one provider per account)",
+            p.account
+        ),
+    });
     Command {
         comment: format!(
             "AWS provider {}: account {}, admits exactly the stack's roles",
             p.provider, p.account
         ),
-        check: Some(cmd("describe", &[])),
-        run: cmd("create-aws", &create_extra),
-        update: Some(cmd("update-aws", &settings)),
+        check: Some(describe),
+        run: command("create-aws", &create_extra),
+        guards,
+        update: Some(command("update-aws", &settings)),
     }
+}
+
+/// `crossfed FUNCTION, …`, cut to Google's 100 bytes for a display name.
+fn display_name(users: &[&str]) -> String {
+    let mut name = format!("crossfed {}", users.join(", "));
+    if name.len() > 100 {
+        name.truncate(97);
+        name.push_str("...");
+    }
+    name
 }
 
 /// One per service account, named for the functions that use it.
@@ -129,8 +197,9 @@ fn service_accounts(functions: &[FunctionPlan], project: &str) -> Vec<Command> {
                 "create",
                 id,
                 project,
-                &format!("--display-name=crossfed {}", users.join(", ")),
+                &format!("--display-name={}", display_name(&users)),
             ]),
+            guards: Vec::new(),
             update: None,
         });
     }
@@ -162,7 +231,9 @@ fn impersonation_bindings(functions: &[FunctionPlan], project: &str) -> Vec<Comm
                 project,
                 "--role=roles/iam.workloadIdentityUser",
                 &format!("--member={}", f.member),
+                "--condition=None",
             ]),
+            guards: Vec::new(),
             update: None,
         });
     }
@@ -199,12 +270,14 @@ fn role_grants(functions: &[FunctionPlan]) -> Vec<Command> {
                     &g.resource,
                     &member,
                     &role,
+                    "--condition=None",
                 ]),
             };
             out.push(Command {
                 comment: format!("{}: {} on {}", f.function, g.role, g.resource),
                 check: None,
                 run,
+                guards: Vec::new(),
                 update: None,
             });
         }
@@ -239,6 +312,7 @@ pub fn ssm(inputs: &Inputs, configs: &[ConfigFile]) -> Vec<Command> {
                 comment: format!("Credential configuration for {}", c.service_account),
                 check: None,
                 run,
+                guards: Vec::new(),
                 update: None,
             }
         })

@@ -33,5 +33,7 @@ pub fn inputs(n: usize, mapping: MappingChoice, shared: bool) -> Inputs {
         kms_key_id: (!shared).then(|| "alias/crossfed".to_string()),
         region: Some("eu-west-1".into()),
         stack: Some("crossfed".into()),
+        enable_imdsv2: false,
+        token_lifetime_seconds: None,
     }
 }
