@@ -218,7 +218,9 @@ pub fn render_json(plan: &Plan) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::super::inputs::MappingChoice;
+    use proptest::prelude::*;
+
+    use super::super::inputs::{FunctionRole, Inputs, MappingChoice};
     use super::super::plan::plan;
     use super::super::test_inputs::inputs;
     use super::*;
@@ -263,5 +265,103 @@ mod tests {
         assert_eq!(shell_quote("a'b c"), "\"a'b c\"");
         assert_eq!(shell_quote("a'b $c"), r"'a'\''b $c'");
         assert_eq!(shell_quote("a b"), "'a b'");
+    }
+
+    #[test]
+    fn every_binding_carries_condition_none() {
+        for mapping in [MappingChoice::Default, MappingChoice::RoleName] {
+            for shared in [false, true] {
+                let script = render_shell(&plan(&inputs(3, mapping, shared)).unwrap());
+                let bindings: Vec<&str> = script
+                    .lines()
+                    .filter(|l| l.contains("add-iam-policy-binding"))
+                    .collect();
+                assert!(bindings.len() >= 6, "{script}");
+                for line in bindings {
+                    assert!(line.trim_end().ends_with(" --condition=None"), "{line}");
+                }
+            }
+        }
+    }
+
+    /// Outside the heredocs, every line of the script is a comment or one of the commands
+    /// bootstrap writes, and no line holds a control character.
+    fn assert_only_our_lines(script: &str) {
+        const STARTS: [&str; 10] = [
+            "#", "set -eu", "if ", "else", "fi", "gcloud ", "aws ", "cat > ", "echo ", "exit 1",
+        ];
+        let mut heredoc = false;
+        for line in script.lines() {
+            assert!(!line.chars().any(char::is_control), "{line:?}");
+            if heredoc {
+                heredoc = line != "JSON";
+                continue;
+            }
+            let trimmed = line.trim_start();
+            assert!(
+                trimmed.is_empty() || STARTS.iter().any(|s| trimmed.starts_with(s)),
+                "a line bootstrap does not write: {line:?}"
+            );
+            heredoc = trimmed.starts_with("cat > ");
+        }
+    }
+
+    /// Sets one free-text flag (or the partition of a role ARN) to `value`.
+    fn with_flag(flag: usize, value: &str) -> Inputs {
+        let mut i = inputs(3, MappingChoice::RoleName, false);
+        match flag {
+            0 => i.project_id = value.into(),
+            1 => i.pool = value.into(),
+            2 => i.provider = Some(value.into()),
+            3 => i.shared_service_account = Some(value.into()),
+            4 => i.config_parameter = value.into(),
+            5 => i.vertex_location = Some(value.into()),
+            6 => i.sync_destination = Some(format!("gs://my-sync-bucket/{value}")),
+            7 => i.report_gcs_buckets.push(value.into()),
+            8 => i.report_output = Some(format!("gs://my-reports/{value}")),
+            9 => i.kms_key_id = Some(value.into()),
+            10 => i.region = Some(value.into()),
+            11 => i.stack = Some(value.into()),
+            12 => i.project_number = value.into(),
+            _ => {
+                let arn = format!("arn:{value}:iam::111122223333:role/crossfed-x");
+                match FunctionRole::parse("gcs-sync", &arn, None) {
+                    Ok(role) => i.roles[1] = role,
+                    Err(e) => i.project_number = e,
+                }
+            }
+        }
+        i
+    }
+
+    fn nasty() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[a-z0-9./'\"`$(){}\\;|&<>!* \n\r\t\x00-]{0,24}",
+            Just("x\nrm -rf ~".to_string()),
+            Just("$(touch /tmp/pwned)".to_string()),
+            Just("`id`".to_string()),
+            Just("a\0b".to_string()),
+            Just("aws'] || 'a' in ['a".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_flag_value_is_refused_clearly_or_stays_one_word(flag in 0usize..14, value in nasty()) {
+            match plan(&with_flag(flag, &value)) {
+                Ok(p) => {
+                    assert_only_our_lines(&render_shell(&p));
+                    let json = serde_json::to_string(&render_json(&p)).unwrap();
+                    prop_assert!(serde_json::from_str::<Value>(&json).is_ok());
+                }
+                Err(e) => {
+                    prop_assert!(!e.chars().any(char::is_control), "{e:?}");
+                    prop_assert!(e.contains("--") || e.contains("expected"), "{e}");
+                }
+            }
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! What a failed step means and the exact fix: Google's and AWS's errors mapped to their
 //! likely cause.
 
-use crossfed::google::{ConfigSource, ExternalAccountConfig, MappedAttributes};
+use crossfed::google::{
+    AttributeMapping, ConfigSource, ExternalAccountConfig, MappedAttributes, MappingError,
+};
 use crossfed::{Error, ErrorChain, Step};
 
 use super::report::Check;
@@ -21,6 +23,35 @@ pub fn gcloud_provider_flags(config: &ExternalAccountConfig) -> String {
     format!(
         "{} --workload-identity-pool={} --location={} --project={}",
         p.provider_id, p.pool_id, p.location, p.project_number
+    )
+}
+
+/// The fix for a `google.subject` over Google's 127 bytes: the assumed-role ARN without the
+/// session, as `crossfed bootstrap` maps it.
+fn shorter_subject(config: &ExternalAccountConfig) -> String {
+    let role_arn = AttributeMapping::google_default_aws()
+        .expression("attribute.aws_role")
+        .unwrap_or_default()
+        .to_string();
+    format!(
+        "Google limits google.subject to 127 bytes, and Lambda's session name (the function name, up to 64 characters) makes the whole ARN longer: map the role ARN without the session, e.g. `gcloud iam workload-identity-pools providers update-aws {} \"--attribute-mapping=google.subject={role_arn},attribute.aws_role={role_arn}\"` (keep the provider's other attributes; `crossfed bootstrap` writes this mapping)",
+        gcloud_provider_flags(config)
+    )
+}
+
+/// Step 3 failed: the mapping cannot map this caller (or exceeds Google's limits).
+pub fn mapping_failure(e: &MappingError, config: &ExternalAccountConfig) -> Check {
+    let fix = if e.expression == "google.subject" && e.message.contains("bytes") {
+        shorter_subject(config)
+    } else if e.message.contains("more than Google's") {
+        "map fewer or shorter attributes: Google allows 50 custom attributes, 2048 characters per expression and 8 KB of mapped attributes".to_string()
+    } else {
+        "fix that mapping entry so it yields a string for assumed-role ARNs".to_string()
+    };
+    Check::fail(
+        "attributes",
+        format!("Google cannot map this caller: {e}"),
+        fix,
     )
 }
 
@@ -87,7 +118,13 @@ pub fn sts_failure(e: &Error, config: &ExternalAccountConfig, mapped: &MappedAtt
         .get("attribute.aws_role")
         .cloned()
         .unwrap_or_default();
-    let (why, fix) = if d.contains("full resource name of the identity provider")
+    let (why, fix) = if d.contains("google.subject") && d.contains("exceeds") {
+        (
+            "the provider's mapping makes a google.subject longer than Google's 127 bytes"
+                .to_string(),
+            shorter_subject(config),
+        )
+    } else if d.contains("full resource name of the identity provider")
         || d.contains("invalid value for \"audience\"")
     {
         (

@@ -11,7 +11,8 @@ use crossfed::{Step, Token};
 
 use super::Options;
 use super::fixes::{
-    config_failure, gcloud_provider_flags, impersonation_failure, pool_path, sts_failure,
+    config_failure, gcloud_provider_flags, impersonation_failure, mapping_failure, pool_path,
+    sts_failure,
 };
 use super::provider::fetch_provider;
 use super::report::Check;
@@ -161,13 +162,9 @@ pub async fn attributes(
     let pool = pool_path(config);
     let settings = provider_settings(opts, config, caller).await?;
     let (mapping, mapping_note) = mapping(&settings)?;
-    let mapped = mapping.evaluate(caller).map_err(|e| {
-        Check::fail(
-            "attributes",
-            format!("Google cannot map this caller: {e}"),
-            "fix that mapping entry so it yields a string for assumed-role ARNs",
-        )
-    })?;
+    let mapped = mapping
+        .evaluate(caller)
+        .map_err(|e| mapping_failure(&e, config))?;
     let mut check = Check::pass("attributes", "attributes computed").detail(mapping_note);
     check = check.detail(format!("google.subject: {}", mapped.subject));
     for (k, v) in &mapped.attributes {
