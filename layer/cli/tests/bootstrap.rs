@@ -5,12 +5,11 @@
 //! against the template: parameters, configuration parameters, roles, subjects, condition.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
 use crossfed::google::attribute_mapping::MAX_SUBJECT_BYTES;
 use crossfed::google::{AttributeCondition, AttributeMapping, AwsAssertion};
-use crossfed_tests::LocalCloud;
+use crossfed_tests::{LocalCloud, venv_python, workspace_root};
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "111122223333";
@@ -40,20 +39,10 @@ const FLAGS: [&str; 12] = [
     "us-central1",
 ];
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// The stack `name` as deployed from template.yaml with `parameters`.
 fn deployed(name: &str, parameters: &BTreeMap<String, String>) -> Value {
-    let python = root().join(".venv-sam/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make sam-venv` (make test does)",
-        python.display()
-    );
-    let out = Command::new(python)
-        .arg(root().join("deploy/check_template.py"))
+    let out = Command::new(venv_python(".venv-sam", "sam-venv"))
+        .arg(workspace_root().join("deploy/check_template.py"))
         .args(["--stack", name, "--parameters"])
         .arg(serde_json::to_string(parameters).unwrap())
         .output()

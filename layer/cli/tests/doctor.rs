@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{AwsRoleMapping, FakeGoogleConfig, GoogleApi, LocalCloud};
+use crossfed_tests::{AwsRoleMapping, FakeGoogleConfig, GoogleApi, LocalCloud, SubjectMapping};
 use serde_json::Value;
 
 struct Run {
@@ -457,4 +457,97 @@ async fn fetch_provider_checks_condition_and_account_locally() {
             "{fix}"
         );
     }
+}
+
+/// Credentials of a session of a role whose name and session name are as long as AWS allows
+/// (CloudFormation names Lambda roles and functions up to 64 characters, and Lambda's session
+/// name is the function name): the whole session ARN is 167 bytes.
+async fn long_session(cloud: &LocalCloud) -> (String, Vec<(&'static str, String)>) {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(aws_credential_types::Credentials::new(
+            &cloud.admin_access_key_id,
+            &cloud.admin_secret_access_key,
+            None,
+            None,
+            "admin",
+        ))
+        .region(aws_config::Region::new(cloud.region.clone()))
+        .endpoint_url(&cloud.moto_url)
+        .load()
+        .await;
+    let role = format!(
+        "team-data-platform-crossfed-p-CrossCloudReportFunctionRole-{:05}",
+        fastrand::u32(..100_000)
+    );
+    let out = aws_sdk_sts::Client::new(&config)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{}:role/{role}", cloud.account_id))
+        .role_session_name("team-data-platform-crossfed-pr-CrossCloudReportFunction-A1B2C3D4")
+        .send()
+        .await
+        .expect("assume a long-named role in moto");
+    let c = out.credentials().unwrap();
+    let arn = out.assumed_role_user().unwrap().arn().to_string();
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", c.access_key_id().to_string()),
+        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_string()),
+        ("AWS_SESSION_TOKEN", c.session_token().to_string()),
+    ];
+    (arn, env)
+}
+
+#[tokio::test]
+async fn a_subject_over_127_bytes_is_found_locally_and_at_sts_with_the_shorter_mapping() {
+    let s = Scenario::start().await;
+    let (arn, mut env) = long_session(&s.cloud).await;
+    assert!(arn.len() > 127, "{arn}");
+    let file = write_config(&s.config_json(&ConfigShape::default()));
+    env.extend(file_env(&file));
+
+    // Google's default mapping (google.subject=assertion.arn): doctor finds it locally.
+    let run = doctor(&s, false, &env_refs(&env), &[]);
+    let fix = assert_fails_at(&run, "attributes");
+    let summary = step(&run, "attributes")["summary"].as_str().unwrap();
+    assert!(summary.contains("127"), "{summary}");
+    assert!(
+        fix.contains("127 bytes")
+            && fix.contains("update-aws")
+            && fix.contains(
+                "--attribute-mapping=google.subject=assertion.arn.contains('assumed-role')"
+            ),
+        "{fix}"
+    );
+    assert_eq!(s.google.calls(GoogleApi::Sts), 0);
+
+    // Told a mapping that fits, doctor passes the step; the fake STS, whose provider still
+    // maps the whole ARN, refuses as Google does, and doctor names the same fix.
+    let short = fix
+        .split("\"--attribute-mapping=")
+        .nth(1)
+        .and_then(|m| m.split('"').next())
+        .unwrap()
+        .to_string();
+    let run = doctor(&s, false, &env_refs(&env), &["--attribute-mapping", &short]);
+    let fix = assert_fails_at(&run, "sts");
+    let summary = step(&run, "sts")["summary"].as_str().unwrap();
+    assert!(summary.contains("exceeds the 127 bytes limit"), "{summary}");
+    assert!(fix.contains(&short), "{fix}");
+
+    // With that mapping on the provider, the exchange succeeds.
+    let role_arn = arn.rsplit_once('/').unwrap().0.to_string();
+    let fixed = Scenario::start_with(move |c| {
+        c.subject_mapping = SubjectMapping::AssumedRoleArn;
+        c.bindings = vec![c.principal_set_for_aws_role(&role_arn)];
+    })
+    .await;
+    let file = write_config(&fixed.config_json(&ConfigShape::default()));
+    env.truncate(3);
+    env.extend(file_env(&file));
+    let run = doctor(
+        &fixed,
+        false,
+        &env_refs(&env),
+        &["--attribute-mapping", &short],
+    );
+    assert_eq!(run.code, 0, "{}", run.json);
 }

@@ -79,17 +79,17 @@ pub async fn configuration(opts: &Options) -> StepResult<Loaded> {
 
 /// Step 2: The AWS caller (GetCallerIdentity).
 pub async fn aws_caller(loaded: &Loaded) -> StepResult<AwsAssertion> {
-    let me = loaded.creds.whoami().await.map_err(|e| {
+    let arn = loaded.creds.caller_arn().await.map_err(|e| {
         Check::fail(
             "aws",
             e.to_string(),
             "give this shell AWS credentials of the function's role: e.g. `aws sts assume-role --role-arn ROLE_ARN --role-session-name doctor` and export the keys, or set AWS_PROFILE; check AWS_REGION",
         )
     })?;
-    let assertion = AwsAssertion::from_arn(&me.aws_arn);
-    let mut check = Check::pass("aws", format!("caller {}", me.aws_arn))
+    let assertion = AwsAssertion::from_arn(&arn);
+    let mut check = Check::pass("aws", format!("caller {arn}"))
         .detail(format!("account: {}", assertion.account));
-    if !me.aws_arn.contains(":assumed-role/") {
+    if !arn.contains(":assumed-role/") {
         check = check.detail(
             "not an assumed role: Lambda runs as an assumed role, and role-based conditions and principal sets will not match this caller",
         );
