@@ -33,7 +33,7 @@ if gcloud iam workload-identity-pools providers describe aws-111122223333 --proj
     exit 1
   fi
   if [ "$(gcloud iam workload-identity-pools providers describe aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda '--format=value(aws.accountId)' 2>/dev/null)" != 111122223333 ]; then
-    echo 'crossfed bootstrap: provider aws-111122223333 admits another AWS account than 111122223333: pass --provider with another ID (one provider per account)' >&2
+    echo 'crossfed bootstrap: provider aws-111122223333 admits another AWS account than 111122223333 (or its account could not be read): pass --provider with another ID (one provider per account)' >&2
     exit 1
   fi
   gcloud iam workload-identity-pools providers update-aws aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda "--attribute-mapping=google.subject=assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn,attribute.aws_account=assertion.account,attribute.aws_role=assertion.arn.extract('assumed-role/{role}/')" "--attribute-condition=assertion.arn.startsWith('arn:aws:sts::111122223333:assumed-role/') && attribute.aws_role in ['crossfed-CrossCloudReportFunctionRole-MnOpQr345678', 'crossfed-GcsSyncFunctionRole-GhIjKl789012', 'crossfed-ListBucketsFunctionRole-AbCdEf123456']"

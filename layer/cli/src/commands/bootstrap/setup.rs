@@ -139,7 +139,7 @@ fn provider(p: &Provider, project: &str) -> Command {
         refuse_if: None,
         require: Some(p.account.to_string()),
         message: format!(
-            "{what} admits another AWS account than {}: pass --provider with another ID (one provider per account)",
+            "{what} admits another AWS account than {} (or its account could not be read): pass --provider with another ID (one provider per account)",
             p.account
         ),
     });
