@@ -147,6 +147,7 @@ pub fn plan(inputs: &Inputs) -> Result<Plan, String> {
 /// The account all roles share and the roles sorted by function (one each).
 fn checked_roles(inputs: &Inputs) -> Result<(String, Vec<FunctionRole>), String> {
     inputs.check()?;
+    outside_sync_destination(inputs)?;
     if inputs.roles.is_empty() {
         return Err("no function roles: give --stack or --role FUNCTION=ROLE_ARN".into());
     }
@@ -163,6 +164,36 @@ fn checked_roles(inputs: &Inputs) -> Result<(String, Vec<FunctionRole>), String>
         return Err(format!("function {} is given twice", w[0].function));
     }
     Ok((account, roles))
+}
+
+/// The sync destination's prefix belongs to gcs-sync: its backfill removes what S3 does not
+/// have there. A report written inside it would be deleted, so it is refused.
+fn outside_sync_destination(inputs: &Inputs) -> Result<(), String> {
+    let (Some(dest), Some(out)) = (&inputs.sync_destination, &inputs.report_output) else {
+        return Ok(());
+    };
+    let split = |url: &str| -> (String, String) {
+        let rest = url.trim_start_matches("gs://");
+        let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let path = path.trim_end_matches('/');
+        let path = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        (bucket.to_string(), path)
+    };
+    if !out.starts_with("gs://") {
+        return Ok(());
+    }
+    let (dest_bucket, dest_prefix) = split(dest);
+    let (out_bucket, out_path) = split(out);
+    if dest_bucket == out_bucket && out_path.starts_with(&dest_prefix) {
+        return Err(format!(
+            "--report-output {out} is inside --sync-destination {dest}: that prefix belongs to gcs-sync, which deletes there what the source bucket does not have; write the report elsewhere"
+        ));
+    }
+    Ok(())
 }
 
 /// The member, service account, parameter and grants of one function.
@@ -407,5 +438,24 @@ mod tests {
         let mut i = inputs(1, MappingChoice::Default, true);
         i.project_number = "my-project".into();
         assert!(plan(&i).unwrap_err().contains("--project-number"));
+        // The sync destination's prefix is gcs-sync's alone.
+        for (dest, out, inside) in [
+            ("gs://bkt/mirror", "gs://bkt/mirror/reports", true),
+            ("gs://bkt/mirror/", "gs://bkt/mirror", true),
+            ("gs://bkt", "gs://bkt/reports", true),
+            ("gs://bkt/mirror", "gs://bkt/mirrored", false),
+            ("gs://bkt/mirror", "gs://bkt/reports", false),
+            ("gs://bkt/mirror", "gs://other/mirror", false),
+            ("gs://bkt/mirror", "s3://bkt/mirror", false),
+        ] {
+            let mut i = inputs(3, MappingChoice::Default, false);
+            i.sync_destination = Some(dest.into());
+            i.report_output = Some(out.into());
+            let result = plan(&i);
+            assert_eq!(result.is_err(), inside, "{dest} {out}");
+            if let Err(e) = result {
+                assert!(e.contains("belongs to gcs-sync"), "{e}");
+            }
+        }
     }
 }

@@ -123,6 +123,12 @@ pub fn render_shell(plan: &Plan) -> String {
             comment(&mut out, &format!("    note: {n}"));
         }
     }
+    for (sa, grants) in shared_grants(plan) {
+        comment(
+            &mut out,
+            &format!("  {sa} is shared: each of its functions may use all of: {grants}"),
+        );
+    }
     out.push('\n');
     for c in &plan.gcloud {
         render_command(&mut out, c);
@@ -162,6 +168,31 @@ pub fn render_shell(plan: &Plan) -> String {
         "echo {}",
         shell_quote(&format!("Google Cloud is set up. Redeploy with: {sam}"))
     );
+    out
+}
+
+/// Service accounts used by more than one function, with everything they are granted.
+fn shared_grants(plan: &Plan) -> Vec<(&str, String)> {
+    let mut out: Vec<(&str, String)> = Vec::new();
+    for f in &plan.functions {
+        let users = plan
+            .functions
+            .iter()
+            .filter(|g| g.service_account == f.service_account);
+        if users.clone().count() < 2 || out.iter().any(|(sa, _)| *sa == f.service_account) {
+            continue;
+        }
+        let mut grants: Vec<String> = users
+            .flat_map(|g| {
+                g.grants
+                    .iter()
+                    .map(|g| format!("{} on {}", g.role, g.resource))
+            })
+            .collect();
+        grants.sort();
+        grants.dedup();
+        out.push((&f.service_account, grants.join(", ")));
+    }
     out
 }
 
@@ -282,6 +313,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_shared_service_account_says_what_it_gets() {
+        let script = render_shell(&plan(&inputs(3, MappingChoice::Default, true)).unwrap());
+        assert!(
+            script.contains("#   crossfed@my-project.iam.gserviceaccount.com is shared: each of its functions may use all of: roles/aiplatform.user on projects/my-project, roles/storage.bucketViewer on projects/my-project, "),
+            "{script}"
+        );
+        let script = render_shell(&plan(&inputs(3, MappingChoice::Default, false)).unwrap());
+        assert!(!script.contains("is shared"));
     }
 
     /// Outside the heredocs, every line of the script is a comment or one of the commands
