@@ -551,3 +551,84 @@ async fn a_subject_over_127_bytes_is_found_locally_and_at_sts_with_the_shorter_m
     );
     assert_eq!(run.code, 0, "{}", run.json);
 }
+
+/// A loopback HTTP server that answers one request with `response`.
+fn one_answer(response: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(&response);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn tokens_go_only_to_allowed_endpoints_without_redirects_or_unbounded_reads() {
+    // The operator's token (--fetch-provider) goes to Google's IAM API only.
+    let s = Scenario::start_with(|c| c.provider_reader_token = Some("ya29.reader".into())).await;
+    let file = write_config(&s.config_json(&ConfigShape::default()));
+    let mut env = file_env(&file);
+    env.push(("CLOUDSDK_AUTH_ACCESS_TOKEN", "ya29.reader".into()));
+    for endpoint in [
+        "https://iam.googleapis.com.evil.example",
+        "http://iam.googleapis.com",
+        "http://10.255.255.1:9",
+    ] {
+        let run = doctor(
+            &s,
+            true,
+            &env_refs(&env),
+            &["--fetch-provider", "--iam-endpoint", endpoint],
+        );
+        let fix = assert_fails_at(&run, "attributes");
+        let summary = step(&run, "attributes")["summary"].as_str().unwrap();
+        assert!(
+            summary.contains("not an allowed Google endpoint"),
+            "{summary}"
+        );
+        assert!(
+            fix.contains("--iam-endpoint https://iam.googleapis.com"),
+            "{fix}"
+        );
+    }
+
+    // The service account's token (the test call) likewise: not to any STORAGE_EMULATOR_HOST,
+    // not along a redirect, and the answer is read up to a limit.
+    let s = Scenario::start_with(|c| {
+        c.allowed_aws_roles = Some(vec![LocalCloud::aws_role_attribute(
+            &LocalCloud::load().role,
+        )]);
+    })
+    .await;
+    let file = write_config(&s.config_json(&ConfigShape::default()));
+    let redirect = one_answer(
+        b"HTTP/1.1 302 Found\r\nLocation: http://10.255.255.1/steal\r\nContent-Length: 0\r\n\r\n"
+            .to_vec(),
+    );
+    let mut big =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 3145728\r\n\r\n"
+            .to_vec();
+    big.extend(std::iter::repeat_n(b' ', 3 << 20));
+    let big = one_answer(big);
+    for (host, expected) in [
+        ("10.255.255.1:9", "not an allowed Google endpoint"),
+        (
+            "https://storage.googleapis.com.evil.example",
+            "not an allowed Google endpoint",
+        ),
+        (redirect.as_str(), "redirect"),
+        (big.as_str(), "more than"),
+    ] {
+        let mut env = file_env(&file);
+        env.push(("STORAGE_EMULATOR_HOST", host.to_string()));
+        let run = doctor(&s, true, &env_refs(&env), &["--test-bucket", "some-bucket"]);
+        assert_fails_at(&run, "test_call");
+        let summary = step(&run, "test_call")["summary"].as_str().unwrap();
+        assert!(summary.contains(expected), "{host}: {summary}");
+    }
+}

@@ -3,6 +3,7 @@
 //! mapping and condition evaluated locally) → STS exchange → impersonation → a test call.
 
 mod fixes;
+mod http;
 mod provider;
 mod report;
 mod steps;
@@ -63,6 +64,7 @@ pub async fn run(args: Args) -> Outcome {
         fetch_provider: args.fetch_provider.then(|| FetchProvider {
             iam_endpoint: args.iam_endpoint,
             access_token: env("CLOUDSDK_AUTH_ACCESS_TOKEN"),
+            allow_local: env(crossfed::ALLOW_LOCAL_ENV).as_deref() == Some("1"),
         }),
         test_bucket: args.test_bucket,
         project: args.project,
@@ -104,6 +106,8 @@ pub struct Options {
 pub struct FetchProvider {
     pub iam_endpoint: String,
     pub access_token: Option<String>,
+    /// A loopback `iam_endpoint` is allowed (`CROSSFED_ALLOW_LOCAL_ENDPOINTS=1`).
+    pub allow_local: bool,
 }
 
 /// Runs every step; a failed step skips the ones that depend on it.
@@ -130,6 +134,7 @@ async fn chain(opts: &Options, steps: &mut Vec<Check>) -> Option<()> {
     steps::record(steps, steps::sts(&exchange, &loaded, &attributes))?;
     let token = steps::record(steps, steps::impersonation(exchange, &loaded, &attributes))?;
     let sa = loaded.service_account.as_deref();
-    steps.push(test_call::test_call(opts, token.value.expose(), sa).await);
+    let universe = &loaded.config.universe_domain;
+    steps.push(test_call::test_call(opts, token.value.expose(), sa, universe).await);
     Some(())
 }

@@ -5,6 +5,7 @@ use crossfed::google::ExternalAccountConfig;
 use serde_json::Value;
 
 use super::FetchProvider;
+use super::http::get_json;
 
 /// What doctor reads from the provider resource.
 pub struct ProviderResource {
@@ -54,28 +55,36 @@ pub async fn fetch_provider(
         )
     })?;
     let p = &config.provider;
+    let base = crossfed::check_google_api(
+        "--iam-endpoint",
+        &fetch.iam_endpoint,
+        "iam",
+        &config.universe_domain,
+        fetch.allow_local,
+    )
+    .map_err(|e| {
+        (
+            e.to_string(),
+            format!(
+                "pass --iam-endpoint https://iam.{} (the access token goes only to Google's IAM API)",
+                config.universe_domain
+            ),
+        )
+    })?;
     let url = format!(
         "{}/v1/projects/{}/locations/{}/workloadIdentityPools/{}/providers/{}",
-        fetch.iam_endpoint.trim_end_matches('/'),
+        base.as_str().trim_end_matches('/'),
         p.project_number,
         p.location,
         p.pool_id,
         p.provider_id
     );
-    let resp = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(token)
-        .timeout(std::time::Duration::from_secs(20))
-        .send()
-        .await
-        .map_err(|e| {
-            (
-                format!("reading the provider failed: {e}"),
-                "check network access to iam.googleapis.com".to_string(),
-            )
-        })?;
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let (status, body) = get_json(&url, token).await.map_err(|e| {
+        (
+            format!("reading the provider failed: {e}"),
+            "check network access to iam.googleapis.com".to_string(),
+        )
+    })?;
     if status != 200 {
         let message = body["error"]["message"].as_str().unwrap_or("").to_string();
         let fix = match status {
