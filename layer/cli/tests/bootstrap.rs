@@ -126,41 +126,66 @@ fn strings(v: &Value) -> Vec<String> {
         .collect()
 }
 
-/// What each function's code calls, and the roles that allow it (on the resource the
-/// function's environment names).
-fn needs(logical_id: &str, env: &BTreeMap<String, String>) -> Vec<(String, Vec<&'static str>)> {
+/// What each function's code calls: (resource, permission), the resource named by the
+/// function's environment.
+fn needs(logical_id: &str, env: &BTreeMap<String, String>) -> Vec<(String, &'static str)> {
     let project = format!("projects/{}", env["GOOGLE_CLOUD_PROJECT"]);
     let bucket = |url: &str| {
         let name = url.trim_start_matches("gs://").split('/').next().unwrap();
         format!("gs://{name}")
     };
     match logical_id {
-        // storage.buckets.list
         "ListBucketsFunction" | "PythonListBucketsFunction" => {
-            vec![(project, vec!["roles/storage.bucketViewer"])]
+            vec![(project, "storage.buckets.list")]
         }
-        // objects get/create/delete/list, compose
-        "GcsSyncFunction" => vec![(
-            bucket(&env["SYNC_DESTINATION"]),
-            vec!["roles/storage.objectUser"],
-        )],
-        // objects.list on every inventoried bucket; Vertex AI generateContent
+        "GcsSyncFunction" => [
+            "storage.objects.get",
+            "storage.objects.create",
+            "storage.objects.delete",
+            "storage.objects.list",
+        ]
+        .into_iter()
+        .map(|p| (bucket(&env["SYNC_DESTINATION"]), p))
+        .collect(),
         "CrossCloudReportFunction" => {
-            let mut needs: Vec<(String, Vec<&str>)> = env["REPORT_GCS_BUCKETS"]
+            let mut needs: Vec<(String, &str)> = env["REPORT_GCS_BUCKETS"]
                 .split(',')
                 .filter(|b| !b.is_empty())
-                .map(|b| {
-                    (
-                        format!("gs://{b}"),
-                        vec!["roles/storage.objectViewer", "roles/storage.objectUser"],
-                    )
-                })
+                .map(|b| (format!("gs://{b}"), "storage.objects.list"))
                 .collect();
-            needs.push((project, vec!["roles/aiplatform.user"]));
+            needs.push((project, "aiplatform.endpoints.predict"));
             needs
         }
         other => panic!("a function of the template without known needs: {other}"),
     }
+}
+
+/// The permissions (of those the functions call) a granted role holds: predefined roles as
+/// Google documents them, custom roles as the plan creates them.
+fn permissions(role: &str, plan: &Value) -> Vec<String> {
+    let predefined: &[&str] = match role {
+        "roles/storage.bucketViewer" => &["storage.buckets.get", "storage.buckets.list"],
+        "roles/storage.objectUser" => &[
+            "storage.objects.create",
+            "storage.objects.delete",
+            "storage.objects.get",
+            "storage.objects.list",
+            "storage.objects.update",
+        ],
+        "roles/storage.objectCreator" => &["storage.objects.create"],
+        _ => &[],
+    };
+    let custom = plan["custom_roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| role.ends_with(&format!("/roles/{}", c["id"].as_str().unwrap())))
+        .flat_map(|c| strings(&c["permissions"]));
+    predefined
+        .iter()
+        .map(|p| p.to_string())
+        .chain(custom)
+        .collect()
 }
 
 /// Sessions that must not pass, for a stack role `role`.
@@ -260,12 +285,18 @@ fn check_against_the_template(name: &str, stack: &Value, plan: &Value) {
                 )
             })
             .collect();
-        for (resource, roles) in needs(logical_id, &env) {
+        for (resource, permission) in needs(logical_id, &env) {
             assert!(
-                grants
-                    .iter()
-                    .any(|(r, role)| *r == resource && roles.contains(&role.as_str())),
-                "{name}: {logical_id} needs one of {roles:?} on {resource}; grants {grants:?}"
+                grants.iter().any(|(r, role)| *r == resource
+                    && permissions(role, plan).iter().any(|p| p == permission)),
+                "{name}: {logical_id} needs {permission} on {resource}; grants {grants:?}"
+            );
+        }
+        // Nothing broader than that for the report: no object reads, no Vertex AI jobs.
+        for (_, role) in &grants {
+            assert!(
+                !["roles/storage.objectViewer", "roles/aiplatform.user"].contains(&role.as_str()),
+                "{name}: {logical_id} gets {role}"
             );
         }
         if let Some(buckets) = env.get("REPORT_GCS_BUCKETS") {

@@ -62,17 +62,39 @@ gcloud iam service-accounts add-iam-policy-binding crossfed-gcs-sync@my-project.
 # list-buckets: its role may impersonate crossfed-list-buckets@my-project.iam.gserviceaccount.com
 gcloud iam service-accounts add-iam-policy-binding crossfed-list-buckets@my-project.iam.gserviceaccount.com --project=my-project --role=roles/iam.workloadIdentityUser --member=principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-lambda/attribute.aws_role/arn:aws:sts::111122223333:assumed-role/crossfed-ListBucketsFunctionRole-AbCdEf123456 --condition=None
 
-# cross-cloud-report: roles/storage.objectViewer on gs://archive-bucket
-gcloud storage buckets add-iam-policy-binding gs://archive-bucket --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=roles/storage.objectViewer --condition=None
+# Custom role crossfedObjectLister: only storage.objects.list
+if gcloud iam roles describe crossfedObjectLister --project=my-project >/dev/null 2>&1; then
+  if [ "$(gcloud iam roles describe crossfedObjectLister --project=my-project '--format=value(deleted)' 2>/dev/null)" = True ]; then
+    echo 'crossfed bootstrap: custom role crossfedObjectLister is deleted: restore it with `gcloud iam roles undelete crossfedObjectLister --project=my-project`, then run this script again' >&2
+    exit 1
+  fi
+  gcloud iam roles update crossfedObjectLister --project=my-project '--title=crossfed: list objects' --permissions=storage.objects.list --stage=GA --quiet
+else
+  gcloud iam roles create crossfedObjectLister --project=my-project '--title=crossfed: list objects' --permissions=storage.objects.list --stage=GA
+fi
+
+# Custom role crossfedGeminiCaller: only aiplatform.endpoints.predict
+if gcloud iam roles describe crossfedGeminiCaller --project=my-project >/dev/null 2>&1; then
+  if [ "$(gcloud iam roles describe crossfedGeminiCaller --project=my-project '--format=value(deleted)' 2>/dev/null)" = True ]; then
+    echo 'crossfed bootstrap: custom role crossfedGeminiCaller is deleted: restore it with `gcloud iam roles undelete crossfedGeminiCaller --project=my-project`, then run this script again' >&2
+    exit 1
+  fi
+  gcloud iam roles update crossfedGeminiCaller --project=my-project '--title=crossfed: call Gemini (generateContent)' --permissions=aiplatform.endpoints.predict --stage=GA --quiet
+else
+  gcloud iam roles create crossfedGeminiCaller --project=my-project '--title=crossfed: call Gemini (generateContent)' --permissions=aiplatform.endpoints.predict --stage=GA
+fi
+
+# cross-cloud-report: projects/my-project/roles/crossfedObjectLister on gs://archive-bucket
+gcloud storage buckets add-iam-policy-binding gs://archive-bucket --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=projects/my-project/roles/crossfedObjectLister --condition=None
 
 # cross-cloud-report: roles/storage.objectCreator on gs://my-reports
 gcloud storage buckets add-iam-policy-binding gs://my-reports --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=roles/storage.objectCreator --condition=None
 
-# cross-cloud-report: roles/storage.objectViewer on gs://my-sync-bucket
-gcloud storage buckets add-iam-policy-binding gs://my-sync-bucket --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=roles/storage.objectViewer --condition=None
+# cross-cloud-report: projects/my-project/roles/crossfedObjectLister on gs://my-sync-bucket
+gcloud storage buckets add-iam-policy-binding gs://my-sync-bucket --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=projects/my-project/roles/crossfedObjectLister --condition=None
 
-# cross-cloud-report: roles/aiplatform.user on projects/my-project
-gcloud projects add-iam-policy-binding my-project --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=roles/aiplatform.user --condition=None
+# cross-cloud-report: projects/my-project/roles/crossfedGeminiCaller on projects/my-project
+gcloud projects add-iam-policy-binding my-project --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=projects/my-project/roles/crossfedGeminiCaller --condition=None
 
 # gcs-sync: roles/storage.objectUser on gs://my-sync-bucket
 gcloud storage buckets add-iam-policy-binding gs://my-sync-bucket --member=serviceAccount:crossfed-gcs-sync@my-project.iam.gserviceaccount.com --role=roles/storage.objectUser --condition=None

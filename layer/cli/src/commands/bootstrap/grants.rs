@@ -1,5 +1,6 @@
 //! The least Google roles of each function: one table, the one place to edit when a function
-//! starts calling another Google API.
+//! starts calling another Google API. Where no predefined role is narrow enough, a custom role
+//! of the project holds exactly the permissions the function calls (the script creates it).
 
 use serde::Serialize;
 
@@ -27,33 +28,95 @@ enum On {
     ReportOutput,
 }
 
+/// A role bootstrap creates in the project, with just the permissions a function calls.
+#[derive(Debug, PartialEq, Eq, Serialize)]
+pub struct CustomRole {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub permissions: &'static [&'static str],
+}
+
+/// The report lists objects (never reads them): not `roles/storage.objectViewer`.
+pub const OBJECT_LISTER: CustomRole = CustomRole {
+    id: "crossfedObjectLister",
+    title: "crossfed: list objects",
+    permissions: &["storage.objects.list"],
+};
+
+/// The report calls Gemini's `generateContent`: not `roles/aiplatform.user` (which also
+/// runs custom jobs, a known escalation path).
+pub const GEMINI_CALLER: CustomRole = CustomRole {
+    id: "crossfedGeminiCaller",
+    title: "crossfed: call Gemini (generateContent)",
+    permissions: &["aiplatform.endpoints.predict"],
+};
+
+/// A predefined role or one of bootstrap's custom roles.
+#[derive(Debug)]
+enum Role {
+    Google(&'static str),
+    Custom(&'static CustomRole),
+}
+
 /// Function → the least role it needs, and where. Bucket-level where the API allows.
-const LEAST_ROLES: &[(&str, &str, On)] = &[
+const LEAST_ROLES: &[(&str, Role, On)] = &[
     // storage.buckets.list
-    ("list-buckets", "roles/storage.bucketViewer", On::Project),
+    (
+        "list-buckets",
+        Role::Google("roles/storage.bucketViewer"),
+        On::Project,
+    ),
     // storage.buckets.list (the Python sample on the layer)
     (
         "python-list-buckets",
-        "roles/storage.bucketViewer",
+        Role::Google("roles/storage.bucketViewer"),
         On::Project,
     ),
     // objects: get, create, delete, list; compose
-    ("gcs-sync", "roles/storage.objectUser", On::SyncDestination),
+    (
+        "gcs-sync",
+        Role::Google("roles/storage.objectUser"),
+        On::SyncDestination,
+    ),
     // objects: list (the inventory)
     (
         "cross-cloud-report",
-        "roles/storage.objectViewer",
+        Role::Custom(&OBJECT_LISTER),
         On::ReportGcsBuckets,
     ),
     // objects: create (the report)
     (
         "cross-cloud-report",
-        "roles/storage.objectCreator",
+        Role::Google("roles/storage.objectCreator"),
         On::ReportOutput,
     ),
     // Vertex AI generateContent (the summary)
-    ("cross-cloud-report", "roles/aiplatform.user", On::Project),
+    (
+        "cross-cloud-report",
+        Role::Custom(&GEMINI_CALLER),
+        On::Project,
+    ),
 ];
+
+/// `projects/PROJECT/roles/ID`: how a custom role is granted.
+pub fn custom_role_name(project_id: &str, role: &CustomRole) -> String {
+    format!("projects/{project_id}/roles/{}", role.id)
+}
+
+/// The custom roles `grants` use, each once, in the table's order.
+pub fn custom_roles_of<'a>(
+    project_id: &str,
+    grants: impl Iterator<Item = &'a Grant>,
+) -> Vec<&'static CustomRole> {
+    let grants: Vec<&Grant> = grants.collect();
+    [&OBJECT_LISTER, &GEMINI_CALLER]
+        .into_iter()
+        .filter(|c| {
+            let name = custom_role_name(project_id, c);
+            grants.iter().any(|g| g.role == name)
+        })
+        .collect()
+}
 
 impl On {
     /// The resources this place stands for, from the flags.
@@ -102,10 +165,14 @@ pub fn grants(function: &str, inputs: &Inputs) -> Result<(Vec<Grant>, Vec<String
     }
     let mut grants = Vec::new();
     for (_, role, on) in needs {
+        let role = match role {
+            Role::Google(name) => name.to_string(),
+            Role::Custom(custom) => custom_role_name(&inputs.project_id, custom),
+        };
         for resource in on.resources(inputs)? {
             grants.push(Grant {
                 resource,
-                role: role.to_string(),
+                role: role.clone(),
             });
         }
     }
@@ -145,10 +212,19 @@ mod tests {
         assert_eq!(
             grants("cross-cloud-report"),
             [
-                g("gs://archive-bucket", "roles/storage.objectViewer"),
+                g(
+                    "gs://archive-bucket",
+                    "projects/my-project/roles/crossfedObjectLister"
+                ),
                 g("gs://my-reports", "roles/storage.objectCreator"),
-                g("gs://my-sync-bucket", "roles/storage.objectViewer"),
-                g("projects/my-project", "roles/aiplatform.user"),
+                g(
+                    "gs://my-sync-bucket",
+                    "projects/my-project/roles/crossfedObjectLister"
+                ),
+                g(
+                    "projects/my-project",
+                    "projects/my-project/roles/crossfedGeminiCaller"
+                ),
             ]
         );
     }

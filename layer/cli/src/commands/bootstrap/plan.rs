@@ -7,7 +7,7 @@ use crossfed::google::{AttributeMapping, AwsAssertion};
 use serde::Serialize;
 
 use super::cred_config::credential_config;
-use super::grants::{self, Grant};
+use super::grants::{self, CustomRole, Grant};
 use super::inputs::{
     FunctionRole, Inputs, MappingChoice, bucket_of, function_parameter, report_bucket,
     service_account_id,
@@ -85,6 +85,8 @@ pub struct Plan {
     pub attribute_mapping: AttributeMapping,
     pub attribute_condition: String,
     pub functions: Vec<FunctionPlan>,
+    /// The custom roles the script creates (granted in `functions`).
+    pub custom_roles: Vec<&'static CustomRole>,
     pub configs: Vec<ConfigFile>,
     pub gcloud: Vec<Command>,
     pub aws: Vec<Command>,
@@ -127,6 +129,10 @@ pub fn plan(inputs: &Inputs) -> Result<Plan, String> {
     };
     Ok(Plan {
         gcloud: setup::gcloud(&provider_setup, &functions),
+        custom_roles: grants::custom_roles_of(
+            &inputs.project_id,
+            functions.iter().flat_map(|f| f.grants.iter()),
+        ),
         aws: setup::ssm(inputs, &configs),
         sam_parameter_overrides: sam_overrides(inputs, &functions)?,
         audience,

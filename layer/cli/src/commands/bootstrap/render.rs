@@ -240,6 +240,7 @@ pub fn render_json(plan: &Plan) -> Value {
             "attribute_condition": plan.attribute_condition,
         },
         "functions": plan.functions,
+        "custom_roles": plan.custom_roles,
         "credential_configs": configs,
         "gcloud": plan.gcloud,
         "aws": plan.aws,
@@ -318,10 +319,17 @@ mod tests {
     #[test]
     fn a_shared_service_account_says_what_it_gets() {
         let script = render_shell(&plan(&inputs(3, MappingChoice::Default, true)).unwrap());
-        assert!(
-            script.contains("#   crossfed@my-project.iam.gserviceaccount.com is shared: each of its functions may use all of: roles/aiplatform.user on projects/my-project, roles/storage.bucketViewer on projects/my-project, "),
-            "{script}"
-        );
+        let line = script
+            .lines()
+            .find(|l| l.starts_with("#   crossfed@my-project.iam.gserviceaccount.com is shared: each of its functions may use all of: "))
+            .unwrap_or_else(|| panic!("{script}"));
+        for grant in [
+            "roles/storage.bucketViewer on projects/my-project",
+            "roles/storage.objectUser on gs://my-sync-bucket",
+            "projects/my-project/roles/crossfedGeminiCaller on projects/my-project",
+        ] {
+            assert!(line.contains(grant), "{line}");
+        }
         let script = render_shell(&plan(&inputs(3, MappingChoice::Default, false)).unwrap());
         assert!(!script.contains("is shared"));
     }

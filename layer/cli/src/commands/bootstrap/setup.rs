@@ -3,7 +3,7 @@
 
 use crossfed::google::AttributeMapping;
 
-use super::grants::Grant;
+use super::grants::{CustomRole, Grant, custom_roles_of};
 use super::inputs::Inputs;
 use super::plan::{Command, ConfigFile, FunctionPlan, Guard};
 
@@ -27,8 +27,52 @@ pub fn gcloud(p: &Provider, functions: &[FunctionPlan]) -> Vec<Command> {
     let mut gcloud = vec![pool(p, &project), provider(p, &project)];
     gcloud.extend(service_accounts(functions, &project));
     gcloud.extend(impersonation_bindings(functions, &project));
+    let grants = functions.iter().flat_map(|f| f.grants.iter());
+    for role in custom_roles_of(p.project_id, grants) {
+        gcloud.push(custom_role(role, &project));
+    }
     gcloud.extend(role_grants(functions));
     gcloud
+}
+
+/// A custom role of the project with exactly `role.permissions` (created, or updated to
+/// them; a deleted one stops the script with the command that restores it).
+fn custom_role(role: &CustomRole, project: &str) -> Command {
+    let base = |verb: &str| args(&["gcloud", "iam", "roles", verb, role.id, project]);
+    let settings = [
+        format!("--title={}", role.title),
+        format!("--permissions={}", role.permissions.join(",")),
+        "--stage=GA".to_string(),
+    ];
+    let describe = base("describe");
+    let mut deleted = describe.clone();
+    deleted.push("--format=value(deleted)".into());
+    Command {
+        comment: format!(
+            "Custom role {}: only {}",
+            role.id,
+            role.permissions.join(", ")
+        ),
+        check: Some(describe),
+        run: base("create").into_iter().chain(settings.clone()).collect(),
+        guards: vec![Guard {
+            query: deleted,
+            refuse_if: Some("True".into()),
+            require: None,
+            message: format!(
+                "custom role {} is deleted: restore it with `{}`, then run this script again",
+                role.id,
+                base("undelete").join(" ")
+            ),
+        }],
+        update: Some(
+            base("update")
+                .into_iter()
+                .chain(settings)
+                .chain(["--quiet".to_string()])
+                .collect(),
+        ),
+    }
 }
 
 /// Guards of an existing pool or provider: not soft-deleted (30 days before it is purged,
