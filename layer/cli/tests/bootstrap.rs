@@ -81,19 +81,7 @@ fn plan(cloud: &LocalCloud, args: &[&str]) -> Value {
 }
 
 async fn cloudformation(cloud: &LocalCloud) -> aws_sdk_cloudformation::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .credentials_provider(aws_credential_types::Credentials::new(
-            &cloud.admin_access_key_id,
-            &cloud.admin_secret_access_key,
-            None,
-            None,
-            "admin",
-        ))
-        .region(aws_config::Region::new(cloud.region.clone()))
-        .endpoint_url(&cloud.moto_url)
-        .load()
-        .await;
-    aws_sdk_cloudformation::Client::new(&config)
+    aws_sdk_cloudformation::Client::new(&cloud.admin_sdk_config().await)
 }
 
 /// A moto stack whose `DescribeStacks` shows `outputs`.

@@ -461,20 +461,9 @@ async fn fetch_provider_checks_condition_and_account_locally() {
 
 /// Credentials of a session of a role whose name and session name are as long as AWS allows
 /// (CloudFormation names Lambda roles and functions up to 64 characters, and Lambda's session
-/// name is the function name): the whole session ARN is 167 bytes.
+/// name is the function name): the whole session ARN is 168 bytes.
 async fn long_session(cloud: &LocalCloud) -> (String, Vec<(&'static str, String)>) {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .credentials_provider(aws_credential_types::Credentials::new(
-            &cloud.admin_access_key_id,
-            &cloud.admin_secret_access_key,
-            None,
-            None,
-            "admin",
-        ))
-        .region(aws_config::Region::new(cloud.region.clone()))
-        .endpoint_url(&cloud.moto_url)
-        .load()
-        .await;
+    let config = cloud.admin_sdk_config().await;
     let role = format!(
         "team-data-platform-crossfed-p-CrossCloudReportFunctionRole-{:05}",
         fastrand::u32(..100_000)
