@@ -31,8 +31,11 @@ enum On {
 /// A role bootstrap creates in the project, with just the permissions a function calls.
 #[derive(Debug, PartialEq, Eq, Serialize)]
 pub struct CustomRole {
+    /// The role ID in the project (`projects/P/roles/ID`).
     pub id: &'static str,
+    /// Its title in the console.
     pub title: &'static str,
+    /// Exactly the permissions it holds.
     pub permissions: &'static [&'static str],
 }
 

@@ -37,9 +37,12 @@ pub struct Command {
 /// would be wrong: `refuse_if` equal to the value, or `require` different from it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Guard {
+    /// A `gcloud … describe … --format=value(FIELD)` printing the field.
     pub query: Vec<String>,
+    /// The value that stops the script.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refuse_if: Option<String>,
+    /// The only value that lets the script go on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub require: Option<String>,
     /// Why, and the command that fixes it.
