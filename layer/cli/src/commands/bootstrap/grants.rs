@@ -12,6 +12,42 @@ pub struct Grant {
     /// `projects/ID` or `gs://BUCKET`.
     pub resource: String,
     pub role: String,
+    /// An IAM condition narrowing the grant (`--prefix-condition`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<IamCondition>,
+}
+
+/// An IAM condition, as `gcloud … --condition-from-file` reads it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct IamCondition {
+    pub title: String,
+    pub expression: String,
+}
+
+/// gcs-sync's grant limited to the destination prefix, where it reads and writes everything
+/// (copies, `.crossfed-parts/`, `.crossfed/backfill/`): objects under it, and listings of it.
+/// Needs uniform bucket-level access on the bucket (Google's rule for IAM conditions).
+fn prefix_condition(inputs: &Inputs) -> Result<Option<IamCondition>, String> {
+    if !inputs.prefix_condition {
+        return Ok(None);
+    }
+    let dest = inputs.sync_destination.as_deref().unwrap_or_default();
+    let rest = dest.trim_start_matches("gs://");
+    let (bucket, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = path.trim_end_matches('/');
+    if path.is_empty() {
+        return Err(format!(
+            "--prefix-condition: --sync-destination {dest} has no prefix; the grant is the whole bucket's"
+        ));
+    }
+    let cel = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+    let prefix = cel(&format!("{path}/"));
+    Ok(Some(IamCondition {
+        title: "crossfed gcs-sync: the destination prefix only".into(),
+        expression: format!(
+            "resource.name.startsWith('projects/_/buckets/{bucket}/objects/{prefix}') || api.getAttribute('storage.googleapis.com/objectListPrefix', '').startsWith('{prefix}')"
+        ),
+    }))
 }
 
 /// Where a role is granted.
@@ -172,10 +208,15 @@ pub fn grants(function: &str, inputs: &Inputs) -> Result<(Vec<Grant>, Vec<String
             Role::Google(name) => name.to_string(),
             Role::Custom(custom) => custom_role_name(&inputs.project_id, custom),
         };
+        let condition = match on {
+            On::SyncDestination => prefix_condition(inputs)?,
+            _ => None,
+        };
         for resource in on.resources(inputs)? {
             grants.push(Grant {
                 resource,
                 role: role.clone(),
+                condition: condition.clone(),
             });
         }
     }
@@ -230,5 +271,32 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_prefix_condition_limits_gcs_sync_to_its_prefix() {
+        let mut i = inputs(3, MappingChoice::Default, false);
+        i.prefix_condition = true;
+        i.sync_destination = Some("gs://my-sync-bucket/from-s3/it's\\".into());
+        let p = plan(&i).unwrap();
+        let sync = p
+            .functions
+            .iter()
+            .find(|f| f.function == "gcs-sync")
+            .unwrap();
+        let condition = sync.grants[0].condition.as_ref().unwrap();
+        assert_eq!(
+            condition.expression,
+            r"resource.name.startsWith('projects/_/buckets/my-sync-bucket/objects/from-s3/it\'s\\/') || api.getAttribute('storage.googleapis.com/objectListPrefix', '').startsWith('from-s3/it\'s\\/')"
+        );
+        // Only gcs-sync's grant: the report still lists the whole bucket.
+        let report = p
+            .functions
+            .iter()
+            .find(|f| f.function == "cross-cloud-report")
+            .unwrap();
+        assert!(report.grants.iter().all(|g| g.condition.is_none()));
+        i.sync_destination = Some("gs://my-sync-bucket".into());
+        assert!(plan(&i).unwrap_err().contains("has no prefix"));
     }
 }

@@ -178,6 +178,8 @@ pub struct Inputs {
     pub enable_imdsv2: bool,
     /// Lifetime of the service accounts' access tokens (600-43200 s; default Google's 3600).
     pub token_lifetime_seconds: Option<u64>,
+    /// gcs-sync's grant carries an IAM condition limiting it to the destination prefix.
+    pub prefix_condition: bool,
 }
 
 impl Inputs {

@@ -88,6 +88,10 @@ pub struct Args {
     /// 3600; more needs the `iam.allowServiceAccountCredentialLifetimeExtension` policy).
     #[arg(long)]
     token_lifetime_seconds: Option<u64>,
+    /// Limit gcs-sync's grant to the --sync-destination prefix with an IAM condition (the
+    /// bucket needs uniform bucket-level access); default: the whole bucket.
+    #[arg(long)]
+    prefix_condition: bool,
     #[arg(long, value_enum, default_value = "shell")]
     format: Format,
 }
@@ -186,6 +190,7 @@ pub async fn run(args: Args) -> Outcome {
         stack: args.stack,
         enable_imdsv2: args.enable_imdsv2,
         token_lifetime_seconds: args.token_lifetime_seconds,
+        prefix_condition: args.prefix_condition,
     };
     let plan = plan::plan(&inputs)?;
     match args.format {

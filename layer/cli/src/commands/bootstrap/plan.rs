@@ -29,8 +29,18 @@ pub struct Command {
     /// When the resource exists: conditions that stop the script with what to do.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub guards: Vec<Guard>,
+    /// A file `run` reads, written just before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<InputFile>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update: Option<Vec<String>>,
+}
+
+/// A file a command reads (an IAM condition): its name and its one-line JSON content.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InputFile {
+    pub name: String,
+    pub content: String,
 }
 
 /// Stops the script when the existing resource's field (`query` prints it) says the update

@@ -67,6 +67,9 @@ fn render_guard(out: &mut String, g: &Guard) {
 
 fn render_command(out: &mut String, c: &Command) {
     comment(out, &c.comment);
+    if let Some(file) = &c.file {
+        let _ = writeln!(out, "cat > {} <<'JSON'\n{}\nJSON", file.name, file.content);
+    }
     let Some(check) = &c.check else {
         let _ = writeln!(out, "{}", shell_line(&c.run));
         return;
@@ -312,6 +315,26 @@ mod tests {
                 for line in bindings {
                     assert!(line.trim_end().ends_with(" --condition=None"), "{line}");
                 }
+                // With --prefix-condition, gcs-sync's binding reads its condition from a file.
+                let mut i = inputs(3, mapping, shared);
+                i.prefix_condition = true;
+                let script = render_shell(&plan(&i).unwrap());
+                for line in script
+                    .lines()
+                    .filter(|l| l.contains("add-iam-policy-binding"))
+                {
+                    let conditional = line.contains("--role=roles/storage.objectUser");
+                    let end = if conditional {
+                        " --condition-from-file=condition-gcs-sync.json"
+                    } else {
+                        " --condition=None"
+                    };
+                    assert!(line.ends_with(end), "{line}");
+                }
+                assert!(
+                    script.contains("cat > condition-gcs-sync.json <<'JSON'\n{\"title\":\"crossfed gcs-sync: the destination prefix only\",\"expression\":\"resource.name.startsWith('projects/_/buckets/my-sync-bucket/objects/from-s3/')"),
+                    "{script}"
+                );
             }
         }
     }
@@ -366,7 +389,10 @@ mod tests {
             3 => i.shared_service_account = Some(value.into()),
             4 => i.config_parameter = value.into(),
             5 => i.vertex_location = Some(value.into()),
-            6 => i.sync_destination = Some(format!("gs://my-sync-bucket/{value}")),
+            6 => {
+                i.sync_destination = Some(format!("gs://my-sync-bucket/{value}"));
+                i.prefix_condition = true;
+            }
             7 => i.report_gcs_buckets.push(value.into()),
             8 => i.report_output = Some(format!("gs://my-reports/{value}")),
             9 => i.kms_key_id = Some(value.into()),

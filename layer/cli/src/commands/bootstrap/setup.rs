@@ -5,7 +5,7 @@ use crossfed::google::AttributeMapping;
 
 use super::grants::{CustomRole, Grant, custom_roles_of};
 use super::inputs::Inputs;
-use super::plan::{Command, ConfigFile, FunctionPlan, Guard};
+use super::plan::{Command, ConfigFile, FunctionPlan, Guard, InputFile};
 
 fn args(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -55,6 +55,7 @@ fn custom_role(role: &CustomRole, project: &str) -> Command {
         ),
         check: Some(describe),
         run: base("create").into_iter().chain(settings.clone()).collect(),
+        file: None,
         guards: vec![Guard {
             query: deleted,
             refuse_if: Some("True".into()),
@@ -134,6 +135,7 @@ fn pool(p: &Provider, project: &str) -> Command {
             .into_iter()
             .chain(["--display-name=AWS Lambda (crossfed)".to_string()])
             .collect(),
+        file: None,
         guards: lifecycle_guards(
             &format!("workload identity pool {pool}"),
             &describe,
@@ -195,6 +197,7 @@ fn provider(p: &Provider, project: &str) -> Command {
         check: Some(describe),
         run: command("create-aws", &create_extra),
         guards,
+        file: None,
         update: Some(command("update-aws", &settings)),
     }
 }
@@ -244,6 +247,7 @@ fn service_accounts(functions: &[FunctionPlan], project: &str) -> Vec<Command> {
                 &format!("--display-name={}", display_name(&users)),
             ]),
             guards: Vec::new(),
+            file: None,
             update: None,
         });
     }
@@ -278,6 +282,7 @@ fn impersonation_bindings(functions: &[FunctionPlan], project: &str) -> Vec<Comm
                 "--condition=None",
             ]),
             guards: Vec::new(),
+            file: None,
             update: None,
         });
     }
@@ -296,6 +301,14 @@ fn role_grants(functions: &[FunctionPlan]) -> Vec<Command> {
             granted.push((&f.service_account, g));
             let member = format!("--member=serviceAccount:{}", f.service_account);
             let role = format!("--role={}", g.role);
+            let file = g.condition.as_ref().map(|c| InputFile {
+                name: format!("condition-{}.json", f.function),
+                content: serde_json::to_string(c).expect("a condition serializes"),
+            });
+            let condition = match &file {
+                Some(file) => format!("--condition-from-file={}", file.name),
+                None => "--condition=None".to_string(),
+            };
             let run = match g.resource.strip_prefix("projects/") {
                 Some(project) => args(&[
                     "gcloud",
@@ -304,7 +317,7 @@ fn role_grants(functions: &[FunctionPlan]) -> Vec<Command> {
                     project,
                     &member,
                     &role,
-                    "--condition=None",
+                    &condition,
                 ]),
                 None => args(&[
                     "gcloud",
@@ -314,14 +327,20 @@ fn role_grants(functions: &[FunctionPlan]) -> Vec<Command> {
                     &g.resource,
                     &member,
                     &role,
-                    "--condition=None",
+                    &condition,
                 ]),
             };
+            let only = g
+                .condition
+                .as_ref()
+                .map(|c| format!(" ({})", c.title))
+                .unwrap_or_default();
             out.push(Command {
-                comment: format!("{}: {} on {}", f.function, g.role, g.resource),
+                comment: format!("{}: {} on {}{only}", f.function, g.role, g.resource),
                 check: None,
                 run,
                 guards: Vec::new(),
+                file,
                 update: None,
             });
         }
@@ -357,6 +376,7 @@ pub fn ssm(inputs: &Inputs, configs: &[ConfigFile]) -> Vec<Command> {
                 check: None,
                 run,
                 guards: Vec::new(),
+                file: None,
                 update: None,
             }
         })

@@ -35,5 +35,6 @@ pub fn inputs(n: usize, mapping: MappingChoice, shared: bool) -> Inputs {
         stack: Some("crossfed".into()),
         enable_imdsv2: false,
         token_lifetime_seconds: None,
+        prefix_condition: false,
     }
 }
