@@ -165,6 +165,38 @@ pub(crate) fn check_region(field: &str, region: &str) -> Result<()> {
     }
 }
 
+/// Checks the base URL of a Google API a bearer token is sent to (`service`: `iam`,
+/// `storage`, …): `https://<service>.<universe>` on port 443, or a loopback URL when
+/// `allow_local` ([`ALLOW_LOCAL_ENV`]).
+pub fn check_google_api(
+    field: &str,
+    raw: &str,
+    service: &str,
+    universe: &str,
+    allow_local: bool,
+) -> Result<Url> {
+    let policy = EndpointPolicy {
+        universe_domain: universe.to_ascii_lowercase(),
+        allow_local,
+    };
+    let url = parse(field, raw)?;
+    if policy.local_allowed(&url) {
+        return Ok(url);
+    }
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let expected = format!("{service}.{}", policy.universe_domain);
+    if url.scheme() != "https" || host != expected || url.port().is_some_and(|p| p != 443) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "`{raw}` is not an allowed Google endpoint: expected https://{expected}{}",
+                policy.local_hint(&url)
+            ),
+        ));
+    }
+    Ok(url)
+}
+
 /// Parses `CROSSFED_ALLOWED_UNIVERSES`: comma-separated, blanks ignored, lower-cased.
 pub(crate) fn parse_allowed_universes(raw: &str) -> Vec<String> {
     raw.split(',')
@@ -274,6 +306,23 @@ mod tests {
             universe_domain: "googleapis.com".into(),
             allow_local,
         }
+    }
+
+    #[test]
+    fn google_apis_a_bearer_token_goes_to() {
+        let ok = |raw: &str, local: bool| {
+            check_google_api("f", raw, "iam", "googleapis.com", local).is_ok()
+        };
+        assert!(ok("https://iam.googleapis.com", false));
+        assert!(ok("https://iam.googleapis.com:443/", false));
+        assert!(!ok("http://iam.googleapis.com", false));
+        assert!(!ok("https://iam.googleapis.com.evil.example", false));
+        assert!(!ok("https://evil.example/iam.googleapis.com", false));
+        assert!(!ok("https://iam.googleapis.com:8443", false));
+        assert!(!ok("https://user@iam.googleapis.com", false));
+        assert!(!ok("http://127.0.0.1:9000", false));
+        assert!(ok("http://127.0.0.1:9000", true));
+        assert!(!ok("http://10.0.0.1:9000", true));
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub mod fuzzing {
 }
 
 pub use context::Context;
-pub use endpoint::{ALLOW_LOCAL_ENV, ALLOWED_UNIVERSES_ENV};
+pub use endpoint::{ALLOW_LOCAL_ENV, ALLOWED_UNIVERSES_ENV, check_google_api};
 pub use error::{Error, ErrorChain, Result, Step};
 pub use secret::Secret;
 pub use token::Token;

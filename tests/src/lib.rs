@@ -25,6 +25,7 @@ pub use faults::Fault;
 pub use google::fake_gcs_server::{FakeGcsServer, JsonApiError};
 pub use google::fake_google::{
     AwsRoleMapping, DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, FakeGoogle, FakeGoogleConfig, GoogleApi,
+    SubjectMapping,
 };
 pub use google::fake_iam::IamRequestRecord;
 pub use google::fake_metadata::{FakeMetadata, FakeMetadataConfig, MetadataRequestRecord};

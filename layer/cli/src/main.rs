@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod commands;
 
-use commands::{aws, bootstrap, doctor, token, whoami};
+use commands::{Failure, aws, bootstrap, doctor, token, whoami};
 
 #[derive(Parser)]
 #[command(
@@ -38,40 +38,25 @@ enum Command {
     Aws(aws::AwsCommand),
 }
 
-async fn run(cli: Cli) -> crossfed::Result<()> {
-    match cli.command {
-        Command::Doctor(_) | Command::Bootstrap(_) => unreachable!("handled in main"),
-        Command::Token(args) => token::run(args).await,
-        Command::Whoami(args) => whoami::run(args).await,
-        Command::Aws(command) => aws::run(command).await,
-    }
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let cli = match cli.command {
-        Command::Doctor(args) => return doctor::main(args).await,
-        Command::Bootstrap(args) => {
-            return match bootstrap::run(args).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        command => Cli { command },
+    let outcome = match Cli::parse().command {
+        Command::Token(args) => token::run(args).await,
+        Command::Whoami(args) => whoami::run(args).await,
+        Command::Doctor(args) => doctor::run(args).await,
+        Command::Bootstrap(args) => bootstrap::run(args).await,
+        Command::Aws(command) => aws::run(command).await,
     };
-    match run(cli).await {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", crossfed::ErrorChain(&e));
+        Err(Failure::Error(message)) => {
+            eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+        Err(Failure::Reported) => ExitCode::FAILURE,
     }
 }

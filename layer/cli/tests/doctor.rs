@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{AwsRoleMapping, FakeGoogleConfig, GoogleApi, LocalCloud};
+use crossfed_tests::{AwsRoleMapping, FakeGoogleConfig, GoogleApi, LocalCloud, SubjectMapping};
 use serde_json::Value;
 
 struct Run {
@@ -456,5 +456,168 @@ async fn fetch_provider_checks_condition_and_account_locally() {
             fix.contains("iam.workloadIdentityPoolProviders.get"),
             "{fix}"
         );
+    }
+}
+
+/// Credentials of a session of a role whose name and session name are as long as AWS allows
+/// (CloudFormation names Lambda roles and functions up to 64 characters, and Lambda's session
+/// name is the function name): the whole session ARN is 168 bytes.
+async fn long_session(cloud: &LocalCloud) -> (String, Vec<(&'static str, String)>) {
+    let config = cloud.admin_sdk_config().await;
+    let role = format!(
+        "team-data-platform-crossfed-p-CrossCloudReportFunctionRole-{:05}",
+        fastrand::u32(..100_000)
+    );
+    let out = aws_sdk_sts::Client::new(&config)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{}:role/{role}", cloud.account_id))
+        .role_session_name("team-data-platform-crossfed-pr-CrossCloudReportFunction-A1B2C3D4")
+        .send()
+        .await
+        .expect("assume a long-named role in moto");
+    let c = out.credentials().unwrap();
+    let arn = out.assumed_role_user().unwrap().arn().to_string();
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID", c.access_key_id().to_string()),
+        ("AWS_SECRET_ACCESS_KEY", c.secret_access_key().to_string()),
+        ("AWS_SESSION_TOKEN", c.session_token().to_string()),
+    ];
+    (arn, env)
+}
+
+#[tokio::test]
+async fn a_subject_over_127_bytes_is_found_locally_and_at_sts_with_the_shorter_mapping() {
+    let s = Scenario::start().await;
+    let (arn, mut env) = long_session(&s.cloud).await;
+    assert!(arn.len() > 127, "{arn}");
+    let file = write_config(&s.config_json(&ConfigShape::default()));
+    env.extend(file_env(&file));
+
+    // Google's default mapping (google.subject=assertion.arn): doctor finds it locally.
+    let run = doctor(&s, false, &env_refs(&env), &[]);
+    let fix = assert_fails_at(&run, "attributes");
+    let summary = step(&run, "attributes")["summary"].as_str().unwrap();
+    assert!(summary.contains("127"), "{summary}");
+    assert!(
+        fix.contains("127 bytes")
+            && fix.contains("update-aws")
+            && fix.contains(
+                "--attribute-mapping=google.subject=assertion.arn.contains('assumed-role')"
+            ),
+        "{fix}"
+    );
+    assert_eq!(s.google.calls(GoogleApi::Sts), 0);
+
+    // Told a mapping that fits, doctor passes the step; the fake STS, whose provider still
+    // maps the whole ARN, refuses as Google does, and doctor names the same fix.
+    let short = fix
+        .split("\"--attribute-mapping=")
+        .nth(1)
+        .and_then(|m| m.split('"').next())
+        .unwrap()
+        .to_string();
+    let run = doctor(&s, false, &env_refs(&env), &["--attribute-mapping", &short]);
+    let fix = assert_fails_at(&run, "sts");
+    let summary = step(&run, "sts")["summary"].as_str().unwrap();
+    assert!(summary.contains("exceeds the 127 bytes limit"), "{summary}");
+    assert!(fix.contains(&short), "{fix}");
+
+    // With that mapping on the provider, the exchange succeeds.
+    let role_arn = arn.rsplit_once('/').unwrap().0.to_string();
+    let fixed = Scenario::start_with(move |c| {
+        c.subject_mapping = SubjectMapping::AssumedRoleArn;
+        c.bindings = vec![c.principal_set_for_aws_role(&role_arn)];
+    })
+    .await;
+    let file = write_config(&fixed.config_json(&ConfigShape::default()));
+    env.truncate(3);
+    env.extend(file_env(&file));
+    let run = doctor(
+        &fixed,
+        false,
+        &env_refs(&env),
+        &["--attribute-mapping", &short],
+    );
+    assert_eq!(run.code, 0, "{}", run.json);
+}
+
+/// A loopback HTTP server that answers one request with `response`.
+fn one_answer(response: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(&response);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn tokens_go_only_to_allowed_endpoints_without_redirects_or_unbounded_reads() {
+    // The operator's token (--fetch-provider) goes to Google's IAM API only.
+    let s = Scenario::start_with(|c| c.provider_reader_token = Some("ya29.reader".into())).await;
+    let file = write_config(&s.config_json(&ConfigShape::default()));
+    let mut env = file_env(&file);
+    env.push(("CLOUDSDK_AUTH_ACCESS_TOKEN", "ya29.reader".into()));
+    for endpoint in [
+        "https://iam.googleapis.com.evil.example",
+        "http://iam.googleapis.com",
+        "http://10.255.255.1:9",
+    ] {
+        let run = doctor(
+            &s,
+            true,
+            &env_refs(&env),
+            &["--fetch-provider", "--iam-endpoint", endpoint],
+        );
+        let fix = assert_fails_at(&run, "attributes");
+        let summary = step(&run, "attributes")["summary"].as_str().unwrap();
+        assert!(
+            summary.contains("not an allowed Google endpoint"),
+            "{summary}"
+        );
+        assert!(
+            fix.contains("--iam-endpoint https://iam.googleapis.com"),
+            "{fix}"
+        );
+    }
+
+    // The service account's token (the test call) likewise: not to any STORAGE_EMULATOR_HOST,
+    // not along a redirect, and the answer is read up to a limit.
+    let s = Scenario::start_with(|c| {
+        c.allowed_aws_roles = Some(vec![LocalCloud::aws_role_attribute(
+            &LocalCloud::load().role,
+        )]);
+    })
+    .await;
+    let file = write_config(&s.config_json(&ConfigShape::default()));
+    let redirect = one_answer(
+        b"HTTP/1.1 302 Found\r\nLocation: http://10.255.255.1/steal\r\nContent-Length: 0\r\n\r\n"
+            .to_vec(),
+    );
+    let mut big =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 3145728\r\n\r\n"
+            .to_vec();
+    big.extend(std::iter::repeat_n(b' ', 3 << 20));
+    let big = one_answer(big);
+    for (host, expected) in [
+        ("10.255.255.1:9", "not an allowed Google endpoint"),
+        (
+            "https://storage.googleapis.com.evil.example",
+            "not an allowed Google endpoint",
+        ),
+        (redirect.as_str(), "redirect"),
+        (big.as_str(), "more than"),
+    ] {
+        let mut env = file_env(&file);
+        env.push(("STORAGE_EMULATOR_HOST", host.to_string()));
+        let run = doctor(&s, true, &env_refs(&env), &["--test-bucket", "some-bucket"]);
+        assert_fails_at(&run, "test_call");
+        let summary = step(&run, "test_call")["summary"].as_str().unwrap();
+        assert!(summary.contains(expected), "{host}: {summary}");
     }
 }

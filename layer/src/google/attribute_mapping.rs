@@ -18,6 +18,18 @@ pub const ROLE_NAME_MAPPING: &str = "google.subject=assertion.arn,attribute.aws_
 /// Longest `google.subject` Google accepts, in bytes.
 pub const MAX_SUBJECT_BYTES: usize = 127;
 
+/// Most custom attributes (`attribute.NAME`) a provider may map.
+pub const MAX_CUSTOM_ATTRIBUTES: usize = 50;
+
+/// Longest attribute mapping expression Google accepts, in characters.
+pub const MAX_EXPRESSION_CHARS: usize = 2048;
+
+/// Longest attribute condition Google accepts, in characters.
+pub const MAX_CONDITION_CHARS: usize = 4096;
+
+/// Most bytes all mapped attributes of one caller may total (keys and values; Google: 8 KB).
+pub const MAX_MAPPED_BYTES: usize = 8 * 1024;
+
 /// An attribute mapping or condition that does not parse, or fails for a caller.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{expression}: {message}")]
@@ -175,8 +187,27 @@ impl AttributeMapping {
             if entries.iter().any(|(k, _, _)| *k == key) {
                 return Err(mapping_error(&key, "is mapped twice"));
             }
+            let chars = src.chars().count();
+            if chars > MAX_EXPRESSION_CHARS {
+                return Err(mapping_error(
+                    &key,
+                    format!("is {chars} characters, more than Google's {MAX_EXPRESSION_CHARS}"),
+                ));
+            }
             let expr = cel::parse(&src).map_err(|e| mapping_error(&key, e.message))?;
             entries.push((key, src, expr));
+        }
+        let custom = entries
+            .iter()
+            .filter(|(k, _, _)| k.starts_with("attribute."))
+            .count();
+        if custom > MAX_CUSTOM_ATTRIBUTES {
+            return Err(mapping_error(
+                "attribute mapping",
+                format!(
+                    "maps {custom} custom attributes, more than Google's {MAX_CUSTOM_ATTRIBUTES}"
+                ),
+            ));
         }
         if !entries.iter().any(|(k, _, _)| k == "google.subject") {
             return Err(mapping_error(
@@ -262,6 +293,19 @@ impl AttributeMapping {
                 out.attributes.insert(key.clone(), value);
             }
         }
+        let total = "google.subject".len()
+            + out.subject.len()
+            + out
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
+        if total > MAX_MAPPED_BYTES {
+            return Err(mapping_error(
+                "attribute mapping",
+                format!("maps {total} bytes of attributes, more than Google's {MAX_MAPPED_BYTES}"),
+            ));
+        }
         Ok(out)
     }
 }
@@ -318,6 +362,13 @@ pub struct AttributeCondition {
 impl AttributeCondition {
     /// Parses a CEL condition such as `attribute.aws_role in ['…', '…']`.
     pub fn parse(text: &str) -> Result<Self, MappingError> {
+        let chars = text.trim().chars().count();
+        if chars > MAX_CONDITION_CHARS {
+            return Err(mapping_error(
+                "attribute condition",
+                format!("is {chars} characters, more than Google's {MAX_CONDITION_CHARS}"),
+            ));
+        }
         let expr = cel::parse(text).map_err(|e| mapping_error("attribute condition", e.message))?;
         Ok(AttributeCondition {
             source: text.trim().to_string(),
@@ -537,6 +588,26 @@ mod tests {
         );
         let long = AttributeMapping::parse("google.subject=assertion.arn + assertion.arn").unwrap();
         assert!(long.evaluate(&a).unwrap_err().message.contains("127"));
+        // Google's other documented limits.
+        let many: Vec<(String, String)> = (0..=MAX_CUSTOM_ATTRIBUTES)
+            .map(|i| (format!("attribute.a{i}"), "assertion.arn".to_string()))
+            .chain([(
+                "google.subject".to_string(),
+                "assertion.account".to_string(),
+            )])
+            .collect();
+        let e = AttributeMapping::from_pairs(many.clone()).unwrap_err();
+        assert!(e.message.contains("51 custom attributes"), "{e}");
+        let fifty = AttributeMapping::from_pairs(many[1..].to_vec()).unwrap();
+        let arn = format!("{LAMBDA_ARN}{}", "x".repeat(200));
+        let e = fifty.evaluate(&AwsAssertion::from_arn(&arn)).unwrap_err();
+        assert!(e.message.contains("8192"), "{e}");
+        let huge = format!("google.subject='{}'", "x".repeat(MAX_EXPRESSION_CHARS));
+        let e = AttributeMapping::parse(&huge).unwrap_err();
+        assert!(e.message.contains("2048"), "{e}");
+        let huge = format!("'{}' == 'x'", "x".repeat(MAX_CONDITION_CHARS));
+        let e = AttributeCondition::parse(&huge).unwrap_err();
+        assert!(e.message.contains("4096"), "{e}");
         let mapped = AttributeMapping::role_name().evaluate(&a).unwrap();
         let cond = AttributeCondition::parse("attribute.missing == 'x'").unwrap();
         assert!(

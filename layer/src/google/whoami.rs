@@ -77,6 +77,12 @@ impl Credentials {
     /// Like [`Credentials::whoami`] under the provider's own attribute mapping.
     pub async fn whoami_with(&self, mapping: Option<&AttributeMapping>) -> Result<Whoami> {
         let config = self.config().await?;
+        let arn = self.caller_arn().await?;
+        Whoami::compute(&arn, &config, mapping)
+    }
+
+    /// The AWS caller's ARN (STS `GetCallerIdentity`), before any mapping.
+    pub async fn caller_arn(&self) -> Result<String> {
         let identity = self.aws_identity().await?;
         let sts = aws_sdk_sts::Client::new(&identity.sdk_config().await);
         let out = sts.get_caller_identity().send().await.map_err(|e| {
@@ -87,14 +93,13 @@ impl Credentials {
                 e,
             )
         })?;
-        let arn = out.arn().ok_or_else(|| {
+        out.arn().map(str::to_string).ok_or_else(|| {
             Error::failed(
                 Step::AwsIdentity,
                 false,
                 "GetCallerIdentity returned no ARN",
             )
-        })?;
-        Whoami::compute(arn, &config, mapping)
+        })
     }
 }
 

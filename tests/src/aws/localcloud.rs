@@ -178,6 +178,23 @@ impl LocalCloud {
         )
     }
 
+    /// An SDK configuration acting as the local admin user, against moto (any client:
+    /// CloudFormation stacks, STS sessions of any role name).
+    pub async fn admin_sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .credentials_provider(aws_credential_types::Credentials::new(
+                &self.admin_access_key_id,
+                &self.admin_secret_access_key,
+                None,
+                None,
+                "localcloud-admin",
+            ))
+            .region(aws_config::Region::new(self.region.clone()))
+            .endpoint_url(&self.moto_url)
+            .load()
+            .await
+    }
+
     /// `arn:aws:sts::ACCOUNT:assumed-role/NAME` of a session: the
     /// `attribute.aws_role` Google maps it to.
     pub fn aws_role_attribute(session: &RoleSession) -> String {

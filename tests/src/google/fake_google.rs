@@ -44,6 +44,8 @@ pub struct FakeGoogleConfig {
     /// How the provider maps `attribute.aws_role` (computed here by plain string code,
     /// independently of crossfed's CEL evaluator).
     pub aws_role_mapping: AwsRoleMapping,
+    /// How the provider maps `google.subject` (Google refuses a subject over 127 bytes).
+    pub subject_mapping: SubjectMapping,
     /// Added to the fake's clock: `+1h` makes every client look an hour slow (stale clock).
     pub clock_offset: Duration,
     /// AWS account the provider admits (`aws.accountId` of the provider resource).
@@ -76,6 +78,7 @@ impl Default for FakeGoogleConfig {
             aws_sts_resolve: None,
             allowed_aws_roles: None,
             aws_role_mapping: AwsRoleMapping::default(),
+            subject_mapping: SubjectMapping::default(),
             clock_offset: Duration::ZERO,
             aws_account_id: "123456789012".into(),
             provider_reader_token: None,
@@ -116,6 +119,39 @@ impl AwsRoleMapping {
     }
 }
 
+/// The provider's `google.subject` mapping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SubjectMapping {
+    /// Google's default, `assertion.arn`: the caller ARN with the session name.
+    #[default]
+    CallerArn,
+    /// The assumed-role ARN without the session (what `crossfed bootstrap` maps).
+    AssumedRoleArn,
+}
+
+impl SubjectMapping {
+    /// `google.subject` for a caller ARN.
+    pub fn subject(self, arn: &str) -> String {
+        match self {
+            SubjectMapping::CallerArn => arn.to_string(),
+            SubjectMapping::AssumedRoleArn => {
+                crate::google::aws_subject_token::aws_role_attribute(arn)
+            }
+        }
+    }
+
+    /// The CEL expression the provider resource shows.
+    pub fn expression(self) -> &'static str {
+        match self {
+            SubjectMapping::CallerArn => "assertion.arn",
+            SubjectMapping::AssumedRoleArn => ASSUMED_ROLE_ARN_EXPRESSION,
+        }
+    }
+}
+
+/// Google's default `attribute.aws_role`: the assumed-role ARN without the session.
+const ASSUMED_ROLE_ARN_EXPRESSION: &str = "assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn";
+
 impl FakeGoogleConfig {
     /// `//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/POOL`: the
     /// pool, which users often give where the provider is required.
@@ -150,11 +186,12 @@ impl FakeGoogleConfig {
         )
     }
 
-    /// The member for one AWS identity (`google.subject` = its ARN).
+    /// The member for one AWS identity (`google.subject` under [`Self::subject_mapping`]).
     pub fn principal_for_aws_arn(&self, arn: &str) -> String {
         format!(
-            "principal://iam.googleapis.com/{}/subject/{arn}",
-            self.pool_or_panic()
+            "principal://iam.googleapis.com/{}/subject/{}",
+            self.pool_or_panic(),
+            self.subject_mapping.subject(arn)
         )
     }
 
@@ -482,15 +519,16 @@ fn provider_resource(state: &GoogleState, req: &Request<Incoming>) -> Response<B
         );
     }
     let aws_role = match config.aws_role_mapping {
-        AwsRoleMapping::AssumedRoleArn => {
-            "assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn"
-        }
+        AwsRoleMapping::AssumedRoleArn => ASSUMED_ROLE_ARN_EXPRESSION,
         AwsRoleMapping::RoleName => "assertion.arn.extract('assumed-role/{role}/')",
     };
     let mut body = serde_json::json!({
         "name": name,
         "state": "ACTIVE",
-        "attributeMapping": {"google.subject": "assertion.arn", "attribute.aws_role": aws_role},
+        "attributeMapping": {
+            "google.subject": config.subject_mapping.expression(),
+            "attribute.aws_role": aws_role,
+        },
         "aws": {"accountId": config.aws_account_id},
     });
     if let Some(roles) = &config.allowed_aws_roles {
@@ -547,12 +585,18 @@ mod tests {
 
         /// Answers GetCallerIdentity for requests signed with `GOOD_SIG`.
         fn stub_aws() -> BackgroundServer {
-            BackgroundServer::spawn("stub-aws", ([127, 0, 0, 1], 0).into(), |listener| {
-                server::serve_http(listener, |req| {
+            stub_aws_as(format!("{ROLE}/session-1"))
+        }
+
+        /// [`stub_aws`] for the caller `arn`.
+        fn stub_aws_as(arn: String) -> BackgroundServer {
+            BackgroundServer::spawn("stub-aws", ([127, 0, 0, 1], 0).into(), move |listener| {
+                server::serve_http(listener, move |req| {
+                    let arn = arn.clone();
                     Box::pin(async move {
                         let auth = server::header_str(req.headers(), "authorization").unwrap_or_default();
                         let (status, body) = if auth.ends_with(GOOD_SIG) {
-                            (200, format!("<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>{ROLE}/session-1</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>"))
+                            (200, format!("<GetCallerIdentityResponse><GetCallerIdentityResult><Arn>{arn}</Arn></GetCallerIdentityResult></GetCallerIdentityResponse>"))
                         } else {
                             (403, "<ErrorResponse><Error><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>".into())
                         };
@@ -954,6 +998,43 @@ mod tests {
                 AwsRoleMapping::RoleName.aws_role("arn:aws:iam::1:user/bob"),
                 None
             );
+        }
+
+        #[tokio::test]
+        async fn a_subject_over_127_bytes_is_refused_as_google_does() {
+            // A Lambda session: role and function names as CloudFormation generates them.
+            let role = format!("arn:aws:sts::123456789012:assumed-role/{}", "r".repeat(64));
+            let aws = stub_aws_as(format!("{role}/{}", "f".repeat(64)));
+            let mut config = FakeGoogleConfig {
+                aws_sts_url: format!("http://{}", aws.addr()),
+                ..Default::default()
+            };
+            let google = FakeGoogle::start(config.clone()).await;
+            let subject = subject_token(&config.aws_sts_url, &config.audience, GOOD_SIG);
+            let (status, body) = exchange(&google, &form(&google, &subject)).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_request"))
+            );
+            assert!(
+                body["error_description"].as_str().unwrap().starts_with(
+                    "The size of mapped attribute google.subject exceeds the 127 bytes limit."
+                ),
+                "{body}"
+            );
+            // The role ARN without the session fits (111 bytes here).
+            config.subject_mapping = SubjectMapping::AssumedRoleArn;
+            let google = FakeGoogle::start(config.clone()).await;
+            let (status, body) = exchange(&google, &form(&google, &subject)).await;
+            assert_eq!(status, 200, "{body}");
+            let info = google
+                .validate_token(body["access_token"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(
+                info.principal,
+                config.principal_for_aws_arn(&format!("{role}/s"))
+            );
+            assert!(info.principal.ends_with(&format!("/subject/{role}")));
         }
 
         #[tokio::test]

@@ -17,6 +17,8 @@ use crate::server::{self, Body, header_str};
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub const AWS4_REQUEST_TOKEN_TYPE: &str = "urn:ietf:params:aws:token-type:aws4_request";
+/// Google's limit on a mapped `google.subject`, in bytes.
+pub const MAX_SUBJECT_BYTES: usize = 127;
 
 /// Form fields STS understands; anything else is rejected.
 const KNOWN_FIELDS: [&str; 7] = [
@@ -145,6 +147,8 @@ async fn exchange(
     let arn = replay(state, &subject).await?;
     record.aws_arn = Some(arn.clone());
     let role = state.config.aws_role_mapping.aws_role(&arn);
+    let google_subject = state.config.subject_mapping.subject(&arn);
+    check_subject_size(&google_subject).map_err(bad)?;
     if let Some(allowed) = &state.config.allowed_aws_roles
         && !role.as_ref().is_some_and(|r| allowed.contains(r))
     {
@@ -155,7 +159,7 @@ async fn exchange(
     }
 
     let pool = &state.pool;
-    let principal = format!("principal://iam.googleapis.com/{pool}/subject/{arn}");
+    let principal = format!("principal://iam.googleapis.com/{pool}/subject/{google_subject}");
     let mut principal_sets = vec![format!("principalSet://iam.googleapis.com/{pool}/*")];
     if let Some(role) = role {
         principal_sets.insert(
@@ -178,6 +182,17 @@ async fn exchange(
         "token_type": "Bearer",
         "expires_in": lifetime.as_secs(),
     }))
+}
+
+/// Google's limit on the mapped subject, with Google's words. (The fake's mappings cannot
+/// reach Google's other limits: two attributes, each at most an ARN.)
+fn check_subject_size(subject: &str) -> Result<(), OAuthError> {
+    if subject.len() > MAX_SUBJECT_BYTES {
+        return Err(OAuthError::invalid_request(format!(
+            "The size of mapped attribute google.subject exceeds the {MAX_SUBJECT_BYTES} bytes limit. Either modify your attribute mapping or the incoming assertion to produce a mapped attribute that is less than {MAX_SUBJECT_BYTES} bytes."
+        )));
+    }
+    Ok(())
 }
 
 /// Parses an `application/x-www-form-urlencoded` body; duplicate or unknown

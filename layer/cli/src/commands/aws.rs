@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use crossfed::aws::{IdTokenSource, WebIdentity};
 
+use super::Outcome;
 use super::config::ConfigArgs;
 
 #[allow(clippy::large_enum_variant)]
@@ -82,7 +83,8 @@ fn rfc3339(t: std::time::SystemTime) -> String {
         .unwrap_or_default()
 }
 
-pub async fn run(command: AwsCommand) -> crossfed::Result<()> {
+/// Runs one `aws` subcommand.
+pub async fn run(command: AwsCommand) -> Outcome {
     match command {
         AwsCommand::CredentialProcess(args) => {
             let c = args.credentials().await?;

@@ -1,5 +1,6 @@
 //! `crossfed token`: print a Google access token.
 
+use super::Outcome;
 use super::config::ConfigArgs;
 
 #[derive(clap::Args)]
@@ -11,7 +12,8 @@ pub struct Args {
     scopes: Vec<String>,
 }
 
-pub async fn run(args: Args) -> crossfed::Result<()> {
+/// Prints the token.
+pub async fn run(args: Args) -> Outcome {
     let creds = args.config.builder().with_scopes(args.scopes).build()?;
     let token = creds.token().await?;
     println!("{}", token.value.expose());

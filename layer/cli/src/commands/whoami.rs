@@ -3,6 +3,7 @@
 
 use crossfed::google::AttributeMapping;
 
+use super::Outcome;
 use super::config::ConfigArgs;
 
 #[derive(clap::Args)]
@@ -15,7 +16,8 @@ pub struct Args {
     attribute_mapping: Option<String>,
 }
 
-pub async fn run(args: Args) -> crossfed::Result<()> {
+/// Prints the caller and its principals.
+pub async fn run(args: Args) -> Outcome {
     let mapping = match &args.attribute_mapping {
         Some(text) => Some(
             AttributeMapping::parse(text)

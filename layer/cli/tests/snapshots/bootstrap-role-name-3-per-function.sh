@@ -9,14 +9,36 @@ set -eu
 #   list-buckets: role arn:aws:iam::111122223333:role/crossfed-ListBucketsFunctionRole-AbCdEf123456 -> attribute.aws_role crossfed-ListBucketsFunctionRole-AbCdEf123456 -> crossfed-list-buckets@my-project.iam.gserviceaccount.com
 
 # Workload identity pool aws-lambda
-gcloud iam workload-identity-pools describe aws-lambda --project=my-project --location=global >/dev/null 2>&1 ||
+if gcloud iam workload-identity-pools describe aws-lambda --project=my-project --location=global >/dev/null 2>&1; then
+  if [ "$(gcloud iam workload-identity-pools describe aws-lambda --project=my-project --location=global '--format=value(state)' 2>/dev/null)" = DELETED ]; then
+    echo 'crossfed bootstrap: workload identity pool aws-lambda is soft-deleted: restore it with `gcloud iam workload-identity-pools undelete aws-lambda --project=my-project --location=global`, then run this script again' >&2
+    exit 1
+  fi
+  if [ "$(gcloud iam workload-identity-pools describe aws-lambda --project=my-project --location=global '--format=value(disabled)' 2>/dev/null)" = True ]; then
+    echo 'crossfed bootstrap: workload identity pool aws-lambda is disabled: enable it with `gcloud iam workload-identity-pools update aws-lambda --project=my-project --location=global --no-disabled`, then run this script again' >&2
+    exit 1
+  fi
+else
   gcloud iam workload-identity-pools create aws-lambda --project=my-project --location=global '--display-name=AWS Lambda (crossfed)'
+fi
 
 # AWS provider aws-111122223333: account 111122223333, admits exactly the stack's roles
 if gcloud iam workload-identity-pools providers describe aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda >/dev/null 2>&1; then
-  gcloud iam workload-identity-pools providers update-aws aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda "--attribute-mapping=google.subject=assertion.arn,attribute.aws_account=assertion.account,attribute.aws_role=assertion.arn.extract('assumed-role/{role}/')" "--attribute-condition=attribute.aws_role in ['crossfed-CrossCloudReportFunctionRole-MnOpQr345678', 'crossfed-GcsSyncFunctionRole-GhIjKl789012', 'crossfed-ListBucketsFunctionRole-AbCdEf123456']"
+  if [ "$(gcloud iam workload-identity-pools providers describe aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda '--format=value(state)' 2>/dev/null)" = DELETED ]; then
+    echo 'crossfed bootstrap: provider aws-111122223333 is soft-deleted: restore it with `gcloud iam workload-identity-pools providers undelete aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda`, then run this script again' >&2
+    exit 1
+  fi
+  if [ "$(gcloud iam workload-identity-pools providers describe aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda '--format=value(disabled)' 2>/dev/null)" = True ]; then
+    echo 'crossfed bootstrap: provider aws-111122223333 is disabled: enable it with `gcloud iam workload-identity-pools providers update-aws aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda --no-disabled`, then run this script again' >&2
+    exit 1
+  fi
+  if [ "$(gcloud iam workload-identity-pools providers describe aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda '--format=value(aws.accountId)' 2>/dev/null)" != 111122223333 ]; then
+    echo 'crossfed bootstrap: provider aws-111122223333 admits another AWS account than 111122223333 (or its account could not be read): pass --provider with another ID (one provider per account)' >&2
+    exit 1
+  fi
+  gcloud iam workload-identity-pools providers update-aws aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda "--attribute-mapping=google.subject=assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn,attribute.aws_account=assertion.account,attribute.aws_role=assertion.arn.extract('assumed-role/{role}/')" "--attribute-condition=assertion.arn.startsWith('arn:aws:sts::111122223333:assumed-role/') && attribute.aws_role in ['crossfed-CrossCloudReportFunctionRole-MnOpQr345678', 'crossfed-GcsSyncFunctionRole-GhIjKl789012', 'crossfed-ListBucketsFunctionRole-AbCdEf123456']"
 else
-  gcloud iam workload-identity-pools providers create-aws aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda --account-id=111122223333 "--attribute-mapping=google.subject=assertion.arn,attribute.aws_account=assertion.account,attribute.aws_role=assertion.arn.extract('assumed-role/{role}/')" "--attribute-condition=attribute.aws_role in ['crossfed-CrossCloudReportFunctionRole-MnOpQr345678', 'crossfed-GcsSyncFunctionRole-GhIjKl789012', 'crossfed-ListBucketsFunctionRole-AbCdEf123456']"
+  gcloud iam workload-identity-pools providers create-aws aws-111122223333 --project=my-project --location=global --workload-identity-pool=aws-lambda --account-id=111122223333 "--attribute-mapping=google.subject=assertion.arn.contains('assumed-role') ? assertion.arn.extract('{account_arn}assumed-role/') + 'assumed-role/' + assertion.arn.extract('assumed-role/{role_name}/') : assertion.arn,attribute.aws_account=assertion.account,attribute.aws_role=assertion.arn.extract('assumed-role/{role}/')" "--attribute-condition=assertion.arn.startsWith('arn:aws:sts::111122223333:assumed-role/') && attribute.aws_role in ['crossfed-CrossCloudReportFunctionRole-MnOpQr345678', 'crossfed-GcsSyncFunctionRole-GhIjKl789012', 'crossfed-ListBucketsFunctionRole-AbCdEf123456']"
 fi
 
 # Service account of cross-cloud-report
@@ -32,28 +54,50 @@ gcloud iam service-accounts describe crossfed-list-buckets@my-project.iam.gservi
   gcloud iam service-accounts create crossfed-list-buckets --project=my-project '--display-name=crossfed list-buckets'
 
 # cross-cloud-report: its role may impersonate crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com
-gcloud iam service-accounts add-iam-policy-binding crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --project=my-project --role=roles/iam.workloadIdentityUser --member=principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-lambda/attribute.aws_role/crossfed-CrossCloudReportFunctionRole-MnOpQr345678
+gcloud iam service-accounts add-iam-policy-binding crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --project=my-project --role=roles/iam.workloadIdentityUser --member=principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-lambda/attribute.aws_role/crossfed-CrossCloudReportFunctionRole-MnOpQr345678 --condition=None
 
 # gcs-sync: its role may impersonate crossfed-gcs-sync@my-project.iam.gserviceaccount.com
-gcloud iam service-accounts add-iam-policy-binding crossfed-gcs-sync@my-project.iam.gserviceaccount.com --project=my-project --role=roles/iam.workloadIdentityUser --member=principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-lambda/attribute.aws_role/crossfed-GcsSyncFunctionRole-GhIjKl789012
+gcloud iam service-accounts add-iam-policy-binding crossfed-gcs-sync@my-project.iam.gserviceaccount.com --project=my-project --role=roles/iam.workloadIdentityUser --member=principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-lambda/attribute.aws_role/crossfed-GcsSyncFunctionRole-GhIjKl789012 --condition=None
 
 # list-buckets: its role may impersonate crossfed-list-buckets@my-project.iam.gserviceaccount.com
-gcloud iam service-accounts add-iam-policy-binding crossfed-list-buckets@my-project.iam.gserviceaccount.com --project=my-project --role=roles/iam.workloadIdentityUser --member=principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-lambda/attribute.aws_role/crossfed-ListBucketsFunctionRole-AbCdEf123456
+gcloud iam service-accounts add-iam-policy-binding crossfed-list-buckets@my-project.iam.gserviceaccount.com --project=my-project --role=roles/iam.workloadIdentityUser --member=principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/aws-lambda/attribute.aws_role/crossfed-ListBucketsFunctionRole-AbCdEf123456 --condition=None
 
-# cross-cloud-report: roles/storage.objectViewer on gs://archive-bucket
-gcloud storage buckets add-iam-policy-binding gs://archive-bucket --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=roles/storage.objectViewer
+# Custom role crossfedObjectLister: only storage.objects.list
+if gcloud iam roles describe crossfedObjectLister --project=my-project >/dev/null 2>&1; then
+  if [ "$(gcloud iam roles describe crossfedObjectLister --project=my-project '--format=value(deleted)' 2>/dev/null)" = True ]; then
+    echo 'crossfed bootstrap: custom role crossfedObjectLister is deleted: restore it with `gcloud iam roles undelete crossfedObjectLister --project=my-project`, then run this script again' >&2
+    exit 1
+  fi
+  gcloud iam roles update crossfedObjectLister --project=my-project '--title=crossfed: list objects' --permissions=storage.objects.list --stage=GA --quiet
+else
+  gcloud iam roles create crossfedObjectLister --project=my-project '--title=crossfed: list objects' --permissions=storage.objects.list --stage=GA
+fi
+
+# Custom role crossfedGeminiCaller: only aiplatform.endpoints.predict
+if gcloud iam roles describe crossfedGeminiCaller --project=my-project >/dev/null 2>&1; then
+  if [ "$(gcloud iam roles describe crossfedGeminiCaller --project=my-project '--format=value(deleted)' 2>/dev/null)" = True ]; then
+    echo 'crossfed bootstrap: custom role crossfedGeminiCaller is deleted: restore it with `gcloud iam roles undelete crossfedGeminiCaller --project=my-project`, then run this script again' >&2
+    exit 1
+  fi
+  gcloud iam roles update crossfedGeminiCaller --project=my-project '--title=crossfed: call Gemini (generateContent)' --permissions=aiplatform.endpoints.predict --stage=GA --quiet
+else
+  gcloud iam roles create crossfedGeminiCaller --project=my-project '--title=crossfed: call Gemini (generateContent)' --permissions=aiplatform.endpoints.predict --stage=GA
+fi
+
+# cross-cloud-report: projects/my-project/roles/crossfedObjectLister on gs://archive-bucket
+gcloud storage buckets add-iam-policy-binding gs://archive-bucket --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=projects/my-project/roles/crossfedObjectLister --condition=None
 
 # cross-cloud-report: roles/storage.objectCreator on gs://my-reports
-gcloud storage buckets add-iam-policy-binding gs://my-reports --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=roles/storage.objectCreator
+gcloud storage buckets add-iam-policy-binding gs://my-reports --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=roles/storage.objectCreator --condition=None
 
-# cross-cloud-report: roles/storage.objectViewer on gs://my-sync-bucket
-gcloud storage buckets add-iam-policy-binding gs://my-sync-bucket --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=roles/storage.objectViewer
+# cross-cloud-report: projects/my-project/roles/crossfedObjectLister on gs://my-sync-bucket
+gcloud storage buckets add-iam-policy-binding gs://my-sync-bucket --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=projects/my-project/roles/crossfedObjectLister --condition=None
 
-# cross-cloud-report: roles/aiplatform.user on projects/my-project
-gcloud projects add-iam-policy-binding my-project --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=roles/aiplatform.user --condition=None
+# cross-cloud-report: projects/my-project/roles/crossfedGeminiCaller on projects/my-project
+gcloud projects add-iam-policy-binding my-project --member=serviceAccount:crossfed-cross-cloud-report@my-project.iam.gserviceaccount.com --role=projects/my-project/roles/crossfedGeminiCaller --condition=None
 
 # gcs-sync: roles/storage.objectUser on gs://my-sync-bucket
-gcloud storage buckets add-iam-policy-binding gs://my-sync-bucket --member=serviceAccount:crossfed-gcs-sync@my-project.iam.gserviceaccount.com --role=roles/storage.objectUser
+gcloud storage buckets add-iam-policy-binding gs://my-sync-bucket --member=serviceAccount:crossfed-gcs-sync@my-project.iam.gserviceaccount.com --role=roles/storage.objectUser --condition=None
 
 # list-buckets: roles/storage.bucketViewer on projects/my-project
 gcloud projects add-iam-policy-binding my-project --member=serviceAccount:crossfed-list-buckets@my-project.iam.gserviceaccount.com --role=roles/storage.bucketViewer --condition=None
@@ -122,4 +166,5 @@ aws ssm put-parameter --name=/crossfed/gcs-sync/google-credential-config --type=
 aws ssm put-parameter --name=/crossfed/list-buckets/google-credential-config --type=SecureString --key-id=alias/crossfed --value=file://cred-config-list-buckets.json --overwrite --region=eu-west-1
 
 # SAM parameter overrides:
-# sam deploy --stack-name crossfed --parameter-overrides CrossCloudReportConfigParameterName=/crossfed/cross-cloud-report/google-credential-config GcsSyncConfigParameterName=/crossfed/gcs-sync/google-credential-config GoogleCloudProject=my-project GoogleCredentialConfigParameterName=/crossfed/google-credential-config ListBucketsConfigParameterName=/crossfed/list-buckets/google-credential-config ReportGcsBuckets=my-sync-bucket,archive-bucket SyncDestination=gs://my-sync-bucket/from-s3 VertexLocation=us-central1
+# sam deploy --stack-name crossfed --parameter-overrides CrossCloudReportConfigParameterName=/crossfed/cross-cloud-report/google-credential-config GcsSyncConfigParameterName=/crossfed/gcs-sync/google-credential-config GoogleCloudProject=my-project GoogleCredentialConfigParameterName=/crossfed/google-credential-config ListBucketsConfigParameterName=/crossfed/list-buckets/google-credential-config ReportGcsBuckets=archive-bucket SyncDestination=gs://my-sync-bucket/from-s3 VertexLocation=us-central1
+echo 'Google Cloud is set up. Redeploy with: sam deploy --stack-name crossfed --parameter-overrides CrossCloudReportConfigParameterName=/crossfed/cross-cloud-report/google-credential-config GcsSyncConfigParameterName=/crossfed/gcs-sync/google-credential-config GoogleCloudProject=my-project GoogleCredentialConfigParameterName=/crossfed/google-credential-config ListBucketsConfigParameterName=/crossfed/list-buckets/google-credential-config ReportGcsBuckets=archive-bucket SyncDestination=gs://my-sync-bucket/from-s3 VertexLocation=us-central1'
