@@ -17,15 +17,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::config::Limits;
+use crate::batch::Limits;
 use crate::destination;
+use crate::event::BackfillRequest;
 use crate::gcs_writer::{GcsError, is_precondition_failed};
+use crate::reconcile::DeleteMode;
 use crate::reconcile::SOURCE_ETAG;
-use crate::replicate::{DeleteMode, Outcome, Replicator};
+use crate::replicate::{Outcome, Replicator};
 
 /// Where checkpoints live, below the destination prefix.
 pub const CHECKPOINT_DIR: &str = ".crossfed/backfill/";
@@ -33,32 +35,6 @@ pub const CHECKPOINT_DIR: &str = ".crossfed/backfill/";
 pub use crossfed_kit::sync_areas::CHECKPOINT_AREA;
 /// Keys per listing page (both clouds), the unit of work between checkpoints.
 pub const DEFAULT_PAGE_SIZE: i32 = 1000;
-
-/// `{"backfill": {...}}`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackfillRequest {
-    /// S3 key prefix to backfill ("" for the whole bucket).
-    #[serde(default)]
-    pub prefix: String,
-    /// Source bucket: if given, it must be `SYNC_SOURCE_BUCKET` (the only bucket replicated).
-    #[serde(default)]
-    pub bucket: Option<String>,
-    /// Continue this run (from its checkpoint).
-    #[serde(default)]
-    pub run: Option<String>,
-}
-
-/// The backfill request in `payload`, if it is one (`None`: some other event).
-pub fn request(payload: &Value) -> Option<Result<BackfillRequest, String>> {
-    let body = payload.as_object()?.get("backfill")?;
-    Some(serde_json::from_value(body.clone()).map_err(|e| {
-        format!(
-            "invalid backfill request ({e}): send {{\"backfill\": {{\"prefix\": \"PREFIX\"}}}} \
-             (optionally \"bucket\")"
-        )
-    }))
-}
 
 /// What [`Continuation::invoke`] returns.
 pub type InvokeFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -632,22 +608,6 @@ mod tests {
             ["copy a", "delete c"]
         );
         assert!(join(&source[1..2], &copies[..1], None).is_empty());
-    }
-
-    #[test]
-    fn requests() {
-        assert_eq!(request(&json!({"Records": []})), None);
-        assert_eq!(
-            request(&json!({"backfill": {"prefix": "p/"}})),
-            Some(Ok(BackfillRequest {
-                prefix: "p/".into(),
-                ..BackfillRequest::default()
-            }))
-        );
-        let err = request(&json!({"backfill": {"prefx": "p/"}}))
-            .unwrap()
-            .unwrap_err();
-        assert!(err.contains("prefix"), "{err}");
     }
 
     #[test]

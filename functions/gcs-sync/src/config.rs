@@ -5,9 +5,10 @@ use std::time::Duration;
 use crossfed_kit::endpoint::{self, STORAGE_GRPC_ENV, STORAGE_HTTP_ENV};
 use crossfed_kit::{ConfigError, Env};
 
+use crate::batch::Limits;
 use crate::destination::Destination;
 use crate::parts::PartSettings;
-use crate::replicate::DeleteMode;
+use crate::reconcile::DeleteMode;
 use crate::retry_delay::{self, DEFAULT_DELAYS};
 
 const MIB: usize = 1024 * 1024;
@@ -17,28 +18,6 @@ const MIN_PART: u64 = 256 * 1024;
 const MAX_OBJECT: u64 = 5 << 40;
 /// No longer read: one-stream copies are one request, never chunked.
 const OBSOLETE_UPLOAD_CHUNK: &str = "SYNC_UPLOAD_CHUNK_BYTES";
-
-/// Concurrency and the invocation deadline.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// `SYNC_CONCURRENCY` (default 4): messages (of different keys) in flight.
-    pub concurrency: usize,
-    /// `SYNC_DEADLINE_MARGIN_MS` (default 10 000): no message starts with less time left.
-    pub start_margin: Duration,
-    /// `SYNC_ABORT_MARGIN_MS` (default 2 000): work still running this close to the deadline
-    /// is abandoned (an unfinished upload never becomes an object) and reported as failed.
-    pub abort_margin: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            concurrency: 4,
-            start_margin: Duration::from_secs(10),
-            abort_margin: Duration::from_secs(2),
-        }
-    }
-}
 
 /// Retries of 5xx / 429 / I/O errors, for both clouds.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,11 +5,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use aws_lambda_events::event::sqs::SqsEvent;
+use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-use crate::backfill::{self, BackfillRequest};
 
 /// What happened to an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +75,32 @@ pub enum Invocation {
     Backfill(BackfillRequest),
 }
 
+/// `{"backfill": {...}}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillRequest {
+    /// S3 key prefix to backfill ("" for the whole bucket).
+    #[serde(default)]
+    pub prefix: String,
+    /// Source bucket: if given, it must be `SYNC_SOURCE_BUCKET` (the only bucket replicated).
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// Continue this run (from its checkpoint).
+    #[serde(default)]
+    pub run: Option<String>,
+}
+
+/// The backfill request in `payload`, if it is one (`None`: some other event).
+pub fn backfill_request(payload: &Value) -> Option<Result<BackfillRequest, String>> {
+    let body = payload.as_object()?.get("backfill")?;
+    Some(serde_json::from_value(body.clone()).map_err(|e| {
+        format!(
+            "invalid backfill request ({e}): send {{\"backfill\": {{\"prefix\": \"PREFIX\"}}}} \
+             (optionally \"bucket\")"
+        )
+    }))
+}
+
 /// The payload has none of the accepted shapes.
 #[derive(Debug, thiserror::Error)]
 #[error("unsupported event: {0}")]
@@ -102,7 +127,7 @@ pub fn parse(payload: Value) -> Result<Invocation, EventError> {
     if is_test_event(&payload) {
         return Ok(Invocation::Ignored("s3:TestEvent"));
     }
-    if let Some(request) = backfill::request(&payload) {
+    if let Some(request) = backfill_request(&payload) {
         return request.map(Invocation::Backfill).map_err(EventError);
     }
     if is_eventbridge_s3(&payload) {
@@ -332,6 +357,22 @@ mod tests {
             })
             .collect();
         json!({ "Records": records })
+    }
+
+    #[test]
+    fn backfill_requests() {
+        assert_eq!(backfill_request(&json!({"Records": []})), None);
+        assert_eq!(
+            backfill_request(&json!({"backfill": {"prefix": "p/"}})),
+            Some(Ok(BackfillRequest {
+                prefix: "p/".into(),
+                ..BackfillRequest::default()
+            }))
+        );
+        let err = backfill_request(&json!({"backfill": {"prefx": "p/"}}))
+            .unwrap()
+            .unwrap_err();
+        assert!(err.contains("prefix"), "{err}");
     }
 
     #[test]

@@ -25,8 +25,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::backfill::{Backfill, LambdaContinuation};
-use crate::batch::{self, Work, WorkResult};
-use crate::config::{Config, Limits, Retries};
+use crate::batch::{self, Limits, Work, WorkResult};
+use crate::config::{Config, Retries};
 use crate::event::{self, Invocation};
 use crate::gcs_writer::GcsWriter;
 use crate::replicate::{Outcome, Replicator};

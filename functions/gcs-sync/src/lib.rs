@@ -21,5 +21,6 @@ pub mod parts;
 pub mod reconcile;
 pub mod replicate;
 pub mod retry_delay;
+pub mod s3_error;
 pub mod s3_source;
 pub mod s3_state;

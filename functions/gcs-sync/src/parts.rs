@@ -19,8 +19,9 @@ use tokio::task::JoinSet;
 use crate::destination::Destination;
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
 use crate::reconcile;
-use crate::s3_source::{self, Opened, SourceError, SourceObject};
-use crate::s3_state::{GetFailure, SourceVersion, get_failure};
+use crate::s3_error::{GetFailure, SourceError, get_failure};
+use crate::s3_source::{self, Opened, SourceObject};
+use crate::s3_state::SourceVersion;
 
 const MIB: u64 = 1024 * 1024;
 /// Marks temporary objects below the destination prefix.

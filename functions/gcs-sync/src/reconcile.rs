@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use crate::replicate::DeleteMode;
 use crate::s3_state::{SourceState, SourceVersion};
 
 /// Every metadata key this function writes starts with this; source metadata keys that do
@@ -16,6 +15,16 @@ pub const SOURCE: &str = "x-crossfed-source";
 pub const SOURCE_ETAG: &str = "x-crossfed-source-etag";
 /// The source object's version id, for versioned buckets.
 pub const SOURCE_VERSION: &str = "x-crossfed-source-version-id";
+
+/// `SYNC_DELETE_MODE`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// Remove the copy when S3 has no current object for the key.
+    #[default]
+    Delete,
+    /// Keep copies of removed objects.
+    Keep,
+}
 
 /// Whether a source metadata key collides with the bookkeeping (case-insensitive).
 pub fn is_reserved(key: &str) -> bool {

@@ -7,22 +7,13 @@
 use crate::event::{ChangeKind, ObjectChange};
 use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
 use crate::parts::{self, Copied, PartCopier, PartSettings, PartsError};
-use crate::reconcile::{self, Decision, SkipReason};
-use crate::s3_source::{self, Opened, SourceError};
+use crate::reconcile::{self, Decision, DeleteMode, SkipReason};
+use crate::s3_error::SourceError;
+use crate::s3_source::{self, Opened};
 use crate::s3_state::{self, SourceState, SourceVersion};
 
 /// Rounds of looking again when S3 or the copy keep changing under us.
 const MAX_ROUNDS: usize = 5;
-
-/// `SYNC_DELETE_MODE`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum DeleteMode {
-    /// Remove the copy when S3 has no current object for the key.
-    #[default]
-    Delete,
-    /// Keep copies of removed objects.
-    Keep,
-}
 
 /// What a change did.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,7 +12,8 @@ use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
 use bytes::Bytes;
 use google_cloud_storage::streaming_source::{Seek, SizeHint, StreamingSource};
 
-use crate::s3_state::{GetFailure, SourceVersion, get_failure, no_such_bucket};
+use crate::s3_error::{GetFailure, SourceError, get_failure, no_such_bucket};
+use crate::s3_state::SourceVersion;
 
 /// An open source object.
 pub struct SourceObject {
@@ -39,28 +40,6 @@ pub enum Opened {
     Missing,
     /// Overwritten since it was looked at (its ETag no longer matches: 412).
     Changed,
-}
-
-/// S3 failed (after the client's retries), or answered something unusable.
-#[derive(Debug, thiserror::Error)]
-#[error("S3 {op} s3://{bucket}/{key}: {message}")]
-pub struct SourceError {
-    op: &'static str,
-    bucket: String,
-    key: String,
-    message: String,
-}
-
-impl SourceError {
-    /// `op` failed on `bucket`/`key` because of `message`.
-    pub fn new(op: &'static str, bucket: &str, key: &str, message: String) -> Self {
-        SourceError {
-            op,
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            message,
-        }
-    }
 }
 
 /// Opens the current object of `bucket`/`key` on condition that it still is `expected`

@@ -34,7 +34,7 @@ async fn run_backfill(
 ) -> (usize, Value) {
     let mut payload = json!({"backfill": {"prefix": prefix}});
     for invocation in 1..=200 {
-        let request = backfill::request(&payload).unwrap().unwrap();
+        let request = gcs_sync::event::backfill_request(&payload).unwrap().unwrap();
         let state = app
             .backfill
             .handle(
@@ -205,13 +205,13 @@ async fn bench_backfill_1000_objects() {
 
 #[tokio::test]
 async fn bad_requests_say_what_to_send() {
-    let err = backfill::request(&json!({"backfill": {"prefix": 3}}))
+    let err = gcs_sync::event::backfill_request(&json!({"backfill": {"prefix": 3}}))
         .unwrap()
         .unwrap_err();
     assert!(err.contains("\"prefix\""), "{err}");
     let h = Harness::start().await;
     let app = h.app(&[]).await;
-    let request = backfill::request(&json!({"backfill": {"bucket": "another-bucket"}}))
+    let request = gcs_sync::event::backfill_request(&json!({"backfill": {"bucket": "another-bucket"}}))
         .unwrap()
         .unwrap();
     let err = app
@@ -226,7 +226,7 @@ async fn bad_requests_say_what_to_send() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("SYNC_SOURCE_BUCKET"), "{err}");
-    let request = backfill::request(&json!({"backfill": {"run": "../x"}}))
+    let request = gcs_sync::event::backfill_request(&json!({"backfill": {"run": "../x"}}))
         .unwrap()
         .unwrap();
     let err = app
