@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::s3_state::{SourceState, SourceVersion};
+use crate::s3::{SourceState, SourceVersion};
 
 /// Every metadata key this function writes starts with this; source metadata keys that do
 /// are dropped from copies so that nobody can spoof the bookkeeping.

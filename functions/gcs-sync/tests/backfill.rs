@@ -34,15 +34,12 @@ async fn run_backfill(
 ) -> (usize, Value) {
     let mut payload = json!({"backfill": {"prefix": prefix}});
     for invocation in 1..=200 {
-        let request = gcs_sync::event::backfill_request(&payload).unwrap().unwrap();
+        let request = gcs_sync::event::backfill_request(&payload)
+            .unwrap()
+            .unwrap();
         let state = app
             .backfill
-            .handle(
-                &app.replicator,
-                &app.limits,
-                request,
-                SystemTime::now() + left,
-            )
+            .handle(request, SystemTime::now() + left)
             .await
             .unwrap_or_else(|e| panic!("invocation {invocation}: {e}"));
         eprintln!("invocation {invocation}: {state}");
@@ -211,17 +208,13 @@ async fn bad_requests_say_what_to_send() {
     assert!(err.contains("\"prefix\""), "{err}");
     let h = Harness::start().await;
     let app = h.app(&[]).await;
-    let request = gcs_sync::event::backfill_request(&json!({"backfill": {"bucket": "another-bucket"}}))
-        .unwrap()
-        .unwrap();
+    let request =
+        gcs_sync::event::backfill_request(&json!({"backfill": {"bucket": "another-bucket"}}))
+            .unwrap()
+            .unwrap();
     let err = app
         .backfill
-        .handle(
-            &app.replicator,
-            &app.limits,
-            request,
-            SystemTime::now() + Duration::from_secs(60),
-        )
+        .handle(request, SystemTime::now() + Duration::from_secs(60))
         .await
         .unwrap_err()
         .to_string();
@@ -231,12 +224,7 @@ async fn bad_requests_say_what_to_send() {
         .unwrap();
     let err = app
         .backfill
-        .handle(
-            &app.replicator,
-            &app.limits,
-            request,
-            SystemTime::now() + Duration::from_secs(60),
-        )
+        .handle(request, SystemTime::now() + Duration::from_secs(60))
         .await
         .unwrap_err()
         .to_string();

@@ -458,14 +458,13 @@ async fn failed_messages_come_back_after_the_backoff() {
 /// `Changed` (the 412 that makes the replicator look again).
 #[tokio::test]
 async fn s3_answers_are_classified() {
-    use gcs_sync::s3_source::{self, Opened};
-    use gcs_sync::s3_state::{self, SourceState, SourceVersion};
+    use gcs_sync::conditional::{Changed, Conditional};
+    use gcs_sync::s3::{SourceBucket, SourceState, SourceVersion};
     let h = Harness::start().await;
     h.enable_versioning().await;
-    let s3 = h.scenario.role_s3().await;
-    let bucket = h.source_bucket.as_str();
+    let s3 = SourceBucket::new(h.scenario.role_s3().await, h.source_bucket.clone());
     let v1 = h.put("k", b"one".to_vec()).await;
-    let state = s3_state::current(&s3, bucket, "k").await.unwrap();
+    let state = s3.current("k").await.unwrap();
     let v1_version = SourceVersion {
         etag: v1.etag.clone(),
         version_id: v1.version_id.clone(),
@@ -479,43 +478,30 @@ async fn s3_answers_are_classified() {
     );
     let v2 = h.put("k", b"two!".to_vec()).await;
     assert!(matches!(
-        s3_source::open(&s3, bucket, "k", &v1_version)
-            .await
-            .unwrap(),
-        Opened::Changed
+        s3.open("k", &v1_version, None).await.unwrap(),
+        Conditional::LookAgain(Changed::SourceOverwritten)
     ));
     let v2_version = SourceVersion {
         etag: v2.etag.clone(),
         version_id: v2.version_id.clone(),
     };
-    let Opened::Found(object) = s3_source::open(&s3, bucket, "k", &v2_version)
-        .await
-        .unwrap()
-    else {
+    let Conditional::Done(object) = s3.open("k", &v2_version, None).await.unwrap() else {
         panic!("v2 not found")
     };
     assert_eq!(object.version_id, v2.version_id);
     h.delete_marker("k").await;
-    assert_eq!(
-        s3_state::current(&s3, bucket, "k").await.unwrap(),
-        SourceState::Absent
-    );
+    assert_eq!(s3.current("k").await.unwrap(), SourceState::Absent);
     assert!(matches!(
-        s3_source::open(&s3, bucket, "k", &v2_version)
-            .await
-            .unwrap(),
-        Opened::Missing
+        s3.open("k", &v2_version, None).await.unwrap(),
+        Conditional::LookAgain(Changed::SourceDeleted)
     ));
-    assert_eq!(
-        s3_state::current(&s3, bucket, "never").await.unwrap(),
-        SourceState::Absent
+    assert_eq!(s3.current("never").await.unwrap(), SourceState::Absent);
+    let missing = SourceBucket::new(
+        h.scenario.role_s3().await,
+        format!("{}-gone", h.source_bucket),
     );
-    let missing = format!("{bucket}-gone");
-    let err = s3_state::current(&s3, &missing, "k").await.unwrap_err();
+    let err = missing.current("k").await.unwrap_err();
     assert!(err.to_string().contains("NoSuchBucket"), "{err}");
-    let err = s3_source::open(&s3, &missing, "k", &v2_version)
-        .await
-        .err()
-        .unwrap();
+    let err = missing.open("k", &v2_version, None).await.err().unwrap();
     assert!(err.to_string().contains("NoSuchBucket"), "{err}");
 }

@@ -123,7 +123,7 @@ impl Harness {
         let aws = AwsClients {
             s3: self.scenario.role_s3().await,
             sqs: self.role_sqs().await,
-            self_invoke: None,
+            continuation: None,
             endpoint: Some(self.scenario.cloud.moto_url.clone()),
         };
         App::new(&self.settings(extra), credentials, aws)

@@ -2,7 +2,10 @@
 //! when S3 says so (404 `NoSuchKey`, or a delete marker); a missing bucket is an error.
 
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::GetObjectError;
+
+use crate::conditional::Changed;
 
 /// S3 failed (after the client's retries), or answered something unusable.
 #[derive(Debug, thiserror::Error)]
@@ -37,35 +40,34 @@ pub enum NotFound {
 /// Classifies a 404 by its code. A 404 with another code (or none) is not classified:
 /// nothing is deleted on an answer S3 did not clearly give.
 pub fn not_found_kind<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> Option<NotFound> {
-    let raw_404 = e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
     match e.code() {
         Some("NoSuchBucket") => Some(NotFound::Bucket),
         Some("NoSuchKey" | "NoSuchVersion") => Some(NotFound::Key),
-        _ if raw_404 && is_delete_marker(e) => Some(NotFound::Key),
+        _ if status(e) == Some(404) && is_delete_marker(e) => Some(NotFound::Key),
         _ => None,
     }
 }
 
-/// Why a `GetObject` of the object S3 was found to serve (`If-Match` its ETag) failed.
-pub enum GetFailure {
-    /// Deleted since it was looked at (404 `NoSuchKey`, or a delete marker).
-    Missing,
-    /// `NoSuchBucket`: an error, never a skip.
-    NoSuchBucket,
-    /// Overwritten since it was looked at (412).
-    Changed,
-    /// Anything else (403, 5xx after retries, ...).
-    Other,
-}
-
-/// Classifies a failed conditional `GetObject`.
-pub fn get_failure<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> GetFailure {
-    let status = e.raw_response().map(|r| r.status().as_u16());
-    match (not_found_kind(e), status, e.code()) {
-        (Some(NotFound::Key), ..) => GetFailure::Missing,
-        (Some(NotFound::Bucket), ..) => GetFailure::NoSuchBucket,
-        (None, Some(412), _) | (None, _, Some("PreconditionFailed")) => GetFailure::Changed,
-        _ => GetFailure::Other,
+/// A failed `GetObject` of `bucket`/`key`: what changed since the object was looked at
+/// (deleted: 404 `NoSuchKey` or a delete marker; overwritten: 412 on `If-Match`), or the
+/// error (`NoSuchBucket`, 403, 5xx after retries, ...).
+pub fn get_failure(
+    e: &SdkError<GetObjectError, HttpResponse>,
+    bucket: &str,
+    key: &str,
+) -> Result<Changed, SourceError> {
+    match (not_found_kind(e), status(e), e.code()) {
+        (Some(NotFound::Key), ..) => Ok(Changed::SourceDeleted),
+        (Some(NotFound::Bucket), ..) => Err(no_such_bucket(bucket, key)),
+        (None, Some(412), _) | (None, _, Some("PreconditionFailed")) => {
+            Ok(Changed::SourceOverwritten)
+        }
+        _ => Err(SourceError::new(
+            "GetObject",
+            bucket,
+            key,
+            DisplayErrorContext(e).to_string(),
+        )),
     }
 }
 
@@ -81,10 +83,12 @@ pub fn no_such_bucket(bucket: &str, key: &str) -> SourceError {
     )
 }
 
+/// The HTTP status of a failed call, if S3 answered.
 pub fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
 
+/// Whether S3's answer says the current version is a delete marker.
 pub fn is_delete_marker<E>(e: &SdkError<E, HttpResponse>) -> bool {
     e.raw_response()
         .and_then(|r| r.headers().get("x-amz-delete-marker"))

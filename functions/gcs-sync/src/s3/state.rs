@@ -2,12 +2,11 @@
 //! this, never an event's word. A key counts as absent only when S3 says so (404
 //! `NoSuchKey`, or a delete marker as the current version); a missing bucket is an error.
 
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::error::DisplayErrorContext;
 
-use crate::s3_error::{
-    NotFound, SourceError, is_delete_marker, no_such_bucket, not_found_kind, status,
-};
+use crate::conditional::Conditional;
+use crate::s3::error::{SourceError, is_delete_marker, status};
+use crate::s3::get::get_object;
 
 /// Identifies the content S3 serves for a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,8 +76,8 @@ async fn classify_not_found(
     key: &str,
 ) -> Result<SourceState, SourceError> {
     let fail = |message: String| SourceError::new("GetObject", bucket, key, message);
-    match client.get_object().bucket(bucket).key(key).send().await {
-        Ok(object) => {
+    match get_object(client, bucket, key, None, None).await? {
+        Conditional::Done(object) => {
             // Created since the HEAD; the body is not needed (dropping it ends the request).
             let etag = object
                 .e_tag()
@@ -92,11 +91,8 @@ async fn classify_not_found(
                     .unwrap_or_default(),
             })
         }
-        Err(e) => match not_found_kind(&e) {
-            Some(NotFound::Key) => Ok(SourceState::Absent),
-            Some(NotFound::Bucket) => Err(no_such_bucket(bucket, key)),
-            None => Err(fail(DisplayErrorContext(&e).to_string())),
-        },
+        // `NoSuchKey` (a delete marker, a deleted key); `NoSuchBucket` is an error.
+        Conditional::LookAgain(_) => Ok(SourceState::Absent),
     }
 }
 

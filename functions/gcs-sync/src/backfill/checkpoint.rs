@@ -1,0 +1,184 @@
+//! A run's state, kept in the destination bucket as an empty object's metadata
+//! (`<prefix>.crossfed/backfill/<run>`), written under a generation precondition so that
+//! two invocations of one run cannot both go on.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::backfill::error::BackfillError;
+use crate::conditional::Conditional;
+use crate::counts::Counts;
+use crate::gcs::DestinationBucket;
+
+/// Where checkpoints live, below the destination prefix.
+pub const CHECKPOINT_DIR: &str = ".crossfed/backfill/";
+/// gcs-sync's own bookkeeping below the destination prefix (checkpoints).
+pub use crossfed_kit::sync_areas::CHECKPOINT_AREA;
+
+/// A run's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Checkpoint {
+    pub run: String,
+    pub bucket: String,
+    pub prefix: String,
+    /// Every key up to and including this one is done.
+    pub after: Option<String>,
+    pub done: bool,
+    pub invocations: u64,
+    /// Source keys covered.
+    pub examined: u64,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Generation of the checkpoint object (not stored).
+    #[serde(skip)]
+    generation: i64,
+}
+
+impl Checkpoint {
+    /// A new run over `prefix` of `bucket`, not yet saved.
+    pub fn start(bucket: &str, prefix: &str) -> Self {
+        Checkpoint {
+            run: new_run_id(),
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            ..Checkpoint::default()
+        }
+    }
+
+    fn to_metadata(&self) -> Vec<(String, String)> {
+        let c = &self.counts;
+        let mut m = vec![
+            ("run", self.run.clone()),
+            ("bucket", self.bucket.clone()),
+            ("prefix", self.prefix.clone()),
+            ("done", self.done.to_string()),
+            ("invocations", self.invocations.to_string()),
+            ("examined", self.examined.to_string()),
+            ("copied", c.copied.to_string()),
+            ("bytes", c.bytes.to_string()),
+            ("deleted", c.deleted.to_string()),
+            ("skipped", c.skipped.to_string()),
+            ("failed", c.failed.to_string()),
+        ];
+        if let Some(after) = &self.after {
+            m.push(("after", after.clone()));
+        }
+        m.into_iter()
+            .map(|(k, v)| (format!("x-crossfed-backfill-{k}"), v))
+            .collect()
+    }
+
+    fn from_metadata(generation: i64, m: &HashMap<String, String>) -> Option<Self> {
+        let get = |k: &str| m.get(&format!("x-crossfed-backfill-{k}")).cloned();
+        let num = |k: &str| get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Some(Checkpoint {
+            run: get("run")?,
+            bucket: get("bucket")?,
+            prefix: get("prefix").unwrap_or_default(),
+            after: get("after"),
+            done: get("done").as_deref() == Some("true"),
+            invocations: num("invocations"),
+            examined: num("examined"),
+            counts: Counts {
+                copied: num("copied"),
+                bytes: num("bytes"),
+                deleted: num("deleted"),
+                skipped: num("skipped"),
+                failed: num("failed"),
+            },
+            generation,
+        })
+    }
+
+    /// The checkpoint's object name.
+    fn name(destination: &DestinationBucket, run: &str) -> String {
+        format!(
+            "{}{CHECKPOINT_DIR}{run}",
+            destination.destination().prefix()
+        )
+    }
+
+    /// Reads run `run` of a backfill of `source_bucket`.
+    pub async fn load(
+        destination: &DestinationBucket,
+        source_bucket: &str,
+        run: &str,
+    ) -> Result<Self, BackfillError> {
+        if run.is_empty() || !run.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(BackfillError::Request(format!(
+                "invalid backfill run id {run:?}"
+            )));
+        }
+        let name = Self::name(destination, run);
+        let (generation, metadata) = destination.read_checkpoint(&name).await?;
+        let state = Checkpoint::from_metadata(generation, &metadata).ok_or_else(|| {
+            BackfillError::Request(format!("{name} is not a backfill checkpoint"))
+        })?;
+        if state.bucket != source_bucket {
+            return Err(BackfillError::Request(format!(
+                "backfill run {run} is for bucket {:?}, but this function replicates \
+                 {source_bucket:?} (SYNC_SOURCE_BUCKET); start a new run",
+                state.bucket,
+            )));
+        }
+        Ok(state)
+    }
+
+    /// Writes the state, on condition that nobody else did since it was read or written.
+    pub async fn save(&mut self, destination: &DestinationBucket) -> Result<(), BackfillError> {
+        let name = Self::name(destination, &self.run);
+        match destination
+            .write_checkpoint(&name, self.to_metadata(), self.generation)
+            .await?
+        {
+            Conditional::Done(generation) => {
+                self.generation = generation;
+                Ok(())
+            }
+            Conditional::LookAgain(_) => Err(BackfillError::Raced(name)),
+        }
+    }
+}
+
+/// A fresh run id: time-ordered hex, unique enough per function.
+fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{nanos:x}-{:x}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_round_trip() {
+        let state = Checkpoint {
+            run: "r1".into(),
+            bucket: "b".into(),
+            prefix: "p/".into(),
+            after: Some("p/ü k".into()),
+            invocations: 2,
+            counts: Counts {
+                copied: 7,
+                ..Counts::default()
+            },
+            ..Checkpoint::default()
+        };
+        let m: HashMap<String, String> = state.to_metadata().into_iter().collect();
+        let back = Checkpoint::from_metadata(9, &m).unwrap();
+        assert_eq!(back.generation, 9);
+        assert_eq!(
+            Checkpoint {
+                generation: 0,
+                ..back
+            },
+            state
+        );
+        assert!(Checkpoint::from_metadata(1, &HashMap::new()).is_none());
+        assert!(CHECKPOINT_DIR.starts_with(CHECKPOINT_AREA));
+    }
+}

@@ -1,0 +1,189 @@
+//! Backfill and repair: `{"backfill": {"prefix": "logs/"}}` lists the S3 source
+//! (`SYNC_SOURCE_BUCKET`) and the Cloud Storage destination in key order, page by page, and
+//! merge-joins them ([`listing`]): what is missing or has another ETag is looked at, copies
+//! without a source are looked at in `delete` mode, in-sync objects cost nothing. Each key
+//! looked at goes through [`Replicator::sync_key`], which decides on what S3 serves now,
+//! not on the listing: the same rules as events.
+//!
+//! After each page the position is written to the run's [`checkpoint`]. With less than
+//! `SYNC_DEADLINE_MARGIN_MS` left, the invocation stops and the run goes on in the next
+//! invocation ([`continuation`]), from the checkpoint.
+
+pub mod checkpoint;
+pub mod continuation;
+pub mod error;
+pub mod listing;
+
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+pub use checkpoint::Checkpoint;
+pub use continuation::{Continuation, InvokeFuture, LambdaContinuation};
+pub use error::BackfillError;
+
+use crate::backfill::listing::Action;
+use crate::batch::Limits;
+use crate::counts::Counts;
+use crate::event::BackfillRequest;
+use crate::gcs::DestinationBucket;
+use crate::reconcile::DeleteMode;
+use crate::replicate::Replicator;
+use crate::s3::SourceBucket;
+
+/// Keys per listing page (both clouds), the unit of work between checkpoints.
+pub const DEFAULT_PAGE_SIZE: i32 = 1000;
+
+/// A backfill's clients and settings.
+#[derive(Clone)]
+pub struct Backfill {
+    replicator: Arc<Replicator>,
+    source: SourceBucket,
+    destination: DestinationBucket,
+    limits: Limits,
+    /// Starts the next invocation of a run; `None`: the run stops at its checkpoint.
+    pub continuation: Option<Arc<dyn Continuation>>,
+    /// Keys per listing page and checkpoint (at most 1000).
+    pub page_size: i32,
+}
+
+impl Backfill {
+    /// Backfills `source` into `destination` through `replicator`, `limits.concurrency` keys
+    /// at a time.
+    pub fn new(
+        replicator: Arc<Replicator>,
+        source: SourceBucket,
+        destination: DestinationBucket,
+        limits: Limits,
+        continuation: Option<Arc<dyn Continuation>>,
+    ) -> Self {
+        Backfill {
+            replicator,
+            source,
+            destination,
+            limits,
+            continuation,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+
+    /// Runs (part of) a backfill until done or `deadline` is near; returns the run's state.
+    pub async fn handle(
+        &self,
+        request: BackfillRequest,
+        deadline: SystemTime,
+    ) -> Result<Value, BackfillError> {
+        let left = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        let deadline = Instant::now() + left;
+        let limits = &self.limits;
+        let bucket = self.source.name();
+        let mut state = match &request.run {
+            Some(run) => Checkpoint::load(&self.destination, bucket, run).await?,
+            None => {
+                if let Some(asked) = request.bucket.as_deref().filter(|b| *b != bucket) {
+                    return Err(BackfillError::Request(format!(
+                        "backfill of bucket {asked:?} refused: this function replicates {bucket:?} \
+                         (SYNC_SOURCE_BUCKET); leave \"bucket\" out or deploy a function for that bucket"
+                    )));
+                }
+                let mut state = Checkpoint::start(bucket, &request.prefix);
+                state.save(&self.destination).await?;
+                state
+            }
+        };
+        if state.done {
+            return Ok(summary(&state, false));
+        }
+        state.invocations += 1;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left < limits.start_margin {
+                break;
+            }
+            let page =
+                listing::page(&self.source, &self.destination, &state, self.page_size).await?;
+            let abort_at = deadline
+                .checked_sub(limits.abort_margin)
+                .unwrap_or(deadline);
+            let counts = Mutex::new(Counts::default());
+            let work = self.run_actions(page.actions, &counts);
+            let finished = tokio::time::timeout_at(abort_at, work).await.is_ok();
+            // What completed counts even if the page is cut short (it is in sync next time).
+            state
+                .counts
+                .add_all(&counts.into_inner().unwrap_or_else(|e| e.into_inner()));
+            if !finished {
+                tracing::warn!(run = %state.run, "deadline reached within a page; continuing later");
+                break;
+            }
+            state.examined += page.examined;
+            state.after = page.through.or(state.after.take());
+            state.done = page.last;
+            state.save(&self.destination).await?;
+            tracing::info!(run = %state.run, after = ?state.after, copied = state.counts.copied, deleted = state.counts.deleted, "backfill page done");
+            if state.done {
+                break;
+            }
+        }
+        if state.done {
+            tracing::info!(run = %state.run, ?state, "backfill done");
+            return Ok(summary(&state, false));
+        }
+        state.save(&self.destination).await?;
+        let continuation = self.continuation.as_ref().ok_or_else(|| {
+            BackfillError::Request(format!(
+                "backfill run {} needs another invocation but the function cannot invoke itself (AWS_LAMBDA_FUNCTION_NAME unset); send {{\"backfill\": {{\"run\": \"{}\"}}}}",
+                state.run, state.run
+            ))
+        })?;
+        continuation
+            .invoke(json!({"backfill": {"run": state.run}}))
+            .await
+            .map_err(BackfillError::Request)?;
+        tracing::info!(run = %state.run, "continued asynchronously");
+        Ok(summary(&state, true))
+    }
+
+    /// Applies a page's actions, `limits.concurrency` at a time, counting into `counts`
+    /// as they complete.
+    async fn run_actions(&self, actions: Vec<Action>, counts: &Mutex<Counts>) {
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.limits.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for action in actions {
+            let key = match action {
+                Action::Copy { key } => key,
+                // Keep mode keeps copies whatever S3 says: nothing to look at.
+                Action::Delete { .. } if self.replicator.delete_mode() == DeleteMode::Keep => {
+                    continue;
+                }
+                Action::Delete { key } => key,
+            };
+            let (replicator, permits) = (self.replicator.clone(), permits.clone());
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let result = replicator.sync_key(&key).await;
+                if let Err(e) = &result {
+                    tracing::warn!(key = %key, error = %e, "backfill of a key failed");
+                }
+                result
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let mut counts = counts.lock().unwrap_or_else(|e| e.into_inner());
+            match joined {
+                Ok(Ok(outcome)) => counts.add(&outcome),
+                Ok(Err(_)) | Err(_) => counts.failed += 1,
+            }
+        }
+    }
+}
+
+fn summary(state: &Checkpoint, continued: bool) -> Value {
+    let mut v = serde_json::to_value(state).unwrap_or_default();
+    v["continued"] = continued.into();
+    v
+}
