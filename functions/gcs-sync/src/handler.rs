@@ -24,13 +24,13 @@ use tokio::time::Instant;
 
 use crate::backfill::{Backfill, Continuation, LambdaContinuation};
 use crate::batch::{self, Limits, Work, WorkResult};
-use crate::config::{Config, Retries};
 use crate::counts::Counts;
 use crate::event::{self, Invocation};
 use crate::gcs::DestinationBucket;
 use crate::replicate::Replicator;
 use crate::retry_delay::RetryDelay;
 use crate::s3::SourceBucket;
+use crate::settings::{Retries, Settings};
 
 /// Time kept back at the end of an invocation for answering the runtime.
 const RESPONSE_MARGIN: Duration = Duration::from_millis(100);
@@ -79,32 +79,32 @@ impl App {
     /// credential configuration (`CROSSFED_CONFIG_PARAMETER` / `GOOGLE_APPLICATION_CREDENTIALS`),
     /// then builds the S3 and Cloud Storage clients while the token cache warms up.
     pub async fn from_env(env: Env) -> Result<Self, BoxError> {
-        let config = Config::from_env(&env)?;
+        let settings = Settings::from_env(&env)?;
         let credentials = crossfed::google::Credentials::from_env()?;
         let app = crossfed_kit::warm_up::alongside(&credentials, async {
-            let aws = AwsClients::from_env(&env, &config.retries).await;
-            Self::new(&config, credentials.clone(), aws).await
+            let aws = AwsClients::from_env(&env, &settings.retries).await;
+            Self::new(&settings, credentials.clone(), aws).await
         })
         .await?;
-        for warning in &config.warnings {
+        for warning in &settings.warnings {
             tracing::warn!("{warning}");
         }
         tracing::info!(
-            source = %config.source_bucket,
-            destination = %config.destination,
-            delete_mode = ?config.delete_mode,
+            source = %settings.source_bucket,
+            destination = %settings.destination,
+            delete_mode = ?settings.delete_mode,
             "ready"
         );
         Ok(app)
     }
 
-    /// Builds the Cloud Storage clients for `config` around the AWS clients.
+    /// Builds the Cloud Storage clients for `settings` around the AWS clients.
     pub async fn new(
-        config: &Config,
+        settings: &Settings,
         credentials: crossfed::google::Credentials,
         aws: AwsClients,
     ) -> Result<Self, BoxError> {
-        let retries = &config.retries;
+        let retries = &settings.retries;
         let retry = || RetryableErrors.with_attempt_limit(retries.attempts);
         let backoff = || {
             ExponentialBackoffBuilder::new()
@@ -116,22 +116,22 @@ impl App {
             .with_credentials(credentials.clone())
             .with_retry_policy(retry())
             .with_backoff_policy(backoff()?);
-        if let Some(endpoint) = &config.storage_endpoint {
+        if let Some(endpoint) = &settings.storage_endpoint {
             storage = storage.with_endpoint(endpoint);
         }
         let mut control = StorageControl::builder()
             .with_credentials(credentials)
             .with_retry_policy(retry())
             .with_backoff_policy(backoff()?);
-        if let Some(endpoint) = &config.grpc_endpoint {
+        if let Some(endpoint) = &settings.grpc_endpoint {
             control = control.with_endpoint(endpoint);
         }
         let (storage, control) = tokio::join!(storage.build(), control.build());
-        let destination = DestinationBucket::new(storage?, control?, config.destination.clone());
-        let source = SourceBucket::new(aws.s3, config.source_bucket.clone());
+        let destination = DestinationBucket::new(storage?, control?, settings.destination.clone());
+        let source = SourceBucket::new(aws.s3, settings.source_bucket.clone());
         let replicator = Arc::new(
-            Replicator::new(source.clone(), destination.clone(), config.delete_mode)
-                .with_parts(config.parts),
+            Replicator::new(source.clone(), destination.clone(), settings.delete_mode)
+                .with_parts(settings.parts),
         );
         let continuation = aws
             .continuation
@@ -141,12 +141,12 @@ impl App {
                 replicator.clone(),
                 source,
                 destination,
-                config.limits.clone(),
+                settings.limits.clone(),
                 continuation,
             ),
             replicator,
-            retry_delay: RetryDelay::new(aws.sqs, aws.endpoint, config.retry_delays.clone()),
-            limits: config.limits.clone(),
+            retry_delay: RetryDelay::new(aws.sqs, aws.endpoint, settings.retry_delays.clone()),
+            limits: settings.limits.clone(),
         })
     }
 }

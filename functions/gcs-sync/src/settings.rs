@@ -42,7 +42,7 @@ impl Default for Retries {
 
 /// Everything the function reads from its environment (besides credentials).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct Settings {
     /// `SYNC_SOURCE_BUCKET` (required): the only bucket whose events are applied.
     pub source_bucket: String,
     /// `SYNC_DESTINATION` (required).
@@ -66,7 +66,7 @@ pub struct Config {
     pub grpc_endpoint: Option<String>,
 }
 
-impl Config {
+impl Settings {
     /// Reads and checks every variable; all problems are reported together.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let mut r = env.reader();
@@ -145,7 +145,7 @@ impl Config {
         let storage_endpoint = endpoint::google_override(&mut r, STORAGE_HTTP_ENV);
         let grpc_endpoint = endpoint::google_override(&mut r, STORAGE_GRPC_ENV);
         let required = source_bucket.zip(destination);
-        r.finish_some(required.map(|(source_bucket, destination)| Config {
+        r.finish_some(required.map(|(source_bucket, destination)| Settings {
             source_bucket,
             destination,
             delete_mode,
@@ -165,14 +165,14 @@ mod tests {
     use super::*;
 
     /// `vars` over a `SYNC_SOURCE_BUCKET=src` default (unless `vars` is empty).
-    fn settings(vars: &[(&str, &str)]) -> Result<Config, String> {
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
         let defaults: &[(&str, &str)] = if vars.is_empty() {
             &[]
         } else {
             &[("SYNC_SOURCE_BUCKET", "src")]
         };
         let pairs = defaults.iter().chain(vars).copied();
-        Config::from_env(&Env::from_pairs(pairs)).map_err(|e| e.to_string())
+        Settings::from_env(&Env::from_pairs(pairs)).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -136,7 +136,7 @@ impl Backfill {
         state.save(&self.destination).await?;
         let continuation = self.continuation.as_ref().ok_or_else(|| {
             BackfillError::Request(format!(
-                "backfill run {} needs another invocation but the function cannot invoke itself (AWS_LAMBDA_FUNCTION_NAME unset); send {{\"backfill\": {{\"run\": \"{}\"}}}}",
+                "backfill run {} needs another invocation but has no continuation outside Lambda (AWS_LAMBDA_FUNCTION_NAME unset); send {{\"backfill\": {{\"run\": \"{}\"}}}}",
                 state.run, state.run
             ))
         })?;

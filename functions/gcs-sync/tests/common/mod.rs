@@ -10,8 +10,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use crossfed_kit::Env;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use crossfed_tests::{FakeGcsServer, FakeStorage, FakeStorageConfig, GcsFaultProxy};
-use gcs_sync::config::Config;
 use gcs_sync::handler::{App, AwsClients};
+use gcs_sync::settings::Settings;
 use serde_json::{Value, json};
 
 pub const PREFIX: &str = "mirror";
@@ -112,8 +112,8 @@ impl Harness {
         env
     }
 
-    pub fn settings(&self, extra: &[(&str, &str)]) -> Config {
-        Config::from_env(&Env::from_pairs(self.env(extra))).expect("settings")
+    pub fn settings(&self, extra: &[(&str, &str)]) -> Settings {
+        Settings::from_env(&Env::from_pairs(self.env(extra))).expect("settings")
     }
 
     /// The function's clients in-process, as the `crossfed-lambda` role.
