@@ -184,7 +184,7 @@ bench: venv bench-tools ext-clients
 	  export CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env BENCH_PYTHON=$(BENCH_VENV)/bin/python; \
 	  rm -f target/bench-gcs-sync.md; \
 	  cargo test --release -p gcs-sync --test bench -- --ignored bench_ --test-threads 1 --nocapture; \
-	  cargo test --release -p list-buckets --test cold_start -- --ignored --nocapture; \
+	  cargo test --release -p list-buckets --test bench -- --ignored --nocapture; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench-layer; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'
 	$(MAKE) --no-print-directory soak

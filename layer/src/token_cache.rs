@@ -436,7 +436,7 @@ mod tests {
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
     }
 
-    /// Issue 11 item 11: a caller that saw the stale token while another refreshed must
+    /// A caller that saw the stale token while another refreshed must
     /// not start a second refresh right after the first one finished.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn stale_token_is_refreshed_once() {

@@ -1,4 +1,4 @@
-//! Issue 11 (federation hardening): the allow-list cannot be talked around, expiry math
+//! Federation hardening: the allow-list cannot be talked around, expiry math
 //! cannot panic, refresh ahead really refreshes ahead, inputs that shape URLs are checked,
 //! response bodies are bounded. Uses only loopback servers started here; no local clouds.
 

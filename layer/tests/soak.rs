@@ -1,4 +1,4 @@
-//! Soak (issue 11, `make bench`, not `make test`): 50 concurrent callers across 20 token
+//! Soak (`make bench`, not `make test`): 50 concurrent callers across 20 token
 //! lifetimes of simulated wall-clock time, with injected 5xx/429 answers, timeouts and clock
 //! jumps. Checks: no failed call while a token is valid, at most one exchange per lifetime
 //! (none before the refresh-ahead window), and no growth in memory or tasks.

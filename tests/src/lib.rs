@@ -1,61 +1,49 @@
-//! Test support for crossfed: strict in-process fakes of the Google services
-//! crossfed talks to (STS, IAM Credentials, Cloud Storage gRPC, the GCE
-//! metadata server's identity endpoint), Google ID tokens, a local
-//! AWS Lambda Runtime API, and access to the local clouds of `make test`.
+//! Test support for crossfed, grouped by what it stands in for: [`google`] (strict
+//! in-process fakes of STS, IAM Credentials, the metadata server, Vertex AI and Cloud
+//! Storage, and Google ID tokens), [`aws`] (the local clouds of `make test`) and
+//! [`lambda`] (a local Runtime and Extensions API). [`scenario`] wires them together.
 //!
 //! Every fake runs on its own thread and Tokio runtime on an ephemeral
 //! `127.0.0.1` port, so tests are isolated and may block their own thread.
 
-pub mod aws_subject_token;
+pub mod aws;
 mod connection_counter;
-mod fake_gcs_server;
-mod fake_google;
-mod fake_iam;
-mod fake_metadata;
-mod fake_storage_grpc;
-mod fake_sts;
-mod fake_vertex;
 mod faults;
-mod function_process;
-mod gcs_fault_proxy;
-mod https_front;
-pub mod id_tokens;
-mod lambda_extensions_api;
-mod lambda_runtime_api;
-pub mod localcloud;
-pub mod sample_events;
+pub mod google;
+pub mod lambda;
+mod measure;
 pub mod scenario;
 mod server;
-mod static_credentials;
-#[cfg(test)]
-mod storage_test_support;
 pub mod time_format;
-mod token_registry;
+mod workspace;
 
+pub use aws::https_front::HttpsFront;
+pub use aws::localcloud::{LocalCloud, RoleSession};
 pub use connection_counter::ConnectionCounter;
-pub use fake_gcs_server::{FakeGcsServer, JsonApiError};
-pub use fake_google::{
+pub use faults::Fault;
+pub use google::fake_gcs_server::{FakeGcsServer, JsonApiError};
+pub use google::fake_google::{
     AwsRoleMapping, DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, FakeGoogle, FakeGoogleConfig, GoogleApi,
 };
-pub use fake_iam::IamRequestRecord;
-pub use fake_metadata::{FakeMetadata, FakeMetadataConfig, MetadataRequestRecord};
-pub use fake_storage_grpc::{
+pub use google::fake_iam::IamRequestRecord;
+pub use google::fake_metadata::{FakeMetadata, FakeMetadataConfig, MetadataRequestRecord};
+pub use google::fake_storage_grpc::{
     FakeStorage, FakeStorageConfig, StorageRequestRecord, proto as storage_proto,
 };
-pub use fake_sts::{
+pub use google::fake_sts::{
     ACCESS_TOKEN_TYPE, AWS4_REQUEST_TOKEN_TYPE, StsRequestRecord, TOKEN_EXCHANGE_GRANT,
 };
-pub use fake_vertex::{FakeVertex, FakeVertexConfig, VertexRequestRecord};
-pub use faults::Fault;
-pub use function_process::{FunctionProcess, peak_rss_kib};
-pub use gcs_fault_proxy::{GcsFaultProxy, ProxyRequestRecord};
-pub use https_front::HttpsFront;
-pub use id_tokens::{IdTokenClaims, IdTokenIssuer};
-pub use lambda_extensions_api::RegisteredExtension;
-pub use lambda_runtime_api::{DEFAULT_INVOKE_TIMEOUT, LambdaError, LambdaRuntimeApi};
-pub use localcloud::{LocalCloud, RoleSession};
-pub use static_credentials::StaticBearerCredentials;
-pub use token_registry::{TokenInfo, TokenIssuer, TokenRegistry};
+pub use google::fake_vertex::{FakeVertex, FakeVertexConfig, VertexRequestRecord};
+pub use google::gcs_fault_proxy::{GcsFaultProxy, ProxyRequestRecord};
+pub use google::id_tokens::{IdTokenClaims, IdTokenIssuer};
+pub use google::static_credentials::StaticBearerCredentials;
+pub use google::token_registry::{TokenInfo, TokenIssuer, TokenRegistry};
+pub use lambda::extensions_api::RegisteredExtension;
+pub use lambda::function_process::{FunctionProcess, peak_rss_kib};
+pub use lambda::runtime_api::{DEFAULT_INVOKE_TIMEOUT, LambdaError, LambdaRuntimeApi};
+pub use measure::{median, percentile};
+pub use server::free_addr;
+pub use workspace::{venv_python, workspace_root};
 
 /// `https://www.googleapis.com/auth/cloud-platform`.
 pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";

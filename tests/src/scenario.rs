@@ -8,8 +8,8 @@ use aws_credential_types::Credentials as AwsCredentials;
 use serde_json::{Value, json};
 
 use crate::{
-    FakeGoogle, FakeGoogleConfig, FakeStorage, FakeStorageConfig, HttpsFront, LocalCloud,
-    RoleSession,
+    FakeGcsServer, FakeGoogle, FakeGoogleConfig, FakeStorage, FakeStorageConfig, HttpsFront,
+    LocalCloud, RoleSession,
 };
 
 /// Running fakes for one test.
@@ -23,6 +23,16 @@ pub struct Scenario {
     /// The https front moto's STS is reached through, if the scenario has one
     /// ([`Scenario::start_with_https_aws_sts`]).
     pub aws_sts_front: Option<HttpsFront>,
+}
+
+/// Cloud Storage as a function under test reaches it: fake-gcs-server for the data path
+/// (JSON API) and the gRPC fake backed by it for the control calls, accepting the tokens
+/// the scenario's fake Google issues.
+pub struct BackedStorage {
+    /// fake-gcs-server (`STORAGE_EMULATOR_HOST`), also to inspect buckets directly.
+    pub gcs: FakeGcsServer,
+    /// The gRPC fake (`STORAGE_EMULATOR_HOST_GRPC`).
+    pub grpc: FakeStorage,
 }
 
 /// How the credential configuration is shaped.
@@ -99,6 +109,21 @@ impl Scenario {
             storage,
             aws_sts_front: front,
         }
+    }
+
+    /// Starts a [`BackedStorage`] on the local clouds' fake-gcs-server.
+    ///
+    /// # Panics
+    /// If the local clouds have no fake-gcs-server (`LOCALCLOUD_GCS_HTTP`).
+    pub async fn backed_storage(&self) -> BackedStorage {
+        let gcs = FakeGcsServer::from_local_cloud(&self.cloud);
+        let grpc = FakeStorage::start_backed(
+            FakeStorageConfig::default(),
+            self.google.tokens(),
+            gcs.url(),
+        )
+        .await;
+        BackedStorage { gcs, grpc }
     }
 
     /// The AWS STS GetCallerIdentity URL the credential configuration names: moto's, or

@@ -140,3 +140,13 @@ pub(crate) fn empty_response(status: StatusCode) -> Response<Body> {
 pub(crate) fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
+
+/// A loopback address with a port free right now (for a child process to bind).
+///
+/// # Panics
+/// If no port can be bound.
+pub fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}

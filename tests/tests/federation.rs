@@ -480,8 +480,8 @@ async fn scope_sets_and_id_tokens_share_one_federated_token() {
         scopes(&b),
         ["https://www.googleapis.com/auth/devstorage.read_only"]
     );
-    let c1 = crossfed_tests::id_tokens::verify(id1.jwt.expose()).unwrap();
-    let c2 = crossfed_tests::id_tokens::verify(id2.jwt.expose()).unwrap();
+    let c1 = crossfed_tests::google::id_tokens::verify(id1.jwt.expose()).unwrap();
+    let c2 = crossfed_tests::google::id_tokens::verify(id2.jwt.expose()).unwrap();
     assert_eq!((c1.aud.as_str(), c1.email.is_some()), ("aud-1", true));
     assert_eq!((c2.aud.as_str(), c2.email.is_some()), ("aud-2", false));
     // Cached per audience (whichever credentials ask).

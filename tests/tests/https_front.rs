@@ -10,7 +10,7 @@ use std::process::Stdio;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
 use crossfed_tests::{
     ACCESS_TOKEN_TYPE, AWS4_REQUEST_TOKEN_TYPE, CLOUD_PLATFORM_SCOPE, GoogleApi, HttpsFront,
-    TOKEN_EXCHANGE_GRANT, TokenIssuer,
+    TOKEN_EXCHANGE_GRANT, TokenIssuer, venv_python,
 };
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -22,13 +22,7 @@ fn front(s: &Scenario) -> &HttpsFront {
 }
 
 fn python() -> PathBuf {
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv-ext/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make ext-clients` (part of `make test`)",
-        python.display()
-    );
-    python
+    venv_python(".venv-ext", "ext-clients")
 }
 
 #[tokio::test]
@@ -212,7 +206,8 @@ async fn google_auth_federates_through_the_front_and_a_tampered_signature_is_rej
     // through the front; google-auth signs `host` without the port (and the service `sts`
     // from its first label), which moto sees unchanged.
     let subject = out["subject_token"].as_str().unwrap();
-    let decoded = crossfed_tests::aws_subject_token::AwsSubjectToken::decode(subject).unwrap();
+    let decoded =
+        crossfed_tests::google::aws_subject_token::AwsSubjectToken::decode(subject).unwrap();
     assert_eq!(decoded.header("host"), Some(front.host()));
     assert!(
         decoded

@@ -1,7 +1,7 @@
 //! Every file in `events/` belongs to a function (by its name) and is JSON; each function's
 //! `tests/sample_events.rs` feeds that function's files to its binary.
 
-use crossfed_tests::sample_events::{FUNCTIONS, all_files, for_function, function_of};
+use crossfed_tests::lambda::sample_events::{FUNCTIONS, all_files, for_function, function_of};
 
 #[test]
 fn every_sample_event_belongs_to_a_function() {

@@ -5,8 +5,8 @@ use google_cloud_gax::paginator::ItemPaginator;
 use google_cloud_storage::client::StorageControl;
 use google_cloud_storage::model::{ListObjectsResponse, Object};
 
-use crate::config::Location;
 use crate::listing::{BoxError, ListedObject, Listing, relative};
+use crate::settings::Location;
 
 /// Streams the objects under a location in name order.
 pub struct GcsListing<P> {

@@ -11,12 +11,12 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime};
 
-use crate::config::{CloudLocation, Config, Location};
 use crate::drift::{self, Drift};
 use crate::listing::BoxError;
 use crate::output::{self, Documents};
 use crate::report::Report;
 use crate::s3_inventory::S3Listing;
+use crate::settings::{CloudLocation, Location, Settings};
 use crate::stats::{self, BucketStats};
 use crate::vertex::VertexClient;
 use crate::{gcs_inventory, render};
@@ -26,7 +26,7 @@ pub const PAGE_SIZE: i32 = 1000;
 
 /// What every invocation reuses.
 pub struct App {
-    pub config: Config,
+    pub settings: Settings,
     /// Listings (gRPC).
     pub control: StorageControl,
     /// Report upload to GCS (HTTP); only when an output is `gs://`.
@@ -41,39 +41,40 @@ impl App {
     /// and the AWS SDK configuration (`AWS_ENDPOINT_URL*` honoured), then builds the clients
     /// while the token cache warms up.
     pub async fn from_env(env: Env) -> Result<Self, BoxError> {
-        let config = Config::from_env(&env)?;
+        let settings = Settings::from_env(&env)?;
         let credentials = crossfed::google::Credentials::from_env()?;
         crossfed_kit::warm_up::alongside(&credentials, async {
             let s3 = crossfed_kit::aws::s3_from_env(&env, None).await;
-            Self::new(config, credentials.clone(), s3).await
+            Self::new(settings, credentials.clone(), s3).await
         })
         .await
     }
 
-    /// The clients for `config`, with Google `credentials` and an S3 client.
+    /// The clients for `settings`, with Google `credentials` and an S3 client.
     pub async fn new(
-        config: Config,
+        settings: Settings,
         credentials: crossfed::google::Credentials,
         s3: aws_sdk_s3::Client,
     ) -> Result<Self, BoxError> {
         let mut control = StorageControl::builder().with_credentials(credentials.clone());
-        if let Some(endpoint) = &config.storage_grpc_endpoint {
+        if let Some(endpoint) = &settings.storage_grpc_endpoint {
             control = control.with_endpoint(endpoint);
         }
         let storage = async {
-            if !config.writes_to_gcs() {
+            if !settings.writes_to_gcs() {
                 return Ok(None);
             }
             let mut storage = Storage::builder().with_credentials(credentials.clone());
-            if let Some(endpoint) = &config.storage_http_endpoint {
+            if let Some(endpoint) = &settings.storage_http_endpoint {
                 storage = storage.with_endpoint(endpoint);
             }
             storage.build().await.map(Some)
         };
         let (control, storage) = tokio::join!(control.build(), storage);
-        let vertex = VertexClient::new(&config.vertex, AccessTokenCredentials::from(credentials))?;
+        let vertex =
+            VertexClient::new(&settings.vertex, AccessTokenCredentials::from(credentials))?;
         Ok(App {
-            config,
+            settings,
             control: control?,
             storage: storage?,
             s3,
@@ -151,7 +152,7 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Resp
     let now = now.to_offset(time::UtcOffset::UTC);
     let time = format!("{:02}{:02}{:02}", now.hour(), now.minute(), now.second());
     let generated_at = now.replace_nanosecond(0).unwrap_or(now).format(&Rfc3339)?;
-    let c = &app.config;
+    let c = &app.settings;
     tracing::info!(
         date = %date,
         gcs_buckets = c.gcs_buckets.len(),
@@ -216,7 +217,7 @@ pub async fn handle(app: &App, event: Value, now: OffsetDateTime) -> Result<Resp
 
 fn gs(location: &Location) -> String {
     CloudLocation {
-        cloud: crate::config::Cloud::Gcs,
+        cloud: crate::settings::Cloud::Gcs,
         location: location.clone(),
     }
     .to_string()
@@ -224,7 +225,7 @@ fn gs(location: &Location) -> String {
 
 fn s3(location: &Location) -> String {
     CloudLocation {
-        cloud: crate::config::Cloud::S3,
+        cloud: crate::settings::Cloud::S3,
         location: location.clone(),
     }
     .to_string()
@@ -232,32 +233,32 @@ fn s3(location: &Location) -> String {
 
 async fn gcs_stats(app: &App) -> Vec<BucketStats> {
     let mut out = Vec::new();
-    for location in &app.config.gcs_buckets {
+    for location in &app.settings.gcs_buckets {
         let listing = gcs_inventory::list(&app.control, location, PAGE_SIZE);
-        out.push(stats::collect(gs(location), listing, app.config.top_n).await);
+        out.push(stats::collect(gs(location), listing, app.settings.top_n).await);
     }
     out
 }
 
 async fn s3_stats(app: &App) -> Vec<BucketStats> {
     let mut out = Vec::new();
-    for location in &app.config.s3_buckets {
+    for location in &app.settings.s3_buckets {
         let listing = S3Listing::new(&app.s3, location, PAGE_SIZE);
-        out.push(stats::collect(s3(location), listing, app.config.top_n).await);
+        out.push(stats::collect(s3(location), listing, app.settings.top_n).await);
     }
     out
 }
 
 async fn drifts(app: &App) -> Vec<Drift> {
     let mut out = Vec::new();
-    for pair in &app.config.sync_pairs {
+    for pair in &app.settings.sync_pairs {
         out.push(
             drift::compare(
                 s3(&pair.source),
                 gs(&pair.destination),
                 S3Listing::new(&app.s3, &pair.source, PAGE_SIZE),
                 gcs_inventory::list(&app.control, &pair.destination, PAGE_SIZE),
-                app.config.drift_sample,
+                app.settings.drift_sample,
             )
             .await,
         );

@@ -4,7 +4,6 @@
 //!
 //! Google access uses the function's own IAM role, federated by `crossfed`: no Google keys.
 
-pub mod config;
 pub mod drift;
 pub mod gcs_inventory;
 pub mod handler;
@@ -13,5 +12,6 @@ pub mod output;
 pub mod render;
 pub mod report;
 pub mod s3_inventory;
+pub mod settings;
 pub mod stats;
 pub mod vertex;

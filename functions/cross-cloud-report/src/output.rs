@@ -4,8 +4,8 @@
 use aws_sdk_s3::primitives::ByteStream;
 use google_cloud_storage::client::Storage;
 
-use crate::config::{Cloud, CloudLocation};
 use crate::listing::BoxError;
+use crate::settings::{Cloud, CloudLocation};
 
 const JSON_TYPE: &str = "application/json";
 const MARKDOWN_TYPE: &str = "text/markdown; charset=utf-8";

@@ -4,8 +4,8 @@ use aws_sdk_s3::operation::list_objects_v2::{ListObjectsV2Error, ListObjectsV2Ou
 use aws_sdk_s3::types::Object;
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 
-use crate::config::Location;
 use crate::listing::{BoxError, ListedObject, Listing, relative};
+use crate::settings::Location;
 
 type PageResult = Result<
     ListObjectsV2Output,

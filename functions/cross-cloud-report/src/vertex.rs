@@ -18,7 +18,7 @@ use crossfed::{Context, RetryPolicy, Step, Timeouts};
 use google_cloud_auth::credentials::AccessTokenCredentials;
 use serde::{Deserialize, Serialize};
 
-use crate::config::VertexConfig;
+use crate::settings::VertexSettings;
 
 const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -146,14 +146,14 @@ pub struct VertexClient {
 
 impl VertexClient {
     pub fn new(
-        config: &VertexConfig,
+        settings: &VertexSettings,
         credentials: AccessTokenCredentials,
     ) -> crossfed::Result<Self> {
         let transport = Context::new()
             .with_timeouts(
                 Timeouts::default()
-                    .with_total(config.timeout)
-                    .with_connect(config.timeout.min(Duration::from_secs(10))),
+                    .with_total(settings.timeout)
+                    .with_connect(settings.timeout.min(Duration::from_secs(10))),
             )
             .with_retry_policy(
                 RetryPolicy::default()
@@ -165,7 +165,7 @@ impl VertexClient {
             transport,
             url: format!(
                 "{}/v1/projects/{}/locations/{}/publishers/google/models/{}:generateContent",
-                config.base_url, config.project, config.location, config.model
+                settings.base_url, settings.project, settings.location, settings.model
             ),
             credentials,
         })
@@ -319,7 +319,7 @@ mod tests {
             }
         }
         let c = VertexClient::new(
-            &VertexConfig {
+            &VertexSettings {
                 base_url: "https://europe-west4-aiplatform.googleapis.com".into(),
                 project: "p".into(),
                 location: "europe-west4".into(),

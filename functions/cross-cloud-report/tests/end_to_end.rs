@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{SUMMARY, TestClouds};
+use common::{Harness, SUMMARY};
 use cross_cloud_report::report::Report;
 use crossfed_tests::GoogleApi;
 use crossfed_tests::{FunctionProcess, LambdaError, LambdaRuntimeApi};
@@ -17,12 +17,12 @@ const BINARY: &str = env!("CARGO_BIN_EXE_cross-cloud-report");
 
 #[tokio::test]
 async fn scheduled_event_writes_the_report() {
-    let f = TestClouds::start().await;
+    let f = Harness::start().await;
     let runtime = LambdaRuntimeApi::start_with_arn(
         "arn:aws:lambda:us-east-1:123456789012:function:cross-cloud-report",
     )
     .await;
-    let vars = f.vars();
+    let vars = f.env(&[]);
     let extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let env = f
         .scenario
@@ -107,7 +107,7 @@ async fn scheduled_event_writes_the_report() {
 
 #[tokio::test]
 async fn bad_configuration_fails_init_with_what_to_fix() {
-    let f = TestClouds::start().await;
+    let f = Harness::start().await;
     let runtime = LambdaRuntimeApi::start_with_arn(
         "arn:aws:lambda:us-east-1:123456789012:function:cross-cloud-report",
     )

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{SUMMARY, TestClouds};
+use common::{Harness, SUMMARY};
 use cross_cloud_report::drift::Reason;
 use cross_cloud_report::handler::handle;
 use cross_cloud_report::report::Report;
@@ -38,8 +38,8 @@ fn classes(entries: &[(&str, u64, u64)]) -> BTreeMap<String, ClassStats> {
 
 #[tokio::test]
 async fn report_matches_the_known_inventory() {
-    let f = TestClouds::start().await;
-    let app = f.app().await;
+    let f = Harness::start().await;
+    let app = f.app(&[]).await;
     let response = handle(&app, json!({"date": "2026-11-27"}), six_am())
         .await
         .expect("report");
@@ -202,8 +202,8 @@ async fn report_matches_the_known_inventory() {
 
 #[tokio::test]
 async fn vertex_failure_degrades_to_a_report_without_summary() {
-    let f = TestClouds::start().await;
-    let app = f.app().await;
+    let f = Harness::start().await;
+    let app = f.app(&[]).await;
     f.vertex
         .inject_faults([Fault::Status(503), Fault::Status(503)]);
     let response = handle(&app, json!({}), six_am())
@@ -235,12 +235,8 @@ async fn vertex_failure_degrades_to_a_report_without_summary() {
 
 #[tokio::test]
 async fn summary_off_sends_nothing_to_vertex() {
-    let f = TestClouds::start().await;
-    let app = f
-        .app_with(|v| {
-            v.insert("REPORT_SUMMARY".into(), "off".into());
-        })
-        .await;
+    let f = Harness::start().await;
+    let app = f.app(&[("REPORT_SUMMARY", "off")]).await;
     let response = handle(&app, json!({}), six_am()).await.expect("report");
     assert!(!response.summary);
     assert_eq!(f.vertex.calls(), 0, "no Vertex AI call");
@@ -257,18 +253,14 @@ async fn summary_off_sends_nothing_to_vertex() {
 
 #[tokio::test]
 async fn one_retry_recovers_from_429_and_slow_vertex_times_out() {
-    let f = TestClouds::start().await;
-    let app = f.app().await;
+    let f = Harness::start().await;
+    let app = f.app(&[]).await;
     f.vertex.inject_faults([Fault::Status(429)]);
     let response = handle(&app, json!({}), six_am()).await.unwrap();
     assert!(response.summary);
     assert_eq!(f.vertex.calls(), 2);
 
-    let app = f
-        .app_with(|v| {
-            v.insert("VERTEX_TIMEOUT_SECS".into(), "1".into());
-        })
-        .await;
+    let app = f.app(&[("VERTEX_TIMEOUT_SECS", "1")]).await;
     // a timeout is retried once, like a 5xx (the library's retry policy)
     f.vertex.inject_faults([
         Fault::Delay(std::time::Duration::from_secs(3)),
@@ -294,13 +286,11 @@ async fn one_retry_recovers_from_429_and_slow_vertex_times_out() {
 
 #[tokio::test]
 async fn a_missing_bucket_is_reported_and_bad_outputs_fail_the_run() {
-    let f = TestClouds::start().await;
+    let f = Harness::start().await;
     let missing = f.bucket("nope");
+    let output = format!("s3://{}", f.bucket("out"));
     let app = f
-        .app_with(|v| {
-            v.insert("REPORT_GCS_BUCKETS".into(), missing.clone());
-            v.insert("REPORT_OUTPUT".into(), format!("s3://{}", f.bucket("out")));
-        })
+        .app(&[("REPORT_GCS_BUCKETS", &missing), ("REPORT_OUTPUT", &output)])
         .await;
     let response = handle(&app, json!({}), six_am()).await.unwrap();
     assert_eq!(response.errors, 1);
@@ -312,14 +302,8 @@ async fn a_missing_bucket_is_reported_and_bad_outputs_fail_the_run() {
     assert!(error.contains("GCS ListObjects failed"), "{error}");
     assert_eq!(report.s3[0].object_count, 4);
 
-    let app = f
-        .app_with(|v| {
-            v.insert(
-                "REPORT_OUTPUT".into(),
-                format!("s3://{},s3://{}/x", f.bucket("absent"), f.bucket("out")),
-            );
-        })
-        .await;
+    let outputs = format!("s3://{},s3://{}/x", f.bucket("absent"), f.bucket("out"));
+    let app = f.app(&[("REPORT_OUTPUT", &outputs)]).await;
     let error = handle(&app, json!({}), six_am())
         .await
         .unwrap_err()
@@ -345,13 +329,13 @@ async fn a_missing_bucket_is_reported_and_bad_outputs_fail_the_run() {
 
 #[tokio::test]
 async fn listings_page_through_both_clouds_and_the_merge_join_spans_pages() {
-    use cross_cloud_report::config::Location;
     use cross_cloud_report::listing::Listing;
     use cross_cloud_report::s3_inventory::S3Listing;
+    use cross_cloud_report::settings::Location;
     use cross_cloud_report::{drift, gcs_inventory, stats};
 
-    let f = TestClouds::start().await;
-    let app = f.app().await;
+    let f = Harness::start().await;
+    let app = f.app(&[]).await;
     let at = |bucket: String, prefix: &str| Location {
         bucket,
         prefix: prefix.to_string(),

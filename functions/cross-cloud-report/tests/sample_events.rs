@@ -5,17 +5,18 @@ mod common;
 
 use std::path::Path;
 
-use common::TestClouds;
-use crossfed_tests::{FunctionProcess, LambdaRuntimeApi, sample_events};
+use common::Harness;
+use crossfed_tests::lambda::sample_events;
+use crossfed_tests::{FunctionProcess, LambdaRuntimeApi};
 
 #[tokio::test]
 async fn every_sample_event_writes_a_report_for_its_day() {
-    let f = TestClouds::start().await;
+    let f = Harness::start().await;
     let runtime = LambdaRuntimeApi::start_with_arn(
         "arn:aws:lambda:us-east-1:123456789012:function:cross-cloud-report",
     )
     .await;
-    let vars = f.vars();
+    let vars = f.env(&[]);
     let extra: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let env = f
         .scenario

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crossfed_kit::endpoint::{self, STORAGE_GRPC_ENV, STORAGE_HTTP_ENV};
-use crossfed_kit::{ConfigError, Env};
+use crossfed_kit::{Env, SettingsError};
 
 use crate::batch::Limits;
 use crate::destination::Destination;
@@ -68,7 +68,7 @@ pub struct Settings {
 
 impl Settings {
     /// Reads and checks every variable; all problems are reported together.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         let mut r = env.reader();
         let source_bucket = r.required_parse(
             "SYNC_SOURCE_BUCKET",

@@ -6,7 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::{Harness, failures};
-use crossfed_tests::{FunctionProcess, LambdaRuntimeApi, sample_events};
+use crossfed_tests::lambda::sample_events;
+use crossfed_tests::{FunctionProcess, LambdaRuntimeApi};
 use gcs_sync::event::{ChangeKind, Invocation, parse};
 
 fn sample(name: &str) -> serde_json::Value {

@@ -160,11 +160,11 @@ impl EnvReader<'_> {
     }
 
     /// `value` when nothing was wrong, else every problem recorded.
-    pub fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+    pub fn finish<T>(self, value: T) -> Result<T, SettingsError> {
         if self.problems.is_empty() {
             Ok(value)
         } else {
-            Err(ConfigError(self.problems))
+            Err(SettingsError(self.problems))
         }
     }
 }
@@ -172,23 +172,23 @@ impl EnvReader<'_> {
 impl EnvReader<'_> {
     /// Like [`EnvReader::finish`] for a value built only when its required parts were read
     /// (`None` then means a problem was recorded).
-    pub fn finish_some<T>(self, value: Option<T>) -> Result<T, ConfigError> {
+    pub fn finish_some<T>(self, value: Option<T>) -> Result<T, SettingsError> {
         self.finish(value)?
-            .ok_or_else(|| ConfigError(vec!["the configuration is incomplete".to_string()]))
+            .ok_or_else(|| SettingsError(vec!["the configuration is incomplete".to_string()]))
     }
 }
 
 /// Every configuration problem found, each saying which variable to fix and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError(pub Vec<String>);
+pub struct SettingsError(pub Vec<String>);
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid configuration: {}", self.0.join("; "))
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for SettingsError {}
 
 #[cfg(test)]
 mod tests {

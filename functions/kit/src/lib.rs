@@ -26,7 +26,7 @@ pub mod metrics;
 pub mod sync_areas;
 pub mod warm_up;
 
-pub use env::{ConfigError, Env, EnvReader};
+pub use env::{Env, EnvReader, SettingsError};
 pub use error_chain::chain;
 pub use init::cold_start;
 

@@ -7,11 +7,11 @@ use google_cloud_storage::client::StorageControl;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::settings::Settings;
 
 /// What every invocation reuses.
 pub struct App {
-    pub config: Config,
+    pub settings: Settings,
     pub control: StorageControl,
 }
 
@@ -20,14 +20,22 @@ impl App {
     /// (`CROSSFED_CONFIG_PARAMETER` / `GOOGLE_APPLICATION_CREDENTIALS`), builds the client and,
     /// concurrently, warms the token cache so the first invocation makes no auth call either.
     pub async fn from_env(env: Env) -> Result<Self, BoxError> {
-        let config = Config::from_env(&env)?;
+        let settings = Settings::from_env(&env)?;
         let credentials = crossfed::google::Credentials::from_env()?;
+        Self::new(settings, credentials).await
+    }
+
+    /// The client for `settings` with Google `credentials`, its token warmed.
+    pub async fn new(
+        settings: Settings,
+        credentials: crossfed::google::Credentials,
+    ) -> Result<Self, BoxError> {
         let mut builder = StorageControl::builder().with_credentials(credentials.clone());
-        if let Some(endpoint) = &config.grpc_endpoint {
+        if let Some(endpoint) = &settings.grpc_endpoint {
             builder = builder.with_endpoint(endpoint);
         }
         let control = crossfed_kit::warm_up::alongside(&credentials, builder.build()).await?;
-        Ok(App { config, control })
+        Ok(App { settings, control })
     }
 }
 
@@ -46,7 +54,7 @@ struct Body<'a> {
 
 /// Lists every bucket of the project (all pages). The event is not used.
 pub async fn handle(app: &App, _event: Value) -> Result<Response, BoxError> {
-    let project = app.config.project.as_str();
+    let project = app.settings.project.as_str();
     let mut buckets = Vec::new();
     let mut items = app
         .control
@@ -108,7 +116,7 @@ mod tests {
     async fn lists_all_pages() {
         let stub = std::sync::Arc::new(TwoPages::default());
         let app = App {
-            config: Config {
+            settings: Settings {
                 project: "my-proj".into(),
                 grpc_endpoint: None,
             },

@@ -1,12 +1,7 @@
-//! `list-buckets`: lists the buckets of `GOOGLE_CLOUD_PROJECT` using the function's own IAM
-//! role, federated into Google Cloud by `crossfed`. No Google keys anywhere. `main` only wires
-//! the runtime; see [`handler`].
+//! `main` only wires the runtime; see [`list_buckets::handler`].
 
-mod config;
-mod handler;
-
-use handler::App;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use list_buckets::handler::{self, App};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -1,22 +1,18 @@
 //! The real `list-buckets` binary under a local Lambda Runtime API, with its configuration
 //! in SSM (moto), federation through the strict Google fakes, and the gRPC storage fake.
 
-use std::path::Path;
+mod common;
 
+use common::Harness;
 use crossfed_tests::GoogleApi;
-use crossfed_tests::scenario::Scenario;
-use crossfed_tests::{FunctionProcess, LambdaRuntimeApi};
 use serde_json::json;
 
 #[tokio::test]
 async fn lists_buckets_and_warm_invocations_make_no_auth_call() {
-    let s = Scenario::start().await;
-    let runtime = LambdaRuntimeApi::start().await;
-    let env = s.list_buckets_env(&runtime).await;
-    let _function =
-        FunctionProcess::spawn(Path::new(env!("CARGO_BIN_EXE_list-buckets")), &env, false).unwrap();
+    let h = Harness::start().await;
+    let _function = h.spawn(&[]).await;
 
-    let first = runtime.invoke(json!({})).await.expect("first invocation");
+    let first = h.runtime.invoke(json!({})).await.expect("first invocation");
     assert_eq!(first["statusCode"], 200);
     let body: serde_json::Value = serde_json::from_str(first["body"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -25,15 +21,16 @@ async fn lists_buckets_and_warm_invocations_make_no_auth_call() {
     );
     assert_eq!(
         (
-            s.google.calls(GoogleApi::Sts),
-            s.google.calls(GoogleApi::GenerateAccessToken)
+            h.scenario.google.calls(GoogleApi::Sts),
+            h.scenario.google.calls(GoogleApi::GenerateAccessToken)
         ),
         (1, 1),
         "token obtained once, at init"
     );
 
     for _ in 0..3 {
-        let warm = runtime
+        let warm = h
+            .runtime
             .invoke(json!({"source": "aws.events"}))
             .await
             .expect("warm invocation");
@@ -41,27 +38,49 @@ async fn lists_buckets_and_warm_invocations_make_no_auth_call() {
     }
     assert_eq!(
         (
-            s.google.calls(GoogleApi::Sts),
-            s.google.calls(GoogleApi::GenerateAccessToken)
+            h.scenario.google.calls(GoogleApi::Sts),
+            h.scenario.google.calls(GoogleApi::GenerateAccessToken)
         ),
         (1, 1),
         "warm invocations make no auth call"
     );
-    assert_eq!(s.storage.calls(), 4);
+    assert_eq!(h.scenario.storage.calls(), 4);
 }
 
 #[tokio::test]
 async fn unbound_role_reports_a_clear_invocation_error() {
-    let s = Scenario::start_with(|c| c.bindings.clear()).await;
-    let runtime = LambdaRuntimeApi::start().await;
-    let env = s.list_buckets_env(&runtime).await;
-    let _function =
-        FunctionProcess::spawn(Path::new(env!("CARGO_BIN_EXE_list-buckets")), &env, false).unwrap();
-    let err = runtime.invoke(json!({})).await.expect_err("must fail");
+    let h = Harness::start_with(|c| c.bindings.clear()).await;
+    let _function = h.spawn(&[]).await;
+    let err = h.runtime.invoke(json!({})).await.expect_err("must fail");
     let text = format!("{err:?}");
     assert!(
         text.contains("PERMISSION_DENIED") && text.contains("workloadIdentityUser"),
         "{text}"
     );
-    assert_eq!(s.storage.calls(), 0);
+    assert_eq!(h.scenario.storage.calls(), 0);
+}
+
+#[tokio::test]
+async fn the_handler_in_process_lists_the_project_and_reuses_the_warm_token() {
+    let h = Harness::start().await;
+    let app = h.app(&[]).await;
+    let calls = || {
+        (
+            h.scenario.google.calls(GoogleApi::Sts),
+            h.scenario.google.calls(GoogleApi::GenerateAccessToken),
+        )
+    };
+    assert_eq!(calls(), (1, 1), "App::new warms the token");
+    for _ in 0..2 {
+        let out = list_buckets::handler::handle(&app, json!({}))
+            .await
+            .unwrap();
+        assert_eq!(out.status_code, 200);
+        assert_eq!(
+            out.body,
+            r#"{"buckets":["crossfed-bucket-a","crossfed-bucket-b"]}"#
+        );
+    }
+    assert_eq!(calls(), (1, 1));
+    assert_eq!(h.scenario.storage.calls(), 2);
 }

@@ -12,27 +12,19 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crossfed_extension::federated::FederatedBackend;
 use crossfed_extension::server;
+use crossfed_tests::google::id_tokens;
 use crossfed_tests::scenario::{ConfigShape, Scenario, quick_context};
 use crossfed_tests::{
-    FakeGcsServer, GcsFaultProxy, GoogleApi, LambdaError, LambdaRuntimeApi, TokenIssuer, id_tokens,
+    FakeGcsServer, GcsFaultProxy, GoogleApi, LambdaError, LambdaRuntimeApi, TokenIssuer, free_addr,
+    venv_python,
 };
 use serde_json::{Value, json};
 
 const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 const SERVICE_ACCOUNT: &str = "crossfed@my-project.iam.gserviceaccount.com";
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn clients() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
-}
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
 }
 
 /// A child process, killed when dropped.
@@ -217,13 +209,7 @@ impl Running {
 }
 
 fn python() -> PathBuf {
-    let python = workspace().join(".venv-ext/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make ext-clients` (part of `make test`)",
-        python.display()
-    );
-    python
+    venv_python(".venv-ext", "ext-clients")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,7 +21,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{FunctionProcess, GcsFaultProxy, GoogleApi, LambdaRuntimeApi};
+use crossfed_tests::{
+    FunctionProcess, GcsFaultProxy, GoogleApi, LambdaRuntimeApi, free_addr, median, percentile,
+    workspace_root,
+};
 use serde_json::{Value, json};
 
 type Error = Box<dyn std::error::Error>;
@@ -41,7 +44,7 @@ const BUCKETS: [&str; 2] = ["crossfed-bench-layer-a", "crossfed-bench-layer-b"];
 const PROJECT: &str = "my-project";
 const FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:python-list-buckets";
 const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
-/// Targets of issue 8: what the layer may add to a cold start and to peak RSS.
+/// Budgets: what the layer may add to a cold start and to peak RSS.
 const TARGET_COLD_MS: f64 = 15.0;
 const TARGET_RSS_MIB: f64 = 15.0;
 
@@ -79,18 +82,8 @@ struct Bench {
     verbose: bool,
 }
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn auth_calls(s: &Scenario) -> usize {
     s.google.calls(GoogleApi::Sts) + s.google.calls(GoogleApi::GenerateAccessToken)
-}
-
-fn free_addr() -> Result<String, Error> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .to_string())
 }
 
 fn output(verbose: bool) -> Stdio {
@@ -148,8 +141,10 @@ impl Bench {
 
     fn python_command(&self, variant: Variant, env: &[(String, String)], args: &[&str]) -> Command {
         let dir = match variant {
-            Variant::Layer => workspace().join("functions/python-list-buckets"),
-            Variant::InProcess => workspace().join("tests/bench/python-list-buckets-in-process"),
+            Variant::Layer => workspace_root().join("functions/python-list-buckets"),
+            Variant::InProcess => {
+                workspace_root().join("tests/bench/python-list-buckets-in-process")
+            }
         };
         let mut cmd = Command::new(&self.python);
         cmd.args(args)
@@ -181,7 +176,7 @@ impl Bench {
     /// `import app` time of both variants, while the extension still runs.
     async fn run(&self, variant: Variant, extras: Option<&mut Extras>) -> Result<Run, Error> {
         let api = LambdaRuntimeApi::start_with_arn(FUNCTION_ARN).await;
-        let addr = free_addr()?;
+        let addr = free_addr().to_string();
         let extra: Vec<(&str, &str)> = match variant {
             Variant::Layer => vec![
                 ("CROSSFED_METADATA_ADDR", addr.as_str()),
@@ -352,16 +347,6 @@ async fn token(client: &reqwest::Client, url: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn percentile(mut v: Vec<Duration>, p: usize) -> Duration {
-    v.sort();
-    v[(v.len() * p / 100).min(v.len() - 1)]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -425,7 +410,7 @@ async fn main() -> Result<(), Error> {
     };
     let extension_bin = std::env::var_os(EXTENSION_BIN_ENV)
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/release/crossfed-extension"));
+        .unwrap_or_else(|| workspace_root().join("target/release/crossfed-extension"));
     if !extension_bin.exists() {
         return Err(format!(
             "{} missing: run `cargo build --release -p crossfed-extension` (or set {EXTENSION_BIN_ENV})",
@@ -433,7 +418,7 @@ async fn main() -> Result<(), Error> {
         )
         .into());
     }
-    let python = workspace().join(".venv-ext/bin/python");
+    let python = workspace_root().join(".venv-ext/bin/python");
     if !python.exists() {
         return Err(format!("{} missing: run `make ext-clients`", python.display()).into());
     }
@@ -452,7 +437,7 @@ async fn main() -> Result<(), Error> {
             .await?;
     }
     let proxy = GcsFaultProxy::start_checking_tokens(&gcs, s.google.tokens()).await;
-    let dir = workspace().join("target/bench-layer");
+    let dir = workspace_root().join("target/bench-layer");
     std::fs::create_dir_all(&dir)?;
     let config_file = dir.join("credential-config.json");
     std::fs::write(
@@ -522,7 +507,7 @@ async fn main() -> Result<(), Error> {
         &bench.extension_bin,
         (&load_before, &load_after),
     )?;
-    std::fs::write(workspace().join("target/bench-layer.md"), &md)?;
+    std::fs::write(workspace_root().join("target/bench-layer.md"), &md)?;
     print!("{md}");
     Ok(())
 }
@@ -543,7 +528,7 @@ fn report(
         md,
         "`cargo run -p crossfed-tests --bin crossfed-bench-layer` (run by `make bench`): `functions/python-list-buckets` (Python 3, `awslambdaric`, google-cloud-storage) with the `crossfed-extension` layer (`{}`, {:.1} MiB) next to the same function federating in-process with `google-auth` (`google.auth.aws.Credentials.from_info`, the seed's way, credentials and client built at init: `tests/bench/python-list-buckets-in-process`), under the local Runtime + Extensions API, against moto (its STS behind a local https front, so that google-auth signs for it), the STS / IAM Credentials fakes and fake-gcs-server behind a token-checking proxy. {cold_runs} cold starts each, interleaved (one unmeasured round first), {WARM_INVOKES} warm invocations after each. Harness: {} build. Load average (1/5/15 min) before: {}, after: {} on {} cores.\n",
         extension_bin
-            .strip_prefix(workspace())
+            .strip_prefix(workspace_root())
             .unwrap_or(extension_bin)
             .display(),
         std::fs::metadata(extension_bin).map_or(0.0, |m| m.len() as f64 / 1048576.0),

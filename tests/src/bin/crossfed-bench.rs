@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crossfed_tests::GoogleApi;
 use crossfed_tests::scenario::{ConfigShape, Scenario};
+use crossfed_tests::{GoogleApi, workspace_root};
 use google_cloud_auth::credentials::{CacheableResource, Credentials as GoogleCredentials};
 use http::Extensions;
 
@@ -197,7 +197,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         md,
         "\nCaveats: the cold timer starts after the credentials object is built, so crossfed's eager work in `build()` (config validation, HTTP client) is outside it, while whatever the official library does lazily on first use is inside it. The official library's AWS source also PUTs to `imdsv2_session_token_url` whenever the config names it (that hangs in Lambda), so the shared configuration here names no metadata URLs."
     )?;
-    let sync = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-gcs-sync.md");
+    let sync = workspace_root().join("target/bench-gcs-sync.md");
     if let Ok(row) = std::fs::read_to_string(sync) {
         writeln!(md, "\n## S3 -> GCS replication\n")?;
         writeln!(
@@ -208,7 +208,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(md, "|---|---|---|---|")?;
         write!(md, "{row}")?;
     }
-    let layer = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-layer.md");
+    let layer = workspace_root().join("target/bench-layer.md");
     if let Ok(section) = std::fs::read_to_string(layer) {
         writeln!(
             md,
@@ -217,8 +217,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         write!(md, "{section}")?;
     }
     // Hand-measured sections (after the marker) survive a re-run.
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md");
-    if let Ok(old) = std::fs::read_to_string(path)
+    let path = workspace_root().join("BENCHMARKS.md");
+    if let Ok(old) = std::fs::read_to_string(&path)
         && let Some(at) = old.find(KEEP_MARKER)
     {
         write!(md, "\n{}", &old[at..])?;

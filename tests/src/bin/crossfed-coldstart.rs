@@ -14,29 +14,16 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crossfed_tests::lambda::sample_events;
 use crossfed_tests::scenario::Scenario;
 use crossfed_tests::{
-    FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig, FunctionProcess, GcsFaultProxy,
-    LambdaRuntimeApi,
+    FakeVertex, FakeVertexConfig, FunctionProcess, GcsFaultProxy, LambdaRuntimeApi, median,
 };
 use serde_json::{Value, json};
 
 type Error = Box<dyn std::error::Error>;
 
 const INIT_LIMIT: Duration = Duration::from_secs(20);
-
-fn sample_event(file: &str) -> Result<Value, Error> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../events")
-        .join(file);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(serde_json::from_str(&text)?)
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
@@ -113,8 +100,7 @@ async fn main() -> Result<(), Error> {
         .gcs_http
         .clone()
         .ok_or("LOCALCLOUD_GCS_HTTP missing: start the local clouds (make coldstart)")?;
-    let storage =
-        FakeStorage::start_backed(FakeStorageConfig::default(), s.google.tokens(), &gcs_http).await;
+    let storage = s.backed_storage().await.grpc;
     let proxy = GcsFaultProxy::start(&gcs_http).await;
     let vertex = FakeVertex::start(FakeVertexConfig::default(), s.google.tokens()).await;
     let (grpc, http, vertex_url) = (storage.endpoint(), proxy.url(), vertex.url());
@@ -154,13 +140,13 @@ async fn main() -> Result<(), Error> {
             ("STORAGE_EMULATOR_HOST_GRPC", grpc.as_str()),
         ];
         let event = match name.as_str() {
-            "list-buckets" => sample_event("list-buckets.json")?,
+            "list-buckets" => sample_events::event("list-buckets.json"),
             "gcs-sync" => {
                 env.push(("SYNC_DESTINATION", &destination));
                 env.push(("SYNC_SOURCE_BUCKET", source));
                 // The direct S3 event of the sample, without its made-up ETag and version
                 // (so it names the object put above).
-                let mut e = sample_event("gcs-sync-s3-put.json")?;
+                let mut e = sample_events::event("gcs-sync-s3-put.json");
                 let object = &mut e["Records"][0]["s3"]["object"];
                 object["eTag"] = Value::Null;
                 object["versionId"] = Value::Null;
@@ -174,7 +160,7 @@ async fn main() -> Result<(), Error> {
                     ("REPORT_OUTPUT", output.as_str()),
                     ("GOOGLE_VERTEX_BASE_URL", vertex_url.as_str()),
                 ]);
-                sample_event("cross-cloud-report-schedule.json")?
+                sample_events::event("cross-cloud-report-schedule.json")
             }
             other => return Err(format!("unknown function {other:?}").into()),
         };

@@ -21,7 +21,7 @@ type Error = Box<dyn std::error::Error>;
 fn workspace() -> PathBuf {
     std::env::var_os("CROSSFED_WORKSPACE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .unwrap_or_else(crossfed_tests::workspace_root)
 }
 
 #[tokio::main]

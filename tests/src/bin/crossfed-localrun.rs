@@ -10,10 +10,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crossfed_tests::GoogleApi;
-use crossfed_tests::scenario::Scenario;
+use crossfed_tests::scenario::{BackedStorage, Scenario};
 use crossfed_tests::{
-    FakeGcsServer, FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig, FunctionProcess,
-    GcsFaultProxy, LambdaRuntimeApi,
+    FakeVertex, FakeVertexConfig, FunctionProcess, GcsFaultProxy, LambdaRuntimeApi,
 };
 use serde_json::{Value, json};
 
@@ -22,7 +21,7 @@ type Error = Box<dyn std::error::Error>;
 fn binary(name: &str) -> PathBuf {
     let dir = std::env::var_os("FUNCTIONS_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug"));
+        .unwrap_or_else(|| crossfed_tests::workspace_root().join("target/debug"));
     dir.join(name)
 }
 
@@ -145,9 +144,7 @@ async fn main() -> Result<(), Error> {
         .gcs_http
         .clone()
         .ok_or("LOCALCLOUD_GCS_HTTP missing: run `make run`")?;
-    let gcs = FakeGcsServer::new(&gcs_http);
-    let storage =
-        FakeStorage::start_backed(FakeStorageConfig::default(), s.google.tokens(), &gcs_http).await;
+    let BackedStorage { gcs, grpc: storage } = s.backed_storage().await;
     let proxy = GcsFaultProxy::start(&gcs_http).await;
     let vertex = FakeVertex::start(FakeVertexConfig::default(), s.google.tokens()).await;
     let grpc = storage.endpoint();

@@ -4,20 +4,18 @@
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
-
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::StorageClass;
-use cross_cloud_report::config::Config;
 use cross_cloud_report::handler::App;
-use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{FakeGcsServer, FakeStorage, FakeStorageConfig, FakeVertex, FakeVertexConfig};
+use cross_cloud_report::settings::Settings;
+use crossfed_tests::scenario::{BackedStorage, ConfigShape, Scenario};
+use crossfed_tests::{FakeGcsServer, FakeStorage, FakeVertex, FakeVertexConfig};
 use serde_json::json;
 
 pub const SUMMARY: &str = "- Everything listed; one sync pair drifts.";
 
-/// Running clouds with buckets named `ccr-{id}-*`.
-pub struct TestClouds {
+/// One test's clouds, with buckets named `ccr-{id}-*`.
+pub struct Harness {
     pub scenario: Scenario,
     pub storage: FakeStorage,
     pub vertex: FakeVertex,
@@ -26,7 +24,7 @@ pub struct TestClouds {
     pub id: String,
 }
 
-impl TestClouds {
+impl Harness {
     /// S3 (moto):
     /// - `ccr-{id}-s3`: `big.bin` 5000 B STANDARD_IA, `logs/b.log` 2000 B, `logs/a.log` 100 B,
     ///   `img/c.png` 50 B.
@@ -42,13 +40,7 @@ impl TestClouds {
     /// - `ccr-{id}-gout`: empty, for reports.
     pub async fn start() -> Self {
         let scenario = Scenario::start().await;
-        let gcs = FakeGcsServer::from_local_cloud(&scenario.cloud);
-        let storage = FakeStorage::start_backed(
-            FakeStorageConfig::default(),
-            scenario.google.tokens(),
-            gcs.url(),
-        )
-        .await;
+        let BackedStorage { gcs, grpc: storage } = scenario.backed_storage().await;
         let vertex = FakeVertex::start(
             FakeVertexConfig {
                 reply: Some(SUMMARY.into()),
@@ -57,7 +49,7 @@ impl TestClouds {
             scenario.google.tokens(),
         )
         .await;
-        let f = TestClouds {
+        let f = Harness {
             scenario,
             storage,
             vertex,
@@ -191,8 +183,17 @@ impl TestClouds {
             .collect()
     }
 
-    /// The function's variables (without credentials).
-    pub fn vars(&self) -> Vec<(String, String)> {
+    /// The function's variables (without credentials), plus `extra` (wins).
+    pub fn env(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = self.defaults();
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        env
+    }
+
+    fn defaults(&self) -> Vec<(String, String)> {
         [
             (
                 "REPORT_GCS_BUCKETS",
@@ -228,18 +229,17 @@ impl TestClouds {
         .collect()
     }
 
-    /// The function's clients, in process, as the `crossfed-lambda` role, with `edit`
-    /// applied to the variables.
-    pub async fn app_with(&self, edit: impl FnOnce(&mut HashMap<String, String>)) -> App {
-        let mut vars: HashMap<String, String> = self.vars().into_iter().collect();
-        edit(&mut vars);
-        let config = Config::from_env(&crossfed_kit::Env::from_pairs(vars)).expect("valid config");
+    /// The function's clients in-process, as the `crossfed-lambda` role, with
+    /// [`Harness::env`]`(extra)`.
+    pub async fn app(&self, extra: &[(&str, &str)]) -> App {
+        let settings = Settings::from_env(&crossfed_kit::Env::from_pairs(self.env(extra)))
+            .expect("valid settings");
         let credentials = self
             .scenario
             .builder(&self.scenario.config_json(&ConfigShape::default()))
             .build()
             .expect("crossfed credentials");
-        let mut app = App::new(config, credentials, self.scenario.role_s3().await)
+        let mut app = App::new(settings, credentials, self.scenario.role_s3().await)
             .await
             .expect("clients");
         app.vertex = app
@@ -247,9 +247,5 @@ impl TestClouds {
             .clone()
             .with_retry_delay(std::time::Duration::from_millis(10));
         app
-    }
-
-    pub async fn app(&self) -> App {
-        self.app_with(|_| {}).await
     }
 }

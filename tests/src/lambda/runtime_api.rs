@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{Notify, oneshot};
 
-use crate::fake_google::lock;
-use crate::lambda_extensions_api::{self, EXTENSION_PREFIX, ExtensionsState, RegisteredExtension};
+use crate::google::fake_google::lock;
+use crate::lambda::extensions_api::{self, EXTENSION_PREFIX, ExtensionsState, RegisteredExtension};
 use crate::server::{self, BackgroundServer, Body};
 
 const PREFIX: &str = "/2018-06-01/runtime";
@@ -282,7 +282,7 @@ fn request_id() -> String {
 async fn route(state: Arc<LambdaState>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
     if path.starts_with(EXTENSION_PREFIX) {
-        return lambda_extensions_api::route(&state.extensions, req).await;
+        return extensions_api::route(&state.extensions, req).await;
     }
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return not_found();

@@ -64,21 +64,6 @@ impl Drop for FunctionProcess {
 }
 
 impl Scenario {
-    /// The environment Lambda would give `list-buckets`, with the credential configuration
-    /// stored as a SecureString in SSM and endpoints pointing at the local clouds.
-    pub async fn list_buckets_env(&self, runtime: &LambdaRuntimeApi) -> Vec<(String, String)> {
-        let grpc = self.storage.endpoint();
-        self.function_env(
-            runtime,
-            "list-buckets",
-            &[
-                ("GOOGLE_CLOUD_PROJECT", "my-project"),
-                ("STORAGE_EMULATOR_HOST_GRPC", &grpc),
-            ],
-        )
-        .await
-    }
-
     /// The environment Lambda would give `function`: the role's credentials, the local
     /// Runtime API, the credential configuration in a new SSM SecureString, loopback
     /// endpoints allowed, plus `extra` (which wins over the defaults).

@@ -13,8 +13,8 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::fake_google::lock;
-use crate::lambda_runtime_api::LambdaError;
+use crate::google::fake_google::lock;
+use crate::lambda::runtime_api::LambdaError;
 use crate::server::{self, Body};
 
 pub(crate) const EXTENSION_PREFIX: &str = "/2020-01-01/extension";

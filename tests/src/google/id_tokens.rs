@@ -21,9 +21,10 @@ pub const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 /// `kid` of the JWT header.
 pub const TEST_KEY_ID: &str = "crossfed-test";
 /// The test signing key (PKCS#8 PEM). Test only.
-pub const TEST_PRIVATE_KEY_PEM: &str = include_str!("../fixtures/google-id-token-test-key.pem");
+pub const TEST_PRIVATE_KEY_PEM: &str = include_str!("../../fixtures/google-id-token-test-key.pem");
 /// The public half (SubjectPublicKeyInfo PEM), also used by moto.
-pub const TEST_PUBLIC_KEY_PEM: &str = include_str!("../fixtures/google-id-token-test-key.pub.pem");
+pub const TEST_PUBLIC_KEY_PEM: &str =
+    include_str!("../../fixtures/google-id-token-test-key.pub.pem");
 /// Default lifetime of minted tokens (Google's: one hour).
 pub const DEFAULT_ID_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 

@@ -20,10 +20,10 @@ use hyper::body::Incoming;
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use crate::fake_google::lock;
 use crate::faults::{self, Fault, FaultQueue};
+use crate::google::fake_google::lock;
+use crate::google::token_registry::TokenRegistry;
 use crate::server::{self, BackgroundServer, Body, BoxFuture};
-use crate::token_registry::TokenRegistry;
 
 mod backend;
 pub mod proto;

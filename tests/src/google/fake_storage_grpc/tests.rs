@@ -171,7 +171,7 @@ mod client {
 /// fake-gcs-server) clients on the same objects.
 mod backed {
     use super::super::*;
-    use crate::storage_test_support::*;
+    use crate::google::storage_test_support::*;
     use google_cloud_gax::error::rpc::Code;
     use google_cloud_gax::paginator::ItemPaginator as _;
     use google_cloud_storage::client::StorageControl;

@@ -48,7 +48,7 @@ pub struct LocalCloud {
     pub gcs_http: Option<String>,
     /// `LOCALCLOUD_GOOGLE_ROLE_ARN`: `arn:aws:iam::ACCOUNT:role/crossfed-from-google`,
     /// assumable with `AssumeRoleWithWebIdentity` and a Google ID token
-    /// (see [`crate::id_tokens`]) whose `aud` is [`Self::google_audience`] and
+    /// (see [`crate::google::id_tokens`]) whose `aud` is [`Self::google_audience`] and
     /// whose `sub` is [`Self::google_sub`] (or `222222222222222222222`).
     /// Its policy allows `s3:*`; `MaxSessionDuration` is 43200.
     pub google_role_arn: String,
@@ -87,11 +87,7 @@ impl LocalCloud {
     pub fn env_file() -> PathBuf {
         std::env::var_os(ENV_FILE_VAR)
             .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("..")
-                    .join("target/localcloud/env")
-            })
+            .unwrap_or_else(|| crate::workspace_root().join("target/localcloud/env"))
     }
 
     /// Loads the env file.
@@ -185,7 +181,7 @@ impl LocalCloud {
     /// `arn:aws:sts::ACCOUNT:assumed-role/NAME` of a session: the
     /// `attribute.aws_role` Google maps it to.
     pub fn aws_role_attribute(session: &RoleSession) -> String {
-        crate::aws_subject_token::aws_role_attribute(&session.assumed_arn)
+        crate::google::aws_subject_token::aws_role_attribute(&session.assumed_arn)
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crossfed_kit::endpoint::{self, STORAGE_GRPC_ENV, STORAGE_HTTP_ENV, VERTEX_BASE_URL_ENV};
-use crossfed_kit::{ConfigError, Env, EnvReader, bucket_name};
+use crossfed_kit::{Env, EnvReader, SettingsError, bucket_name};
 
 /// Default Gemini model.
 pub const DEFAULT_MODEL: &str = "gemini-2.5-flash";
@@ -80,7 +80,7 @@ pub struct SyncPair {
 
 /// Vertex AI `generateContent` settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VertexConfig {
+pub struct VertexSettings {
     /// Without a trailing slash, e.g. `https://us-central1-aiplatform.googleapis.com`.
     pub base_url: String,
     pub project: String,
@@ -91,12 +91,12 @@ pub struct VertexConfig {
 
 /// Everything the function needs, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct Settings {
     pub gcs_buckets: Vec<Location>,
     pub s3_buckets: Vec<Location>,
     pub sync_pairs: Vec<SyncPair>,
     pub outputs: Vec<CloudLocation>,
-    pub vertex: VertexConfig,
+    pub vertex: VertexSettings,
     /// How many largest objects to list per bucket (`REPORT_TOP_N`).
     pub top_n: usize,
     /// How many keys to list per drift category (`REPORT_DRIFT_SAMPLE`); counts are exact.
@@ -109,9 +109,9 @@ pub struct Config {
     pub storage_grpc_endpoint: Option<String>,
 }
 
-impl Config {
+impl Settings {
     /// Reads and checks every variable; all problems are reported together.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         let mut r = env.reader();
         let gcs_buckets = entries(&mut r, "REPORT_GCS_BUCKETS", |i, entry| {
             bucket_entry("REPORT_GCS_BUCKETS", i, entry, Cloud::Gcs)
@@ -184,12 +184,12 @@ impl Config {
         let storage_http_endpoint = endpoint::google_override(&mut r, STORAGE_HTTP_ENV);
         let storage_grpc_endpoint = endpoint::google_override(&mut r, STORAGE_GRPC_ENV);
 
-        r.finish(Config {
+        r.finish(Settings {
             gcs_buckets,
             s3_buckets,
             sync_pairs,
             outputs,
-            vertex: VertexConfig {
+            vertex: VertexSettings {
                 base_url,
                 project,
                 location,
@@ -325,8 +325,8 @@ fn output_entry(i: usize, entry: &str) -> Result<CloudLocation, String> {
 mod tests {
     use super::*;
 
-    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        Config::from_env(&Env::from_pairs(vars.iter().copied()))
+    fn parse(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::from_env(&Env::from_pairs(vars.iter().copied()))
     }
 
     const MINIMAL: &[(&str, &str)] = &[

@@ -10,7 +10,7 @@ pub const FUNCTIONS: [&str; 3] = ["list-buckets", "gcs-sync", "cross-cloud-repor
 
 /// The `events/` directory of the repository.
 pub fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+    crate::workspace_root().join("events")
 }
 
 /// Every file name in `events/`, sorted.
@@ -45,14 +45,21 @@ pub fn text(file: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The event in a sample file.
+///
+/// # Panics
+/// If the file is missing or not JSON.
+pub fn event(file: &str) -> Value {
+    serde_json::from_str(&text(file)).unwrap_or_else(|e| panic!("events/{file} is not JSON: {e}"))
+}
+
 /// `(file name, event)` for every sample of `function`.
 pub fn for_function(function: &str) -> Vec<(String, Value)> {
     all_files()
         .into_iter()
         .filter(|f| function_of(f) == Some(function))
         .map(|f| {
-            let event = serde_json::from_str(&text(&f))
-                .unwrap_or_else(|e| panic!("events/{f} is not JSON: {e}"));
+            let event = event(&f);
             (f, event)
         })
         .collect()

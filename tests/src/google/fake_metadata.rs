@@ -14,9 +14,9 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use serde_json::json;
 
-use crate::fake_google::{DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, lock};
 use crate::faults::{Fault, FaultQueue};
-use crate::id_tokens::{DEFAULT_ID_TOKEN_LIFETIME, IdTokenIssuer, unix_now};
+use crate::google::fake_google::{DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, lock};
+use crate::google::id_tokens::{DEFAULT_ID_TOKEN_LIFETIME, IdTokenIssuer, unix_now};
 use crate::server::{self, BackgroundServer, Body, header_str};
 
 const IDENTITY_PREFIX: &str = "/computeMetadata/v1/instance/service-accounts/";
@@ -393,7 +393,7 @@ fn http_status(status: u16) -> StatusCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id_tokens::{self, GOOGLE_ISSUER};
+    use crate::google::id_tokens::{self, GOOGLE_ISSUER};
 
     async fn get(url: &str, flavor: Option<&str>) -> (u16, Option<String>, String) {
         let mut request = reqwest::Client::new().get(url);

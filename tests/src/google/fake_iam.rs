@@ -9,11 +9,11 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::fake_google::{GoogleApi, GoogleState, lock};
 use crate::faults::{self, Fault};
+use crate::google::fake_google::{GoogleApi, GoogleState, lock};
+use crate::google::token_registry::TokenIssuer;
 use crate::server::{self, Body, header_str};
 use crate::time_format;
-use crate::token_registry::TokenIssuer;
 
 /// Default token lifetime when the request has no `lifetime`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);

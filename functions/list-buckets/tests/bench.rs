@@ -1,28 +1,26 @@
-//! `make bench`: the real `list-buckets` cold start (process start to the first
+//! Benchmarks (`make bench`): the real `list-buckets` cold start (process start to the first
 //! `/runtime/invocation/next`) under a local Runtime API, next to the sum of the round trips
 //! init cannot avoid (SSM GetParameter for the credential configuration, then the STS
 //! exchange and impersonation for the token warm-up), each timed on its own. Client and
 //! channel construction run concurrently with them, so the difference is process start-up
 //! plus what is not overlapped.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crossfed_tests::GoogleApi;
-use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{FunctionProcess, LambdaRuntimeApi};
+use common::Harness;
+use crossfed_tests::scenario::ConfigShape;
+use crossfed_tests::{FunctionProcess, GoogleApi, LambdaRuntimeApi, median};
 
 const RUNS: usize = 15;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 #[tokio::test]
 #[ignore = "benchmark: run by `make bench`"]
 async fn bench_cold_start_against_round_trips() {
-    let s = Scenario::start().await;
+    let h = Harness::start().await;
+    let s = &h.scenario;
     let config = s.config_json(&ConfigShape::default()).to_string();
     let parameter = s.put_parameter(&config, true).await;
     let ssm = s.role_ssm().await;
@@ -47,7 +45,7 @@ async fn bench_cold_start_against_round_trips() {
         token_rt.push(started.elapsed());
 
         let runtime = LambdaRuntimeApi::start().await;
-        let env = s.list_buckets_env(&runtime).await;
+        let env = h.lambda_env(&runtime, &[]).await;
         let calls = s.google.calls(GoogleApi::Sts);
         let started = Instant::now();
         let mut function =

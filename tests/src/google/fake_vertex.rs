@@ -13,10 +13,10 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 
-use crate::fake_google::lock;
 use crate::faults::{self, Fault, FaultQueue};
+use crate::google::fake_google::lock;
+use crate::google::token_registry::TokenRegistry;
 use crate::server::{self, BackgroundServer, Body};
-use crate::token_registry::TokenRegistry;
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 8 << 20;

@@ -10,12 +10,12 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use url::Url;
 
-use crate::fake_iam::{self, IamRequestRecord};
-use crate::fake_sts::{self, StsRequestRecord};
 use crate::faults::{Fault, FaultQueue};
-use crate::id_tokens::IdTokenIssuer;
+use crate::google::fake_iam::{self, IamRequestRecord};
+use crate::google::fake_sts::{self, StsRequestRecord};
+use crate::google::id_tokens::IdTokenIssuer;
+use crate::google::token_registry::{TokenInfo, TokenRegistry};
 use crate::server::{self, BackgroundServer, Body};
-use crate::token_registry::{TokenInfo, TokenRegistry};
 
 /// Default [`FakeGoogleConfig::service_account_unique_id`] (also the
 /// `LOCALCLOUD_GOOGLE_SUB` moto's `crossfed-from-google` role trusts).
@@ -105,7 +105,7 @@ impl AwsRoleMapping {
     pub fn aws_role(self, arn: &str) -> Option<String> {
         match self {
             AwsRoleMapping::AssumedRoleArn => {
-                Some(crate::aws_subject_token::aws_role_attribute(arn))
+                Some(crate::google::aws_subject_token::aws_role_attribute(arn))
             }
             AwsRoleMapping::RoleName => {
                 let rest = &arn[arn.find("assumed-role/")? + "assumed-role/".len()..];
@@ -780,7 +780,7 @@ mod tests {
             .await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
-            let claims = crate::id_tokens::verify(body["token"].as_str().unwrap()).unwrap();
+            let claims = crate::google::id_tokens::verify(body["token"].as_str().unwrap()).unwrap();
             assert_eq!(claims.aud, "crossfed-test-audience");
             assert_eq!(claims.sub, DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID);
             assert_eq!(claims.azp, DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID);
@@ -790,7 +790,7 @@ mod tests {
             );
             let (status, body) = generate_id(&google, &sts_token, json!({"audience": "a"})).await;
             assert_eq!(status, 200);
-            let claims = crate::id_tokens::verify(body["token"].as_str().unwrap()).unwrap();
+            let claims = crate::google::id_tokens::verify(body["token"].as_str().unwrap()).unwrap();
             assert!(claims.email.is_none() && claims.email_verified.is_none());
             let record = google.last_iam_request(GoogleApi::GenerateIdToken).unwrap();
             assert_eq!(record.body, Some(json!({"audience": "a"})));

@@ -8,11 +8,11 @@ use http::{HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::json;
 
-use crate::aws_subject_token::{self, AwsSubjectToken, Expectations, OAuthError};
-use crate::fake_google::{GoogleApi, GoogleState, lock};
 use crate::faults::Fault;
+use crate::google::aws_subject_token::{self, AwsSubjectToken, Expectations, OAuthError};
+use crate::google::fake_google::{GoogleApi, GoogleState, lock};
+use crate::google::token_registry::TokenIssuer;
 use crate::server::{self, Body, header_str};
-use crate::token_registry::TokenIssuer;
 
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
