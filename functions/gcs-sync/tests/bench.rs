@@ -12,7 +12,7 @@ use common::backfill::backfill_objects;
 use common::large::{How, copy_large_object, run_function_copy, upload, verify_copy};
 use common::parts::{check_copy, redeliver_until_copied};
 use common::{Harness, Put, data, data_at, failures, notification, sqs_event};
-use crossfed_tests::Fault;
+use crossfed_tests::{Fault, median, venv_python, workspace_root};
 
 const MIB: u64 = 1024 * 1024;
 /// The large copy: 1 GiB.
@@ -84,16 +84,14 @@ impl Copier {
             }
             Copier::Script => {
                 let name = "bench/python.bin".to_string();
-                let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| {
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/../../.venv-bench/bin/python").to_string()
-                });
-                let script = concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../../tests/bench/boto3_to_gcs.py"
-                );
+                let python = std::env::var_os("BENCH_PYTHON")
+                    .map(std::path::PathBuf::from)
+                    .unwrap_or_else(|| venv_python(".venv-bench", "bench-tools"));
+                let script = workspace_root().join("tests/bench/boto3_to_gcs.py");
                 let mut command = std::process::Command::new(&python);
                 command
-                    .args([script, &h.source_bucket, key, &h.dest_bucket, &name])
+                    .arg(script)
+                    .args([&h.source_bucket, key, &h.dest_bucket, &name])
                     .env_remove("AWS_CA_BUNDLE")
                     .env_remove("AWS_PROFILE")
                     .env("STORAGE_EMULATOR_HOST", h.proxy.url())
@@ -188,7 +186,7 @@ async fn bench_throughput_against_scripts() {
     let mut rows = String::new();
     for (copier, mut t) in Copier::ALL.into_iter().zip(times) {
         t.sort();
-        let median = t[t.len() / 2];
+        let mid = median(t.clone());
         let rss = match copier {
             Copier::GcsSync => format!("{} MiB", peak_rss / 1024),
             _ => String::new(),
@@ -198,8 +196,8 @@ async fn bench_throughput_against_scripts() {
             copier.label(),
             t[0].as_secs_f64(),
             t[t.len() - 1].as_secs_f64(),
-            median.as_secs_f64(),
-            mib as f64 / median.as_secs_f64()
+            mid.as_secs_f64(),
+            mib as f64 / mid.as_secs_f64()
         );
     }
     eprint!("{rows}");
@@ -361,10 +359,7 @@ async fn bench_backfill_1000_objects() {
 /// Appends a row to `target/bench-gcs-sync.md` (for BENCHMARKS.md).
 fn append_bench(line: &str) {
     use std::io::Write as _;
-    let out = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../target/bench-gcs-sync.md"
-    );
+    let out = workspace_root().join("target/bench-gcs-sync.md");
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

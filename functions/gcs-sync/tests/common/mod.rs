@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use crossfed_kit::Env;
-use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{FakeGcsServer, FakeStorage, FakeStorageConfig, GcsFaultProxy};
+use crossfed_tests::scenario::{BackedStorage, ConfigShape, Scenario};
+use crossfed_tests::{FakeGcsServer, FakeStorage, GcsFaultProxy};
 use gcs_sync::handler::{App, AwsClients};
 use gcs_sync::settings::Settings;
 use serde_json::{Value, json};
@@ -65,14 +65,8 @@ impl Harness {
 
     pub async fn start() -> Self {
         let scenario = Scenario::start().await;
-        let gcs = FakeGcsServer::from_local_cloud(&scenario.cloud);
+        let BackedStorage { gcs, grpc } = scenario.backed_storage().await;
         let backend = gcs.url().to_string();
-        let grpc = FakeStorage::start_backed(
-            FakeStorageConfig::default(),
-            scenario.google.tokens(),
-            &backend,
-        )
-        .await;
         let proxy = GcsFaultProxy::start(&backend).await;
         let suffix = format!("{:012x}", fastrand::u64(..) >> 16);
         let source_bucket = format!("gcs-sync-src-{suffix}");
