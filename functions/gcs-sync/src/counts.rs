@@ -6,6 +6,7 @@ use std::time::Duration;
 use crossfed_kit::metrics::{Metrics, Unit};
 use serde::Serialize;
 
+use crate::reconcile::SkipReason;
 use crate::replicate::Outcome;
 
 /// Changes applied, by outcome.
@@ -16,6 +17,8 @@ pub struct Counts {
     pub bytes: u64,
     pub deleted: u64,
     pub skipped: u64,
+    /// Objects at a copy's name that gcs-sync did not write as that key's copy: left alone.
+    pub foreign: u64,
     pub failed: u64,
 }
 
@@ -28,6 +31,7 @@ impl Counts {
                 self.bytes += bytes;
             }
             Outcome::Deleted { .. } => self.deleted += 1,
+            Outcome::Skipped(SkipReason::Foreign) => self.foreign += 1,
             Outcome::Skipped(_) => self.skipped += 1,
         }
     }
@@ -38,6 +42,7 @@ impl Counts {
         self.bytes += other.bytes;
         self.deleted += other.deleted;
         self.skipped += other.skipped;
+        self.foreign += other.foreign;
         self.failed += other.failed;
     }
 
@@ -49,6 +54,7 @@ impl Counts {
             .with("BytesCopied", self.bytes as f64, Unit::Bytes)
             .count("ObjectsDeleted", self.deleted)
             .count("ObjectsSkipped", self.skipped)
+            .count("ObjectsForeign", self.foreign)
             .count("ObjectsFailed", self.failed)
             .values(
                 "ReplicationLag",
@@ -65,6 +71,7 @@ impl Counts {
             bytes = self.bytes,
             deleted = self.deleted,
             skipped = self.skipped,
+            foreign = self.foreign,
             failed = self.failed,
             "{message}"
         );
@@ -84,6 +91,7 @@ mod tests {
             bytes: 1024,
             deleted: 1,
             skipped: 3,
+            foreign: 5,
             failed: 4,
         };
         let lags = [Duration::from_millis(1500), Duration::from_millis(20)];
@@ -95,12 +103,13 @@ mod tests {
             "BytesCopied",
             "ObjectsDeleted",
             "ObjectsSkipped",
+            "ObjectsForeign",
             "ObjectsFailed",
         ]
         .iter()
         .map(|k| v[*k].as_f64().unwrap())
         .collect();
-        assert_eq!(got, [2.0, 1024.0, 1.0, 3.0, 4.0]);
+        assert_eq!(got, [2.0, 1024.0, 1.0, 3.0, 5.0, 4.0]);
         assert_eq!(
             v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"],
             "Bytes"

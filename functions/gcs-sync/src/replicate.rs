@@ -111,7 +111,9 @@ impl Replicator {
     }
 
     /// Makes the copy of `key` equal to what S3 serves now: a copy of the current object,
-    /// or no copy when S3 confirms there is none (unless `SYNC_DELETE_MODE=keep`).
+    /// or no copy when S3 confirms there is none (unless `SYNC_DELETE_MODE=keep`). An object
+    /// at the copy's name that gcs-sync did not write as this key's copy is left alone
+    /// ([`SkipReason::Foreign`]).
     pub async fn sync_key(&self, key: &str) -> Result<Outcome, ReplicateError> {
         let bucket = self.source.name();
         let destination = self.destination.destination();
@@ -122,12 +124,22 @@ impl Replicator {
                 key: key.to_string(),
                 reason,
             })?;
+        let marker = reconcile::source_marker(bucket, key);
         for _ in 0..MAX_ROUNDS {
             // The copy first, then S3: an action conditioned on this generation can only
             // succeed if nobody acted on a newer picture of S3 in between.
             let copy = self.destination.current(&name).await?;
             let source = self.source.current(key).await?;
-            let changed = match reconcile::decide(&source, copy.as_ref(), self.delete_mode) {
+            let decision = reconcile::decide(&source, copy.as_ref(), self.delete_mode, &marker);
+            let changed = match decision {
+                Decision::Skip(SkipReason::Foreign) => {
+                    tracing::warn!(
+                        object = %name,
+                        source = copy.and_then(|c| c.source).as_deref().unwrap_or(""),
+                        "not a copy gcs-sync made of this key: left alone"
+                    );
+                    return Ok(Outcome::Skipped(SkipReason::Foreign));
+                }
                 Decision::Skip(reason) => {
                     if let (SkipReason::AlreadyCurrent, SourceState::Present { version, size }) =
                         (reason, &source)

@@ -59,6 +59,7 @@ impl Checkpoint {
             ("bytes", c.bytes.to_string()),
             ("deleted", c.deleted.to_string()),
             ("skipped", c.skipped.to_string()),
+            ("foreign", c.foreign.to_string()),
             ("failed", c.failed.to_string()),
         ];
         if let Some(after) = &self.after {
@@ -85,6 +86,7 @@ impl Checkpoint {
                 bytes: num("bytes"),
                 deleted: num("deleted"),
                 skipped: num("skipped"),
+                foreign: num("foreign"),
                 failed: num("failed"),
             },
             generation,
@@ -164,6 +166,7 @@ mod tests {
             invocations: 2,
             counts: Counts {
                 copied: 7,
+                foreign: 2,
                 ..Counts::default()
             },
             ..Checkpoint::default()

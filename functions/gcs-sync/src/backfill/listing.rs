@@ -5,7 +5,7 @@ use crate::backfill::checkpoint::Checkpoint;
 use crate::backfill::error::BackfillError;
 use crate::destination;
 use crate::gcs::DestinationBucket;
-use crate::reconcile::SOURCE_ETAG;
+use crate::reconcile::{SOURCE, SOURCE_ETAG, source_marker};
 use crate::s3::{Listed, SourceBucket};
 
 /// Why a key is looked at (the decision is [`crate::replicate::Replicator::sync_key`]'s,
@@ -16,13 +16,17 @@ pub enum Action {
     Copy { key: String },
     /// Listed in Cloud Storage only.
     Delete { key: String },
+    /// An object gcs-sync did not write as this key's copy: counted, never touched.
+    Foreign { key: String },
 }
 
-/// One listed copy: its key (name without the destination prefix) and recorded ETag.
+/// One listed object under the destination prefix: its key (name without the prefix),
+/// recorded ETag, and whether gcs-sync wrote it as that key's copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct CopyEntry {
     key: String,
     etag: Option<String>,
+    ours: bool,
 }
 
 /// One page's work.
@@ -47,6 +51,13 @@ fn join(source: &[Listed], copies: &[CopyEntry], limit: Option<&str>) -> Vec<Act
         let b = c.peek().filter(|e| within(&e.key));
         match (a, b) {
             (None, None) => return actions,
+            (_, Some(y)) if !y.ours && a.is_none_or(|x| x.key >= y.key) => {
+                if a.is_some_and(|x| x.key == y.key) {
+                    s.next();
+                }
+                actions.push(Action::Foreign { key: y.key.clone() });
+                c.next();
+            }
             (Some(x), Some(y)) if x.key == y.key => {
                 if y.etag.as_deref() != Some(x.etag.as_str()) {
                     actions.push(Action::Copy { key: x.key.clone() });
@@ -118,9 +129,11 @@ pub async fn page(
         if reserved(key) {
             continue;
         }
+        let marker = source_marker(&state.bucket, key);
         copies.push(CopyEntry {
             key: key.to_string(),
             etag: object.metadata.get(SOURCE_ETAG).cloned(),
+            ours: object.metadata.get(SOURCE) == Some(&marker),
         });
     }
     // Only keys both listings have fully covered are decided now.
@@ -159,6 +172,14 @@ mod tests {
         CopyEntry {
             key: key.into(),
             etag: etag.map(str::to_string),
+            ours: true,
+        }
+    }
+
+    fn foreign(key: &str) -> CopyEntry {
+        CopyEntry {
+            ours: false,
+            ..copy(key, None)
         }
     }
 
@@ -168,6 +189,7 @@ mod tests {
             .map(|a| match a {
                 Action::Copy { key, .. } => format!("copy {key}"),
                 Action::Delete { key } => format!("delete {key}"),
+                Action::Foreign { key } => format!("foreign {key}"),
             })
             .collect()
     }
@@ -191,6 +213,16 @@ mod tests {
             ["copy a", "delete c"]
         );
         assert!(join(&source[1..2], &copies[..1], None).is_empty());
+    }
+
+    #[test]
+    fn objects_gcs_sync_did_not_write_are_only_counted() {
+        let source = [src("a", "1"), src("b", "2")];
+        let copies = [foreign("a"), copy("b", Some("x")), foreign("c")];
+        assert_eq!(
+            keys(&join(&source, &copies, None)),
+            ["foreign a", "copy b", "foreign c"]
+        );
     }
 
     #[test]

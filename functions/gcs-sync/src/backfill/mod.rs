@@ -98,6 +98,7 @@ impl Backfill {
         if state.done {
             return Ok(summary(&state, false));
         }
+        let mut this_invocation = Counts::default();
         state.invocations += 1;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -113,9 +114,9 @@ impl Backfill {
             let work = self.run_actions(page.actions, &counts);
             let finished = tokio::time::timeout_at(abort_at, work).await.is_ok();
             // What completed counts even if the page is cut short (it is in sync next time).
-            state
-                .counts
-                .add_all(&counts.into_inner().unwrap_or_else(|e| e.into_inner()));
+            let counts = counts.into_inner().unwrap_or_else(|e| e.into_inner());
+            state.counts.add_all(&counts);
+            this_invocation.add_all(&counts);
             if !finished {
                 tracing::warn!(run = %state.run, "deadline reached within a page; continuing later");
                 break;
@@ -124,11 +125,13 @@ impl Backfill {
             state.after = page.through.or(state.after.take());
             state.done = page.last;
             state.save(&self.destination).await?;
-            tracing::info!(run = %state.run, after = ?state.after, copied = state.counts.copied, deleted = state.counts.deleted, "backfill page done");
+            tracing::info!(run = %state.run, after = ?state.after, copied = state.counts.copied, deleted = state.counts.deleted, foreign = state.counts.foreign, "backfill page done");
             if state.done {
                 break;
             }
         }
+        // This invocation's counts as metrics (the run's are in its checkpoint).
+        this_invocation.log(&[], "backfill invocation done");
         if state.done {
             tracing::info!(run = %state.run, ?state, "backfill done");
             return Ok(summary(&state, false));
@@ -161,6 +164,11 @@ impl Backfill {
                     continue;
                 }
                 Action::Delete { key } => key,
+                Action::Foreign { key } => {
+                    tracing::info!(key, "not a copy gcs-sync made of this key: left alone");
+                    counts.lock().unwrap_or_else(|e| e.into_inner()).foreign += 1;
+                    continue;
+                }
             };
             let (replicator, permits) = (self.replicator.clone(), permits.clone());
             tasks.spawn(async move {

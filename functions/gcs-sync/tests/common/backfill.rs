@@ -89,21 +89,14 @@ pub async fn backfill_objects(
         .await
         .unwrap();
     h.put(&first_key, first_body.clone()).await; // drift: the copy is now stale
+    // A copy gcs-sync made of an object since removed from S3.
     let extra = Harness::dest_name("pre/00/zz-extra.bin");
-    let url = format!(
-        "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
-        h.backend,
-        h.dest_bucket,
-        extra.replace('/', "%2F")
-    );
-    let status = reqwest::Client::new()
-        .post(url)
-        .body("extra")
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success());
+    h.plant(
+        &extra,
+        &format!("s3://{}/pre/00/zz-extra.bin", h.source_bucket),
+        b"extra",
+    )
+    .await;
     h.put("other/outside.txt", b"not backfilled".to_vec()).await;
 
     let started = std::time::Instant::now();

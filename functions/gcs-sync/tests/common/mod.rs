@@ -394,6 +394,23 @@ impl Harness {
             .expect("list the destination bucket")
     }
 
+    /// Writes `data` at `name` in the destination as another writer would, with `source`
+    /// as its source marker (`x-crossfed-source`; none if empty).
+    pub async fn plant(&self, name: &str, source: &str, data: &[u8]) {
+        let metadata = match source {
+            "" => json!({}),
+            s => json!({ "x-crossfed-source": s }),
+        };
+        self.gcs
+            .upload(
+                &self.dest_bucket,
+                &json!({"name": name, "metadata": metadata}),
+                data,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("upload {name}: {e}"));
+    }
+
     /// Deletes a destination object, if it exists.
     pub async fn gcs_delete(&self, name: &str) {
         let _ = self.gcs.delete_object(&self.dest_bucket, name).await;
