@@ -173,8 +173,13 @@ fn count(counts: &mut Counts, lags: &mut Vec<Duration>, result: &WorkResult) {
     }
 }
 
-/// Handles one invocation that must finish by `deadline`.
-pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<Value, BoxError> {
+/// Handles one invocation, `request_id` (Lambda's), that must finish by `deadline`.
+pub async fn handle(
+    app: &App,
+    payload: Value,
+    deadline: SystemTime,
+    request_id: String,
+) -> Result<Value, BoxError> {
     let (replicator, limits) = (&app.replicator, &app.limits);
     let deadline_at = deadline;
     let left = deadline
@@ -184,7 +189,7 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
     match event::parse(payload)? {
         // Boxed: the listing and checkpoint calls make a deep future.
         Invocation::Backfill(request) => {
-            Ok(Box::pin(app.backfill.handle(request, deadline_at)).await?)
+            Ok(Box::pin(app.backfill.handle(request, deadline_at, &request_id)).await?)
         }
         Invocation::Ignored(reason) => {
             tracing::info!(reason, "nothing to replicate");

@@ -11,10 +11,11 @@ use common::Harness;
 use common::backfill::backfill_objects;
 use serde_json::json;
 
-/// Fast variant (`make test`): 120 objects, pages of 25, one page per invocation.
+/// Fast variant (`make test`): 120 objects, pages of 25, invocations of 2.1 s that start
+/// pages while 1 s is left (about one page each).
 #[tokio::test]
 async fn backfills_pre_existing_objects_over_several_invocations() {
-    backfill_objects(120, 25, Duration::from_millis(1300)).await;
+    backfill_objects(120, 25, Duration::from_millis(2100)).await;
 }
 
 #[tokio::test]
@@ -31,7 +32,7 @@ async fn bad_requests_say_what_to_send() {
             .unwrap();
     let err = app
         .backfill
-        .handle(request, SystemTime::now() + Duration::from_secs(60))
+        .handle(request, SystemTime::now() + Duration::from_secs(60), "")
         .await
         .unwrap_err()
         .to_string();
@@ -41,7 +42,7 @@ async fn bad_requests_say_what_to_send() {
         .unwrap();
     let err = app
         .backfill
-        .handle(request, SystemTime::now() + Duration::from_secs(60))
+        .handle(request, SystemTime::now() + Duration::from_secs(60), "")
         .await
         .unwrap_err()
         .to_string();

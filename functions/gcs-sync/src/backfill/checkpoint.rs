@@ -26,6 +26,8 @@ pub struct Checkpoint {
     pub after: Option<String>,
     pub done: bool,
     pub invocations: u64,
+    /// Invocations in a row that ended without the position advancing.
+    pub stalled: u64,
     /// Source keys covered.
     pub examined: u64,
     #[serde(flatten)]
@@ -36,10 +38,10 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// A new run over `prefix` of `bucket`, not yet saved.
-    pub fn start(bucket: &str, prefix: &str) -> Self {
+    /// A new run `run` over `prefix` of `bucket`, not yet saved.
+    pub fn start(run: String, bucket: &str, prefix: &str) -> Self {
         Checkpoint {
-            run: new_run_id(),
+            run,
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             ..Checkpoint::default()
@@ -54,6 +56,7 @@ impl Checkpoint {
             ("prefix", self.prefix.clone()),
             ("done", self.done.to_string()),
             ("invocations", self.invocations.to_string()),
+            ("stalled", self.stalled.to_string()),
             ("examined", self.examined.to_string()),
             ("copied", c.copied.to_string()),
             ("bytes", c.bytes.to_string()),
@@ -80,6 +83,7 @@ impl Checkpoint {
             after: get("after"),
             done: get("done").as_deref() == Some("true"),
             invocations: num("invocations"),
+            stalled: num("stalled"),
             examined: num("examined"),
             counts: Counts {
                 copied: num("copied"),
@@ -107,13 +111,31 @@ impl Checkpoint {
         source_bucket: &str,
         run: &str,
     ) -> Result<Self, BackfillError> {
-        if run.is_empty() || !run.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Self::find(destination, source_bucket, run)
+            .await?
+            .ok_or_else(|| {
+                BackfillError::Request(format!(
+                    "backfill run {run} has no checkpoint ({}): start a new run",
+                    Self::name(destination, run)
+                ))
+            })
+    }
+
+    /// Reads run `run` of a backfill of `source_bucket`, if it was started.
+    pub async fn find(
+        destination: &DestinationBucket,
+        source_bucket: &str,
+        run: &str,
+    ) -> Result<Option<Self>, BackfillError> {
+        if !is_run_id(run) {
             return Err(BackfillError::Request(format!(
                 "invalid backfill run id {run:?}"
             )));
         }
         let name = Self::name(destination, run);
-        let (generation, metadata) = destination.read_checkpoint(&name).await?;
+        let Some((generation, metadata)) = destination.read_checkpoint(&name).await? else {
+            return Ok(None);
+        };
         let state = Checkpoint::from_metadata(generation, &metadata).ok_or_else(|| {
             BackfillError::Request(format!("{name} is not a backfill checkpoint"))
         })?;
@@ -124,7 +146,7 @@ impl Checkpoint {
                 state.bucket,
             )));
         }
-        Ok(state)
+        Ok(Some(state))
     }
 
     /// Writes the state, on condition that nobody else did since it was read or written.
@@ -141,6 +163,21 @@ impl Checkpoint {
             Conditional::LookAgain(_) => Err(BackfillError::Raced(name)),
         }
     }
+}
+
+/// Whether `run` can name a run (and its checkpoint object).
+fn is_run_id(run: &str) -> bool {
+    !run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// The id of a run started by the invocation `request_id` (Lambda's request id, which an
+/// asynchronous retry keeps, so that a retried start resumes its run); a fresh
+/// time-ordered id when there is none.
+pub fn run_id(request_id: &str) -> String {
+    if is_run_id(request_id) && request_id.len() <= 64 {
+        return request_id.to_string();
+    }
+    new_run_id()
 }
 
 /// A fresh run id: time-ordered hex, unique enough per function.
@@ -164,6 +201,7 @@ mod tests {
             prefix: "p/".into(),
             after: Some("p/ü k".into()),
             invocations: 2,
+            stalled: 1,
             counts: Counts {
                 copied: 7,
                 foreign: 2,
@@ -183,5 +221,15 @@ mod tests {
         );
         assert!(Checkpoint::from_metadata(1, &HashMap::new()).is_none());
         assert!(CHECKPOINT_DIR.starts_with(CHECKPOINT_AREA));
+    }
+
+    #[test]
+    fn run_ids_come_from_the_request_id() {
+        let request = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+        assert_eq!(run_id(request), request);
+        for bad in ["", "../x", "a/b", &"x".repeat(65)] {
+            let id = run_id(bad);
+            assert!(is_run_id(&id) && id != bad, "{bad}: {id}");
+        }
     }
 }

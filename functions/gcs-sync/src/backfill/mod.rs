@@ -35,6 +35,10 @@ use crate::s3::SourceBucket;
 
 /// Keys per listing page (both clouds), the unit of work between checkpoints.
 pub const DEFAULT_PAGE_SIZE: i32 = 1000;
+/// Invocations in a row without the position advancing after which a run stops.
+pub const MAX_STALLED: u64 = 3;
+/// Invocations one run may take.
+pub const MAX_INVOCATIONS: u64 = 1000;
 
 /// A backfill's clients and settings.
 #[derive(Clone)]
@@ -70,34 +74,81 @@ impl Backfill {
     }
 
     /// Runs (part of) a backfill until done or `deadline` is near; returns the run's state.
+    /// `request_id` (Lambda's) names a new run, so that a retried start resumes it. Refused
+    /// with less than twice `SYNC_DEADLINE_MARGIN_MS` left (no page could be done); stops
+    /// with an error when the run made no progress in [`MAX_STALLED`] invocations in a row
+    /// or took [`MAX_INVOCATIONS`]. An invocation that loses its checkpoint to another one
+    /// of the same run (a duplicate delivery) stops cleanly, leaving the run to the other.
     pub async fn handle(
         &self,
         request: BackfillRequest,
         deadline: SystemTime,
+        request_id: &str,
     ) -> Result<Value, BackfillError> {
         let left = deadline
             .duration_since(SystemTime::now())
             .unwrap_or_default();
-        let deadline = Instant::now() + left;
-        let limits = &self.limits;
-        let bucket = self.source.name();
-        let mut state = match &request.run {
-            Some(run) => Checkpoint::load(&self.destination, bucket, run).await?,
-            None => {
-                if let Some(asked) = request.bucket.as_deref().filter(|b| *b != bucket) {
-                    return Err(BackfillError::Request(format!(
-                        "backfill of bucket {asked:?} refused: this function replicates {bucket:?} \
-                         (SYNC_SOURCE_BUCKET); leave \"bucket\" out or deploy a function for that bucket"
-                    )));
-                }
-                let mut state = Checkpoint::start(bucket, &request.prefix);
-                state.save(&self.destination).await?;
-                state
-            }
-        };
+        let margin = self.limits.start_margin;
+        if left < margin * 2 {
+            return Err(BackfillError::Request(format!(
+                "backfill refused: the invocation has {} ms, less than twice \
+                 SYNC_DEADLINE_MARGIN_MS ({} ms), so no page could be done; raise the \
+                 function's timeout (GcsSyncTimeout) or lower SYNC_DEADLINE_MARGIN_MS",
+                left.as_millis(),
+                margin.as_millis()
+            )));
+        }
+        let mut state = self.state(&request, request_id).await?;
         if state.done {
             return Ok(summary(&state, false));
         }
+        if state.invocations >= MAX_INVOCATIONS {
+            return Err(BackfillError::TooLong {
+                run: state.run,
+                invocations: state.invocations,
+            });
+        }
+        match self.run(&mut state, Instant::now() + left).await {
+            Err(BackfillError::Raced(checkpoint)) => {
+                tracing::warn!(run = %state.run, checkpoint, "another invocation of the run went on; stopping this one");
+                let mut v = summary(&state, false);
+                v["raced"] = true.into();
+                Ok(v)
+            }
+            other => other,
+        }
+    }
+
+    /// The run `request` continues, or the one it starts (resumed if it already was).
+    async fn state(
+        &self,
+        request: &BackfillRequest,
+        request_id: &str,
+    ) -> Result<Checkpoint, BackfillError> {
+        let bucket = self.source.name();
+        if let Some(run) = &request.run {
+            return Checkpoint::load(&self.destination, bucket, run).await;
+        }
+        if let Some(asked) = request.bucket.as_deref().filter(|b| *b != bucket) {
+            return Err(BackfillError::Request(format!(
+                "backfill of bucket {asked:?} refused: this function replicates {bucket:?} \
+                 (SYNC_SOURCE_BUCKET); leave \"bucket\" out or deploy a function for that bucket"
+            )));
+        }
+        let run = checkpoint::run_id(request_id);
+        if let Some(started) = Checkpoint::find(&self.destination, bucket, &run).await? {
+            tracing::info!(run, "a retried start: resuming the run");
+            return Ok(started);
+        }
+        let mut state = Checkpoint::start(run, bucket, &request.prefix);
+        state.save(&self.destination).await?;
+        Ok(state)
+    }
+
+    /// Pages until done or `deadline` is near, then the continuation.
+    async fn run(&self, state: &mut Checkpoint, deadline: Instant) -> Result<Value, BackfillError> {
+        let limits = &self.limits;
+        let started_after = state.after.clone();
         let mut this_invocation = Counts::default();
         state.invocations += 1;
         loop {
@@ -106,7 +157,7 @@ impl Backfill {
                 break;
             }
             let page =
-                listing::page(&self.source, &self.destination, &state, self.page_size).await?;
+                listing::page(&self.source, &self.destination, state, self.page_size).await?;
             let abort_at = deadline
                 .checked_sub(limits.abort_margin)
                 .unwrap_or(deadline);
@@ -124,6 +175,7 @@ impl Backfill {
             state.examined += page.examined;
             state.after = page.through.or(state.after.take());
             state.done = page.last;
+            state.stalled = 0;
             state.save(&self.destination).await?;
             tracing::info!(run = %state.run, after = ?state.after, copied = state.counts.copied, deleted = state.counts.deleted, foreign = state.counts.foreign, "backfill page done");
             if state.done {
@@ -134,9 +186,19 @@ impl Backfill {
         this_invocation.log(&[], "backfill invocation done");
         if state.done {
             tracing::info!(run = %state.run, ?state, "backfill done");
-            return Ok(summary(&state, false));
+            return Ok(summary(state, false));
+        }
+        if state.after == started_after {
+            state.stalled += 1;
         }
         state.save(&self.destination).await?;
+        if state.stalled >= MAX_STALLED {
+            return Err(BackfillError::Stalled {
+                run: state.run.clone(),
+                after: state.after.clone(),
+                stalled: state.stalled,
+            });
+        }
         let continuation = self.continuation.as_ref().ok_or_else(|| {
             BackfillError::Request(format!(
                 "backfill run {} needs another invocation but has no continuation outside Lambda (AWS_LAMBDA_FUNCTION_NAME unset); send {{\"backfill\": {{\"run\": \"{}\"}}}}",
@@ -148,7 +210,7 @@ impl Backfill {
             .await
             .map_err(BackfillError::Request)?;
         tracing::info!(run = %state.run, "continued asynchronously");
-        Ok(summary(&state, true))
+        Ok(summary(state, true))
     }
 
     /// Applies a page's actions, `limits.concurrency` at a time, counting into `counts`

@@ -288,16 +288,16 @@ impl DestinationBucket {
         }
     }
 
-    /// The generation and metadata of the checkpoint `name`.
+    /// The generation and metadata of the checkpoint `name`, if it exists.
     pub async fn read_checkpoint(
         &self,
         name: &str,
-    ) -> Result<(i64, HashMap<String, String>), GcsError> {
-        let object = self
-            .get(name)
-            .await
-            .map_err(|e| self.call_error("get checkpoint", name, e))?;
-        Ok((object.generation, object.metadata))
+    ) -> Result<Option<(i64, HashMap<String, String>)>, GcsError> {
+        match self.get(name).await {
+            Ok(object) => Ok(Some((object.generation, object.metadata))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.call_error("get checkpoint", name, e)),
+        }
     }
 
     /// Writes the checkpoint `name` (an empty object holding `metadata`) if its generation

@@ -36,7 +36,7 @@ pub async fn run_backfill(
             .unwrap();
         let state = app
             .backfill
-            .handle(request, SystemTime::now() + left)
+            .handle(request, SystemTime::now() + left, "")
             .await
             .unwrap_or_else(|e| panic!("invocation {invocation}: {e}"));
         eprintln!("invocation {invocation}: {state}");

@@ -168,7 +168,7 @@ impl Harness {
 
     /// Runs the handler with `left` until the deadline.
     pub async fn invoke(app: &App, event: Value, left: Duration) -> Result<Value, String> {
-        gcs_sync::handler::handle(app, event, SystemTime::now() + left)
+        gcs_sync::handler::handle(app, event, SystemTime::now() + left, String::new())
             .await
             .map_err(|e| e.to_string())
     }
