@@ -79,15 +79,8 @@ async fn a_backfill_counts_foreign_objects_and_never_deletes_them() {
     assert!(h.gcs_object(&gone).await.is_none());
     assert_eq!(h.gcs_bytes(&report).await, b"report");
     assert_eq!(h.gcs_bytes(&theirs).await, b"theirs");
-    let checkpoint = format!(
-        "{}/.crossfed/backfill/{}",
-        common::PREFIX,
-        state["run"].as_str().unwrap()
-    );
     assert_eq!(
-        h.gcs_metadata(&checkpoint, "x-crossfed-backfill-foreign")
-            .await
-            .as_deref(),
+        h.checkpoint_field(&state, "foreign").await.as_deref(),
         Some("2")
     );
 }

@@ -114,15 +114,8 @@ pub async fn backfill_objects(
     assert!(state["deleted"].as_u64().unwrap() <= 1, "{state}");
     assert_eq!(state["failed"], 0);
     // The checkpoint object records the finished run.
-    let checkpoint = format!(
-        "{}/.crossfed/backfill/{}",
-        super::PREFIX,
-        state["run"].as_str().unwrap()
-    );
     assert_eq!(
-        h.gcs_metadata(&checkpoint, "x-crossfed-backfill-done")
-            .await
-            .as_deref(),
+        h.checkpoint_field(&state, "done").await.as_deref(),
         Some("true")
     );
 

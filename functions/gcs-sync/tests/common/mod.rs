@@ -368,6 +368,15 @@ impl Harness {
             .map(str::to_string)
     }
 
+    /// Field `field` (`done`, `foreign`, ...) of the checkpoint of the backfill whose
+    /// state is `state`.
+    pub async fn checkpoint_field(&self, state: &Value, field: &str) -> Option<String> {
+        let run = state["run"].as_str().expect("a backfill state");
+        let name = format!("{PREFIX}/.crossfed/backfill/{run}");
+        self.gcs_metadata(&name, &format!("x-crossfed-backfill-{field}"))
+            .await
+    }
+
     /// The destination object's bytes.
     pub async fn gcs_bytes(&self, name: &str) -> Vec<u8> {
         self.gcs_download(name)
