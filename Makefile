@@ -183,7 +183,7 @@ bench: venv bench-tools ext-clients
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
 	  export CROSSFED_LOCALCLOUD_ENV=$(CURDIR)/target/localcloud/env BENCH_PYTHON=$(BENCH_VENV)/bin/python; \
 	  rm -f target/bench-gcs-sync.md; \
-	  cargo test --release -p gcs-sync --test large_object --test redelivery --test backfill -- --ignored bench_ --test-threads 1 --nocapture; \
+	  cargo test --release -p gcs-sync --test bench -- --ignored bench_ --test-threads 1 --nocapture; \
 	  cargo test --release -p list-buckets --test bench -- --ignored --nocapture; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench-layer; \
 	  cargo run --release -p crossfed-tests --bin crossfed-bench'

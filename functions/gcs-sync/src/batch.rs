@@ -9,10 +9,31 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::config::Limits;
 use crate::event::ObjectChange;
 use crate::ordering::compare_sequencers;
 use crate::replicate::{Outcome, Replicator};
+
+/// Concurrency and the invocation deadline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `SYNC_CONCURRENCY` (default 4): messages (of different keys) in flight.
+    pub concurrency: usize,
+    /// `SYNC_DEADLINE_MARGIN_MS` (default 10 000): no message starts with less time left.
+    pub start_margin: Duration,
+    /// `SYNC_ABORT_MARGIN_MS` (default 2 000): work still running this close to the deadline
+    /// is abandoned (an unfinished upload never becomes an object) and reported as failed.
+    pub abort_margin: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            concurrency: 4,
+            start_margin: Duration::from_secs(10),
+            abort_margin: Duration::from_secs(2),
+        }
+    }
+}
 
 /// One unit that succeeds or fails as a whole (an SQS message, or one direct change).
 #[derive(Clone, Debug)]

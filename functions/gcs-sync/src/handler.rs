@@ -14,23 +14,23 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_lambda_events::event::sqs::SqsBatchResponse;
-use crossfed_kit::metrics::{Metrics, Unit};
 use crossfed_kit::{BoxError, Env};
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::RetryPolicyExt as _;
 use google_cloud_storage::client::{Storage, StorageControl};
 use google_cloud_storage::retry_policy::RetryableErrors;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::backfill::{Backfill, LambdaContinuation};
-use crate::batch::{self, Work, WorkResult};
-use crate::config::{Config, Limits, Retries};
+use crate::backfill::{Backfill, Continuation, LambdaContinuation};
+use crate::batch::{self, Limits, Work, WorkResult};
+use crate::counts::Counts;
 use crate::event::{self, Invocation};
-use crate::gcs_writer::GcsWriter;
-use crate::replicate::{Outcome, Replicator};
+use crate::gcs::DestinationBucket;
+use crate::replicate::Replicator;
 use crate::retry_delay::RetryDelay;
+use crate::s3::SourceBucket;
+use crate::settings::{Retries, Settings};
 
 /// Time kept back at the end of an invocation for answering the runtime.
 const RESPONSE_MARGIN: Duration = Duration::from_millis(100);
@@ -41,18 +41,18 @@ pub struct App {
     /// Delays the retry of failed SQS messages (`ChangeMessageVisibility`).
     pub retry_delay: RetryDelay,
     pub limits: Limits,
-    /// `{"backfill": ...}` invocations.
+    /// `{"backfill": ...}` invocations (the same replicator, limits and clients).
     pub backfill: Backfill,
 }
 
 /// The AWS side: S3 (the source), SQS (retry delays of failed messages) and Lambda (a
-/// backfill continues by invoking the function itself).
+/// backfill's continuation).
 pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
     /// Invokes this function (`AWS_LAMBDA_FUNCTION_NAME`) asynchronously; `None` outside
     /// Lambda (a backfill then stops at its checkpoint and says how to continue).
-    pub self_invoke: Option<LambdaContinuation>,
+    pub continuation: Option<LambdaContinuation>,
     /// The custom endpoint (`AWS_ENDPOINT_URL`), if any: queue URLs are built on it.
     pub endpoint: Option<String>,
 }
@@ -61,14 +61,14 @@ impl AwsClients {
     /// S3, SQS and Lambda clients from the Lambda environment, retrying as `retries` says.
     pub async fn from_env(env: &Env, retries: &Retries) -> Self {
         let sdk = crossfed_kit::aws::sdk_config(Some(retry_config(retries))).await;
-        let self_invoke = env
+        let continuation = env
             .get("AWS_LAMBDA_FUNCTION_NAME")
             .filter(|f| !f.trim().is_empty())
             .map(|function| LambdaContinuation::new(aws_sdk_lambda::Client::new(&sdk), function));
         AwsClients {
             s3: crossfed_kit::aws::s3_client(&sdk, env),
             sqs: aws_sdk_sqs::Client::new(&sdk),
-            self_invoke,
+            continuation,
             endpoint: sdk.endpoint_url().map(str::to_string),
         }
     }
@@ -79,32 +79,32 @@ impl App {
     /// credential configuration (`CROSSFED_CONFIG_PARAMETER` / `GOOGLE_APPLICATION_CREDENTIALS`),
     /// then builds the S3 and Cloud Storage clients while the token cache warms up.
     pub async fn from_env(env: Env) -> Result<Self, BoxError> {
-        let config = Config::from_env(&env)?;
+        let settings = Settings::from_env(&env)?;
         let credentials = crossfed::google::Credentials::from_env()?;
         let app = crossfed_kit::warm_up::alongside(&credentials, async {
-            let aws = AwsClients::from_env(&env, &config.retries).await;
-            Self::new(&config, credentials.clone(), aws).await
+            let aws = AwsClients::from_env(&env, &settings.retries).await;
+            Self::new(&settings, credentials.clone(), aws).await
         })
         .await?;
-        for warning in &config.warnings {
+        for warning in &settings.warnings {
             tracing::warn!("{warning}");
         }
         tracing::info!(
-            source = %config.source_bucket,
-            destination = %config.destination,
-            delete_mode = ?config.delete_mode,
+            source = %settings.source_bucket,
+            destination = %settings.destination,
+            delete_mode = ?settings.delete_mode,
             "ready"
         );
         Ok(app)
     }
 
-    /// Builds the Cloud Storage clients for `config` around the AWS clients.
+    /// Builds the Cloud Storage clients for `settings` around the AWS clients.
     pub async fn new(
-        config: &Config,
+        settings: &Settings,
         credentials: crossfed::google::Credentials,
         aws: AwsClients,
     ) -> Result<Self, BoxError> {
-        let retries = &config.retries;
+        let retries = &settings.retries;
         let retry = || RetryableErrors.with_attempt_limit(retries.attempts);
         let backoff = || {
             ExponentialBackoffBuilder::new()
@@ -116,36 +116,37 @@ impl App {
             .with_credentials(credentials.clone())
             .with_retry_policy(retry())
             .with_backoff_policy(backoff()?);
-        if let Some(endpoint) = &config.storage_endpoint {
+        if let Some(endpoint) = &settings.storage_endpoint {
             storage = storage.with_endpoint(endpoint);
         }
         let mut control = StorageControl::builder()
             .with_credentials(credentials)
             .with_retry_policy(retry())
             .with_backoff_policy(backoff()?);
-        if let Some(endpoint) = &config.grpc_endpoint {
+        if let Some(endpoint) = &settings.grpc_endpoint {
             control = control.with_endpoint(endpoint);
         }
         let (storage, control) = tokio::join!(storage.build(), control.build());
-        let gcs = GcsWriter::new(storage?, control?, config.destination.clone());
+        let destination = DestinationBucket::new(storage?, control?, settings.destination.clone());
+        let source = SourceBucket::new(aws.s3, settings.source_bucket.clone());
+        let replicator = Arc::new(
+            Replicator::new(source.clone(), destination.clone(), settings.delete_mode)
+                .with_parts(settings.parts),
+        );
+        let continuation = aws
+            .continuation
+            .map(|c| Arc::new(c) as Arc<dyn Continuation>);
         Ok(App {
-            replicator: Arc::new(
-                Replicator::new(
-                    aws.s3,
-                    gcs,
-                    config.source_bucket.clone(),
-                    config.delete_mode,
-                )
-                .with_parts(config.parts),
+            backfill: Backfill::new(
+                replicator.clone(),
+                source,
+                destination,
+                settings.limits.clone(),
+                continuation,
             ),
-            retry_delay: RetryDelay::new(aws.sqs, aws.endpoint, config.retry_delays.clone()),
-            limits: config.limits.clone(),
-            backfill: Backfill {
-                continuation: aws
-                    .self_invoke
-                    .map(|c| Arc::new(c) as Arc<dyn crate::backfill::Continuation>),
-                page_size: crate::backfill::DEFAULT_PAGE_SIZE,
-            },
+            replicator,
+            retry_delay: RetryDelay::new(aws.sqs, aws.endpoint, settings.retry_delays.clone()),
+            limits: settings.limits.clone(),
         })
     }
 }
@@ -158,70 +159,27 @@ fn retry_config(retries: &Retries) -> RetryConfig {
         .with_max_backoff(retries.max_backoff)
 }
 
-/// Counts for a direct invocation's response (and the batch log line).
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct Summary {
-    pub copied: usize,
-    pub bytes: u64,
-    pub deleted: usize,
-    pub skipped: usize,
-    pub failed: usize,
-    /// Replication lag of each copy or removal (metric only, not in the response).
-    #[serde(skip)]
-    pub lags: Vec<Duration>,
-}
-
-impl Summary {
-    /// The counts as CloudWatch metrics (Embedded Metric Format).
-    pub fn metrics(&self) -> Metrics {
-        Metrics::new("gcs-sync")
-            .count("ObjectsCopied", self.copied as u64)
-            .with("BytesCopied", self.bytes as f64, Unit::Bytes)
-            .count("ObjectsDeleted", self.deleted as u64)
-            .count("ObjectsSkipped", self.skipped as u64)
-            .count("ObjectsFailed", self.failed as u64)
-            .values(
-                "ReplicationLag",
-                self.lags.iter().map(|d| d.as_secs_f64() * 1000.0).collect(),
-                Unit::Milliseconds,
-            )
-    }
-
-    /// Logs the counts as fields (queryable numbers in JSON logs) and emits them as metrics.
-    fn log(&self, message: &str) {
-        self.metrics().emit();
-        tracing::info!(
-            copied = self.copied,
-            bytes = self.bytes,
-            deleted = self.deleted,
-            skipped = self.skipped,
-            failed = self.failed,
-            "{message}"
-        );
-    }
-
-    fn add(&mut self, result: &WorkResult) {
-        match result {
-            Err(_) => self.failed += 1,
-            Ok(applied) => {
-                for a in applied {
-                    self.lags.extend(a.lag);
-                    match &a.outcome {
-                        Outcome::Copied { bytes, .. } => {
-                            self.copied += 1;
-                            self.bytes += bytes;
-                        }
-                        Outcome::Deleted { .. } => self.deleted += 1,
-                        Outcome::Skipped(_) => self.skipped += 1,
-                    }
-                }
+/// Counts the results of a batch; the replication lag of each copy or removal goes to
+/// `lags`.
+fn count(counts: &mut Counts, lags: &mut Vec<Duration>, result: &WorkResult) {
+    match result {
+        Err(_) => counts.failed += 1,
+        Ok(applied) => {
+            for a in applied {
+                lags.extend(a.lag);
+                counts.add(&a.outcome);
             }
         }
     }
 }
 
-/// Handles one invocation that must finish by `deadline`.
-pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<Value, BoxError> {
+/// Handles one invocation, `request_id` (Lambda's), that must finish by `deadline`.
+pub async fn handle(
+    app: &App,
+    payload: Value,
+    deadline: SystemTime,
+    request_id: String,
+) -> Result<Value, BoxError> {
     let (replicator, limits) = (&app.replicator, &app.limits);
     let deadline_at = deadline;
     let left = deadline
@@ -229,17 +187,17 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
         .unwrap_or_default();
     let deadline = Instant::now() + left;
     match event::parse(payload)? {
-        Invocation::Backfill(request) => Ok(app
-            .backfill
-            .handle(replicator, limits, request, deadline_at)
-            .await?),
+        // Boxed: the listing and checkpoint calls make a deep future.
+        Invocation::Backfill(request) => {
+            Ok(Box::pin(app.backfill.handle(request, deadline_at, &request_id)).await?)
+        }
         Invocation::Ignored(reason) => {
             tracing::info!(reason, "nothing to replicate");
-            Ok(serde_json::to_value(Summary::default())?)
+            Ok(serde_json::to_value(Counts::default())?)
         }
         Invocation::Sqs(messages) => {
             let mut response = SqsBatchResponse::default();
-            let mut summary = Summary::default();
+            let (mut counts, mut lags) = (Counts::default(), Vec::new());
             let mut work = Vec::new();
             let mut receipts = HashMap::new();
             let mut failed = Vec::new();
@@ -260,14 +218,14 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
                             .into());
                         }
                         tracing::warn!(id = %message.message_id, reason, "unreadable message; it will go to the DLQ");
-                        summary.failed += 1;
+                        counts.failed += 1;
                         failed.push(message.message_id.clone());
                         response.add_failure(message.message_id);
                     }
                 }
             }
             for (id, result) in batch::run(replicator, limits, work, deadline).await {
-                summary.add(&result);
+                count(&mut counts, &mut lags, &result);
                 if result.is_err() {
                     if id.is_empty() {
                         return Err(
@@ -292,7 +250,7 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
                     tracing::warn!(count, "no time left to delay the failed messages' retries");
                 }
             }
-            summary.log("batch done");
+            counts.log(&lags, "batch done");
             Ok(serde_json::to_value(response)?)
         }
         Invocation::Direct(changes) => {
@@ -305,59 +263,24 @@ pub async fn handle(app: &App, payload: Value, deadline: SystemTime) -> Result<V
                 })
                 .collect();
             let results = batch::run(replicator, limits, work, deadline).await;
-            let mut summary = Summary::default();
+            let (mut counts, mut lags) = (Counts::default(), Vec::new());
             let mut first_error = None;
             for (_, result) in &results {
-                summary.add(result);
+                count(&mut counts, &mut lags, result);
                 if let Err(e) = result {
                     first_error.get_or_insert_with(|| e.clone());
                 }
             }
-            summary.log("event done");
+            counts.log(&lags, "event done");
             match first_error {
                 Some(e) => Err(format!(
                     "{} of {} changes failed; first: {e}",
-                    summary.failed,
+                    counts.failed,
                     results.len()
                 )
                 .into()),
-                None => Ok(serde_json::to_value(summary)?),
+                None => Ok(serde_json::to_value(counts)?),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summary_metrics_carry_every_count() {
-        let summary = Summary {
-            copied: 2,
-            bytes: 1024,
-            deleted: 1,
-            skipped: 3,
-            failed: 4,
-            lags: vec![Duration::from_millis(1500), Duration::from_millis(20)],
-        };
-        let v = summary.metrics().to_json(SystemTime::UNIX_EPOCH);
-        assert_eq!(v["ReplicationLag"], serde_json::json!([1500.0, 20.0]));
-        assert_eq!(v["Function"], "gcs-sync");
-        let got: Vec<f64> = [
-            "ObjectsCopied",
-            "BytesCopied",
-            "ObjectsDeleted",
-            "ObjectsSkipped",
-            "ObjectsFailed",
-        ]
-        .iter()
-        .map(|k| v[*k].as_f64().unwrap())
-        .collect();
-        assert_eq!(got, [2.0, 1024.0, 1.0, 3.0, 4.0]);
-        assert_eq!(
-            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Unit"],
-            "Bytes"
-        );
     }
 }

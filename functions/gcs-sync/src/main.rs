@@ -8,7 +8,8 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 async fn main() -> Result<(), Error> {
     let app = crossfed_kit::cold_start(App::from_env).await?;
     run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        handler::handle(&app, event.payload, event.context.deadline())
+        let deadline = event.context.deadline();
+        handler::handle(&app, event.payload, deadline, event.context.request_id)
     }))
     .await
 }

@@ -1,11 +1,12 @@
 //! The rule: the copy follows what S3 serves now. What the copy records about its source
 //! (custom metadata), and what to do given the copy and S3's current state. Events play no
-//! part here: they only say which key to look at.
+//! part here: they only say which key to look at. Only a copy whose source marker names
+//! `s3://SYNC_SOURCE_BUCKET/<key>` is ever overwritten or deleted: any other object at its
+//! name is foreign and left alone.
 
 use std::collections::HashMap;
 
-use crate::replicate::DeleteMode;
-use crate::s3_state::{SourceState, SourceVersion};
+use crate::s3::{SourceState, SourceVersion};
 
 /// Every metadata key this function writes starts with this; source metadata keys that do
 /// are dropped from copies so that nobody can spoof the bookkeeping.
@@ -17,16 +18,33 @@ pub const SOURCE_ETAG: &str = "x-crossfed-source-etag";
 /// The source object's version id, for versioned buckets.
 pub const SOURCE_VERSION: &str = "x-crossfed-source-version-id";
 
+/// `SYNC_DELETE_MODE`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// Remove the copy when S3 has no current object for the key.
+    #[default]
+    Delete,
+    /// Keep copies of removed objects.
+    Keep,
+}
+
 /// Whether a source metadata key collides with the bookkeeping (case-insensitive).
 pub fn is_reserved(key: &str) -> bool {
     key.get(..RESERVED_PREFIX.len())
         .is_some_and(|p| p.eq_ignore_ascii_case(RESERVED_PREFIX))
 }
 
+/// The source marker of the copy of `bucket`/`key`: `s3://bucket/key`.
+pub fn source_marker(bucket: &str, key: &str) -> String {
+    format!("s3://{bucket}/{key}")
+}
+
 /// What the current copy says about where it came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CopyState {
     pub generation: i64,
+    /// The source marker ([`SOURCE`]), if any.
+    pub source: Option<String>,
     pub etag: Option<String>,
     pub version_id: Option<String>,
 }
@@ -37,9 +55,15 @@ impl CopyState {
         let get = |k: &str| metadata.get(k).filter(|v| !v.is_empty()).cloned();
         CopyState {
             generation,
+            source: get(SOURCE),
             etag: get(SOURCE_ETAG),
             version_id: get(SOURCE_VERSION),
         }
+    }
+
+    /// The object was written by gcs-sync as the copy whose source marker is `marker`.
+    pub fn is_copy_of(&self, marker: &str) -> bool {
+        self.source.as_deref() == Some(marker)
     }
 
     /// The copy records exactly `version` (ETag and version id).
@@ -56,7 +80,7 @@ pub fn copy_metadata(
     etag: Option<&str>,
     version_id: Option<&str>,
 ) -> Vec<(&'static str, String)> {
-    let mut m = vec![(SOURCE, format!("s3://{bucket}/{key}"))];
+    let mut m = vec![(SOURCE, source_marker(bucket, key))];
     if let Some(e) = etag {
         m.push((SOURCE_ETAG, e.to_string()));
     }
@@ -89,6 +113,10 @@ pub enum SkipReason {
     DeletesKept,
     /// Not a create or remove event.
     NotReplicated,
+    /// The object at the copy's name was not written by gcs-sync as this key's copy (its
+    /// source marker does not name `s3://SYNC_SOURCE_BUCKET/<key>`): never overwritten or
+    /// deleted.
+    Foreign,
 }
 
 /// What to do.
@@ -107,11 +135,18 @@ pub enum Decision {
     Skip(SkipReason),
 }
 
-/// Decides from S3's current state (`source`, confirmed with S3) and the current copy
-/// (`None`: no object). The copy must have been read before S3 was asked, and every action
-/// is conditioned on its generation: whoever acts on an older picture loses and decides again.
-pub fn decide(source: &SourceState, copy: Option<&CopyState>, mode: DeleteMode) -> Decision {
+/// Decides from S3's current state (`source`, confirmed with S3) and the current object at
+/// the copy's name (`None`: no object), whose source marker must be `marker` for it to be
+/// touched. The copy must have been read before S3 was asked, and every action is
+/// conditioned on its generation: whoever acts on an older picture loses and decides again.
+pub fn decide(
+    source: &SourceState,
+    copy: Option<&CopyState>,
+    mode: DeleteMode,
+    marker: &str,
+) -> Decision {
     match (source, copy) {
+        (_, Some(copy)) if !copy.is_copy_of(marker) => Decision::Skip(SkipReason::Foreign),
         (SourceState::Absent, None) => Decision::Skip(SkipReason::NothingToDelete),
         (SourceState::Absent, Some(_)) if mode == DeleteMode::Keep => {
             Decision::Skip(SkipReason::DeletesKept)
@@ -147,9 +182,13 @@ mod tests {
         }
     }
 
+    const MARKER: &str = "s3://src/k";
+
+    /// A copy of `s3://src/k` made by gcs-sync.
     fn copy(etag: Option<&str>, id: Option<&str>) -> CopyState {
         CopyState {
             generation: 7,
+            source: Some(MARKER.into()),
             etag: etag.map(str::to_string),
             version_id: id.map(str::to_string),
         }
@@ -164,29 +203,39 @@ mod tests {
             source: version("e2", Some("v2")),
             if_generation_match: g,
         };
-        assert_eq!(decide(&s3, None, DELETE), write(0));
+        assert_eq!(decide(&s3, None, DELETE, MARKER), write(0));
         assert_eq!(
-            decide(&s3, Some(&copy(Some("e2"), Some("v2"))), DELETE),
+            decide(&s3, Some(&copy(Some("e2"), Some("v2"))), DELETE, MARKER),
             Decision::Skip(SkipReason::AlreadyCurrent)
         );
         // The previous version is current again (its successor was deleted), or the same
         // bytes were written as a new version: the copy records another version.
         assert_eq!(
-            decide(&s3, Some(&copy(Some("e2"), Some("v1"))), DELETE),
+            decide(&s3, Some(&copy(Some("e2"), Some("v1"))), DELETE, MARKER),
             write(7)
         );
         assert_eq!(
-            decide(&s3, Some(&copy(Some("e1"), Some("v2"))), DELETE),
+            decide(&s3, Some(&copy(Some("e1"), Some("v2"))), DELETE, MARKER),
             write(7)
         );
-        // A copy made by someone else records nothing: overwritten.
-        assert_eq!(decide(&s3, Some(&copy(None, None)), DELETE), write(7));
+        // An object gcs-sync did not write as this key's copy (no marker, or another
+        // source's) is foreign: never overwritten.
+        for source in [None, Some("s3://other/k"), Some("s3://src/k2")] {
+            let foreign = CopyState {
+                source: source.map(str::to_string),
+                ..copy(Some("e1"), None)
+            };
+            assert_eq!(
+                decide(&s3, Some(&foreign), DELETE, MARKER),
+                Decision::Skip(SkipReason::Foreign)
+            );
+        }
         // Keep mode only keeps copies of removed objects.
-        assert_eq!(decide(&s3, None, DeleteMode::Keep), write(0));
+        assert_eq!(decide(&s3, None, DeleteMode::Keep, MARKER), write(0));
         // Unversioned.
         let s3 = present("e1", None);
         assert_eq!(
-            decide(&s3, Some(&copy(Some("e1"), None)), DELETE),
+            decide(&s3, Some(&copy(Some("e1"), None)), DELETE, MARKER),
             Decision::Skip(SkipReason::AlreadyCurrent)
         );
     }
@@ -195,16 +244,25 @@ mod tests {
     fn absent_in_s3() {
         let s3 = SourceState::Absent;
         assert_eq!(
-            decide(&s3, None, DELETE),
+            decide(&s3, None, DELETE, MARKER),
             Decision::Skip(SkipReason::NothingToDelete)
         );
         assert_eq!(
-            decide(&s3, Some(&copy(Some("e1"), None)), DELETE),
+            decide(&s3, Some(&copy(Some("e1"), None)), DELETE, MARKER),
             Decision::Delete { generation: 7 }
         );
         assert_eq!(
-            decide(&s3, Some(&copy(Some("e1"), None)), DeleteMode::Keep),
+            decide(&s3, Some(&copy(Some("e1"), None)), DeleteMode::Keep, MARKER),
             Decision::Skip(SkipReason::DeletesKept)
+        );
+        // Never deleted: an object gcs-sync did not write as this key's copy.
+        let foreign = CopyState {
+            source: None,
+            ..copy(Some("e1"), None)
+        };
+        assert_eq!(
+            decide(&s3, Some(&foreign), DELETE, MARKER),
+            Decision::Skip(SkipReason::Foreign)
         );
     }
 
@@ -230,11 +288,14 @@ mod tests {
             state,
             CopyState {
                 generation: 3,
+                source: Some("s3://src/dir/ü x".into()),
                 etag: Some("e3".into()),
                 version_id: Some("v9".into())
             }
         );
         assert!(state.records(&version("e3", Some("v9"))));
+        assert!(state.is_copy_of(&source_marker("src", "dir/ü x")));
+        assert!(!state.is_copy_of(&source_marker("src", "dir/ü")));
         assert!(!state.records(&version("e3", None)));
         let user = HashMap::from(
             [

@@ -4,25 +4,15 @@
 //! look again. Objects larger than `SYNC_PART_THRESHOLD_BYTES` are copied in parts
 //! ([`crate::parts`]), under the same rules; smaller ones in one stream.
 
+use crate::conditional::Conditional;
 use crate::event::{ChangeKind, ObjectChange};
-use crate::gcs_writer::{Conditional, GcsError, GcsWriter};
-use crate::parts::{self, Copied, PartCopier, PartSettings, PartsError};
-use crate::reconcile::{self, Decision, SkipReason};
-use crate::s3_source::{self, Opened, SourceError};
-use crate::s3_state::{self, SourceState, SourceVersion};
+use crate::gcs::{DestinationBucket, GcsError};
+use crate::parts::{self, PartCopier, PartSettings, PartsError};
+use crate::reconcile::{self, Decision, DeleteMode, SkipReason};
+use crate::s3::{SourceBucket, SourceError, SourceState, SourceVersion};
 
 /// Rounds of looking again when S3 or the copy keep changing under us.
 const MAX_ROUNDS: usize = 5;
-
-/// `SYNC_DELETE_MODE`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum DeleteMode {
-    /// Remove the copy when S3 has no current object for the key.
-    #[default]
-    Delete,
-    /// Keep copies of removed objects.
-    Keep,
-}
 
 /// What a change did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,25 +63,22 @@ pub enum ReplicateError {
 /// S3 -> Cloud Storage replication of single keys.
 #[derive(Clone, Debug)]
 pub struct Replicator {
-    s3: aws_sdk_s3::Client,
-    gcs: GcsWriter,
-    source_bucket: String,
+    source: SourceBucket,
+    destination: DestinationBucket,
     delete_mode: DeleteMode,
     parts: PartSettings,
 }
 
 impl Replicator {
-    /// Replicates `source_bucket` (`SYNC_SOURCE_BUCKET`) through `s3` into `gcs`.
+    /// Replicates `source` (`SYNC_SOURCE_BUCKET`) into `destination`.
     pub fn new(
-        s3: aws_sdk_s3::Client,
-        gcs: GcsWriter,
-        source_bucket: String,
+        source: SourceBucket,
+        destination: DestinationBucket,
         delete_mode: DeleteMode,
     ) -> Self {
         Replicator {
-            s3,
-            gcs,
-            source_bucket,
+            source,
+            destination,
             delete_mode,
             parts: PartSettings::default(),
         }
@@ -103,24 +90,9 @@ impl Replicator {
         self
     }
 
-    /// `SYNC_SOURCE_BUCKET`: the only bucket replicated.
-    pub fn source_bucket(&self) -> &str {
-        &self.source_bucket
-    }
-
     /// `SYNC_DELETE_MODE`.
     pub fn delete_mode(&self) -> DeleteMode {
         self.delete_mode
-    }
-
-    /// The S3 client (the source).
-    pub fn s3(&self) -> &aws_sdk_s3::Client {
-        &self.s3
-    }
-
-    /// The Cloud Storage side (the destination).
-    pub fn gcs(&self) -> &GcsWriter {
-        &self.gcs
     }
 
     /// Applies `change`: events for another bucket fail; any create or remove event makes
@@ -129,45 +101,65 @@ impl Replicator {
         if change.kind == ChangeKind::Other {
             return Ok(Outcome::Skipped(SkipReason::NotReplicated));
         }
-        if change.bucket != self.source_bucket {
+        if change.bucket != self.source.name() {
             return Err(ReplicateError::ForeignBucket {
                 bucket: change.bucket.clone(),
-                expected: self.source_bucket.clone(),
+                expected: self.source.name().to_string(),
             });
         }
         self.sync_key(&change.key).await
     }
 
     /// Makes the copy of `key` equal to what S3 serves now: a copy of the current object,
-    /// or no copy when S3 confirms there is none (unless `SYNC_DELETE_MODE=keep`).
+    /// or no copy when S3 confirms there is none (unless `SYNC_DELETE_MODE=keep`). An object
+    /// at the copy's name that gcs-sync did not write as this key's copy is left alone
+    /// ([`SkipReason::Foreign`]).
     pub async fn sync_key(&self, key: &str) -> Result<Outcome, ReplicateError> {
-        let bucket = &self.source_bucket;
-        let destination = self.gcs.destination();
+        let bucket = self.source.name();
+        let destination = self.destination.destination();
         let name = destination
             .object_name(key)
             .map_err(|reason| ReplicateError::Name {
-                bucket: bucket.clone(),
+                bucket: bucket.to_string(),
                 key: key.to_string(),
                 reason,
             })?;
+        let marker = reconcile::source_marker(bucket, key);
         for _ in 0..MAX_ROUNDS {
             // The copy first, then S3: an action conditioned on this generation can only
             // succeed if nobody acted on a newer picture of S3 in between.
-            let copy = self.gcs.current(&name).await?;
-            let source = s3_state::current(&self.s3, bucket, key).await?;
-            match reconcile::decide(&source, copy.as_ref(), self.delete_mode) {
+            let copy = self.destination.current(&name).await?;
+            let source = self.source.current(key).await?;
+            let decision = reconcile::decide(&source, copy.as_ref(), self.delete_mode, &marker);
+            let changed = match decision {
+                Decision::Skip(SkipReason::Foreign) => {
+                    tracing::warn!(
+                        object = %name,
+                        source = copy.and_then(|c| c.source).as_deref().unwrap_or(""),
+                        "not a copy gcs-sync made of this key: left alone"
+                    );
+                    return Ok(Outcome::Skipped(SkipReason::Foreign));
+                }
                 Decision::Skip(reason) => {
                     if let (SkipReason::AlreadyCurrent, SourceState::Present { version, size }) =
                         (reason, &source)
                     {
                         // A copy in parts composed by an invocation cut short before its cleanup.
-                        parts::remove_leftovers(&self.gcs, &self.parts, key, version, *size).await;
+                        parts::remove_leftovers(
+                            &self.destination,
+                            &self.parts,
+                            key,
+                            version,
+                            *size,
+                        )
+                        .await;
                     }
                     return Ok(Outcome::Skipped(reason));
                 }
                 Decision::Delete { generation } => {
-                    if let Conditional::Done(()) = self.gcs.delete(&name, generation).await? {
-                        return Ok(Outcome::Deleted { name });
+                    match self.destination.delete(&name, generation).await? {
+                        Conditional::Done(()) => return Ok(Outcome::Deleted { name }),
+                        Conditional::LookAgain(changed) => changed,
                     }
                 }
                 Decision::Write {
@@ -178,22 +170,25 @@ impl Replicator {
                         SourceState::Present { size, .. } => *size,
                         SourceState::Absent => 0,
                     };
-                    if let Some((bytes, generation)) = self
+                    match self
                         .write(key, &name, &version, size, if_generation_match)
                         .await?
                     {
-                        return Ok(Outcome::Copied {
-                            name,
-                            bytes,
-                            generation,
-                        });
+                        Conditional::Done((bytes, generation)) => {
+                            return Ok(Outcome::Copied {
+                                name,
+                                bytes,
+                                generation,
+                            });
+                        }
+                        Conditional::LookAgain(changed) => changed,
                     }
                 }
-            }
-            tracing::info!(object = %name, "S3 or the copy changed meanwhile; looking again");
+            };
+            tracing::info!(object = %name, ?changed, "S3 or the copy changed meanwhile; looking again");
         }
         Err(ReplicateError::Contended {
-            bucket: bucket.clone(),
+            bucket: bucket.to_string(),
             key: key.to_string(),
             dest_bucket: destination.bucket().to_string(),
             name,
@@ -201,9 +196,7 @@ impl Replicator {
     }
 
     /// Copies the object S3 serves as `version` (`size` bytes, from the HEAD) to `name`: in
-    /// parts when it is large, else one stream. `None`: S3 or the copy changed meanwhile
-    /// (404 / 412 on a `GetObject`, or the generation precondition failed), so the caller
-    /// looks again; never a reason to skip.
+    /// parts when it is large, else one stream; the bytes copied and the copy's generation.
     async fn write(
         &self,
         key: &str,
@@ -211,52 +204,36 @@ impl Replicator {
         version: &SourceVersion,
         size: u64,
         if_generation_match: i64,
-    ) -> Result<Option<(u64, i64)>, ReplicateError> {
-        let bucket = &self.source_bucket;
+    ) -> Result<Conditional<(u64, i64)>, ReplicateError> {
         if self.parts.applies(size) {
             let copier = PartCopier {
-                s3: &self.s3,
-                gcs: &self.gcs,
+                source: &self.source,
+                destination: &self.destination,
                 settings: &self.parts,
             };
-            match copier
-                .copy(bucket, key, name, version, size, if_generation_match)
+            // `None`: part names would be too long; copied in one stream.
+            if let Some(copied) = copier
+                .copy(key, name, version, size, if_generation_match)
                 .await?
             {
-                Some(Copied::Done(written)) => {
-                    return Ok(done_generation(*written).map(|g| (size, g)));
-                }
-                Some(Copied::SourceMissing | Copied::SourceChanged) => {
-                    tracing::info!(object = %name, "S3 object changed while copying its parts");
-                    return Ok(None);
-                }
-                // Cannot be copied in parts: one stream.
-                None => {}
+                return Ok(copied.map(|object| (size, object.generation)));
             }
         }
-        let object = match s3_source::open(&self.s3, bucket, key, version).await? {
-            Opened::Found(object) => *object,
-            // Deleted or overwritten since the HEAD (404 / 412).
-            Opened::Missing | Opened::Changed => return Ok(None),
+        let object = match self.source.open(key, version, None).await? {
+            Conditional::Done(object) => object,
+            Conditional::LookAgain(changed) => return Ok(Conditional::LookAgain(changed)),
         };
-        let metadata = reconcile::copy_metadata(
-            bucket,
+        let bookkeeping = reconcile::copy_metadata(
+            self.source.name(),
             key,
             object.etag.as_deref(),
             object.version_id.as_deref(),
         );
         let bytes = object.size;
         let written = self
-            .gcs
-            .write(name, object, metadata, if_generation_match)
+            .destination
+            .write(name, object, bookkeeping, if_generation_match)
             .await?;
-        Ok(done_generation(written).map(|g| (bytes, g)))
-    }
-}
-
-fn done_generation(written: Conditional<google_cloud_storage::model::Object>) -> Option<i64> {
-    match written {
-        Conditional::Done(object) => Some(object.generation),
-        Conditional::Conflict => None,
+        Ok(written.map(|object| (bytes, object.generation)))
     }
 }

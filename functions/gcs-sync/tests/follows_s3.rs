@@ -1,20 +1,16 @@
 //! The copy follows what S3 serves now, confirmed with S3; an event only names the key.
-//! Each case of issue 10 (versioning, delivery, forged events, a missing bucket, metadata
-//! spoofing, retry back-off) ends with the copy byte-equal to S3's current object, or
+//! Each case (versioning, delivery, forged events, a missing bucket, metadata spoofing,
+//! retry back-off) ends with the copy byte-equal to S3's current object, or
 //! absent when S3 has none. moto (versioned buckets, delete markers, SQS), fake-gcs-server.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Harness, Put, data, failures, notification, sqs_event};
+use common::{Harness, Put, data, failures, msg, notification, sqs_event};
 use serde_json::{Value, json};
 
 const MINUTE: Duration = Duration::from_secs(60);
-
-fn msg(id: &str, records: Vec<Value>) -> (String, Value) {
-    (id.to_string(), notification(records))
-}
 
 async fn apply(app: &gcs_sync::handler::App, id: &str, record: Value) -> Vec<String> {
     let response = Harness::invoke(app, sqs_event(&[msg(id, vec![record])]), MINUTE)
@@ -451,71 +447,4 @@ async fn failed_messages_come_back_after_the_backoff() {
         batch = back;
     }
     h.assert_follows_s3("ok.txt").await;
-}
-
-/// What the function asks S3, against moto: a delete marker and a deleted key are absent,
-/// a missing bucket is an error, and a GET of an object that changed since the HEAD is
-/// `Changed` (the 412 that makes the replicator look again).
-#[tokio::test]
-async fn s3_answers_are_classified() {
-    use gcs_sync::s3_source::{self, Opened};
-    use gcs_sync::s3_state::{self, SourceState, SourceVersion};
-    let h = Harness::start().await;
-    h.enable_versioning().await;
-    let s3 = h.scenario.role_s3().await;
-    let bucket = h.source_bucket.as_str();
-    let v1 = h.put("k", b"one".to_vec()).await;
-    let state = s3_state::current(&s3, bucket, "k").await.unwrap();
-    let v1_version = SourceVersion {
-        etag: v1.etag.clone(),
-        version_id: v1.version_id.clone(),
-    };
-    assert_eq!(
-        state,
-        SourceState::Present {
-            version: v1_version.clone(),
-            size: 3
-        }
-    );
-    let v2 = h.put("k", b"two!".to_vec()).await;
-    assert!(matches!(
-        s3_source::open(&s3, bucket, "k", &v1_version)
-            .await
-            .unwrap(),
-        Opened::Changed
-    ));
-    let v2_version = SourceVersion {
-        etag: v2.etag.clone(),
-        version_id: v2.version_id.clone(),
-    };
-    let Opened::Found(object) = s3_source::open(&s3, bucket, "k", &v2_version)
-        .await
-        .unwrap()
-    else {
-        panic!("v2 not found")
-    };
-    assert_eq!(object.version_id, v2.version_id);
-    h.delete_marker("k").await;
-    assert_eq!(
-        s3_state::current(&s3, bucket, "k").await.unwrap(),
-        SourceState::Absent
-    );
-    assert!(matches!(
-        s3_source::open(&s3, bucket, "k", &v2_version)
-            .await
-            .unwrap(),
-        Opened::Missing
-    ));
-    assert_eq!(
-        s3_state::current(&s3, bucket, "never").await.unwrap(),
-        SourceState::Absent
-    );
-    let missing = format!("{bucket}-gone");
-    let err = s3_state::current(&s3, &missing, "k").await.unwrap_err();
-    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
-    let err = s3_source::open(&s3, &missing, "k", &v2_version)
-        .await
-        .err()
-        .unwrap();
-    assert!(err.to_string().contains("NoSuchBucket"), "{err}");
 }

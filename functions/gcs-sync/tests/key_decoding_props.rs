@@ -1,4 +1,4 @@
-//! Property tests for S3 notification key decoding (issue 11): keys arrive form-encoded.
+//! Property tests for S3 notification key decoding: keys arrive form-encoded.
 
 use proptest::prelude::*;
 

@@ -4,15 +4,27 @@
 
 #![allow(dead_code)]
 
+pub mod backfill;
+mod data;
+mod events;
+pub mod large;
+pub mod parts;
+
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::primitives::ByteStream;
 use crossfed_kit::Env;
-use crossfed_tests::scenario::{ConfigShape, Scenario};
-use crossfed_tests::{FakeGcsServer, FakeStorage, FakeStorageConfig, GcsFaultProxy};
-use gcs_sync::config::Config;
+use crossfed_tests::scenario::{BackedStorage, ConfigShape, Scenario};
+use crossfed_tests::{FakeGcsServer, FakeStorage, GcsFaultProxy};
 use gcs_sync::handler::{App, AwsClients};
+use gcs_sync::settings::Settings;
 use serde_json::{Value, json};
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use data::{crc32c_b64, data, data_at};
+#[allow(unused_imports)]
+pub use events::{failures, msg, notification, s3_encode_key, sqs_event};
 
 pub const PREFIX: &str = "mirror";
 
@@ -53,14 +65,8 @@ impl Harness {
 
     pub async fn start() -> Self {
         let scenario = Scenario::start().await;
-        let gcs = FakeGcsServer::from_local_cloud(&scenario.cloud);
+        let BackedStorage { gcs, grpc } = scenario.backed_storage().await;
         let backend = gcs.url().to_string();
-        let grpc = FakeStorage::start_backed(
-            FakeStorageConfig::default(),
-            scenario.google.tokens(),
-            &backend,
-        )
-        .await;
         let proxy = GcsFaultProxy::start(&backend).await;
         let suffix = format!("{:012x}", fastrand::u64(..) >> 16);
         let source_bucket = format!("gcs-sync-src-{suffix}");
@@ -112,8 +118,8 @@ impl Harness {
         env
     }
 
-    pub fn settings(&self, extra: &[(&str, &str)]) -> Config {
-        Config::from_env(&Env::from_pairs(self.env(extra))).expect("settings")
+    pub fn settings(&self, extra: &[(&str, &str)]) -> Settings {
+        Settings::from_env(&Env::from_pairs(self.env(extra))).expect("settings")
     }
 
     /// The function's clients in-process, as the `crossfed-lambda` role.
@@ -123,7 +129,7 @@ impl Harness {
         let aws = AwsClients {
             s3: self.scenario.role_s3().await,
             sqs: self.role_sqs().await,
-            self_invoke: None,
+            continuation: None,
             endpoint: Some(self.scenario.cloud.moto_url.clone()),
         };
         App::new(&self.settings(extra), credentials, aws)
@@ -162,7 +168,7 @@ impl Harness {
 
     /// Runs the handler with `left` until the deadline.
     pub async fn invoke(app: &App, event: Value, left: Duration) -> Result<Value, String> {
-        gcs_sync::handler::handle(app, event, SystemTime::now() + left)
+        gcs_sync::handler::handle(app, event, SystemTime::now() + left, String::new())
             .await
             .map_err(|e| e.to_string())
     }
@@ -362,6 +368,15 @@ impl Harness {
             .map(str::to_string)
     }
 
+    /// Field `field` (`done`, `foreign`, ...) of the checkpoint of the backfill whose
+    /// state is `state`.
+    pub async fn checkpoint_field(&self, state: &Value, field: &str) -> Option<String> {
+        let run = state["run"].as_str().expect("a backfill state");
+        let name = format!("{PREFIX}/.crossfed/backfill/{run}");
+        self.gcs_metadata(&name, &format!("x-crossfed-backfill-{field}"))
+            .await
+    }
+
     /// The destination object's bytes.
     pub async fn gcs_bytes(&self, name: &str) -> Vec<u8> {
         self.gcs_download(name)
@@ -388,142 +403,25 @@ impl Harness {
             .expect("list the destination bucket")
     }
 
+    /// Writes `data` at `name` in the destination as another writer would, with `source`
+    /// as its source marker (`x-crossfed-source`; none if empty).
+    pub async fn plant(&self, name: &str, source: &str, data: &[u8]) {
+        let metadata = match source {
+            "" => json!({}),
+            s => json!({ "x-crossfed-source": s }),
+        };
+        self.gcs
+            .upload(
+                &self.dest_bucket,
+                &json!({"name": name, "metadata": metadata}),
+                data,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("upload {name}: {e}"));
+    }
+
     /// Deletes a destination object, if it exists.
     pub async fn gcs_delete(&self, name: &str) {
         let _ = self.gcs.delete_object(&self.dest_bucket, name).await;
     }
-}
-
-/// An SQS batch: one message per `(id, body)`.
-pub fn sqs_event(messages: &[(String, Value)]) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|(id, body)| {
-            json!({
-                "messageId": id,
-                "receiptHandle": format!("AQEB{id}"),
-                "body": body.to_string(),
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1714564800000",
-                    "SenderId": "AIDAEXAMPLE",
-                    "ApproximateFirstReceiveTimestamp": "1714564800001"
-                },
-                "messageAttributes": {},
-                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:gcs-sync",
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
-    json!({ "Records": records })
-}
-
-/// An S3 notification body carrying `records`.
-pub fn notification(records: Vec<Value>) -> Value {
-    json!({ "Records": records })
-}
-
-/// Message ids reported in `batchItemFailures`.
-pub fn failures(response: &Value) -> Vec<String> {
-    let mut ids: Vec<String> = response["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("not an SQS batch response: {response}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
-
-/// Keys as S3 puts them in notifications: form encoding (`+` for space).
-pub fn s3_encode_key(key: &str) -> String {
-    let mut out = String::new();
-    for b in key.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// Deterministic pseudo-random bytes: `len` bytes of stream `seed` starting at `offset`
-/// (random access, so large data can be produced and compared chunk by chunk).
-pub fn data_at(seed: u64, offset: u64, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    let mut block = offset / 8;
-    let skip = (offset % 8) as usize;
-    while out.len() < len + skip {
-        out.extend_from_slice(
-            &splitmix(seed ^ block.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_le_bytes(),
-        );
-        block += 1;
-    }
-    out.drain(..skip);
-    out.truncate(len);
-    out
-}
-
-pub fn data(seed: u64, len: usize) -> Vec<u8> {
-    data_at(seed, 0, len)
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Cloud Storage's base64 big-endian CRC32C.
-pub fn crc32c_b64(crc: u32) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = crc.to_be_bytes();
-    let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-    let m = u32::from(b[3]) << 16;
-    [
-        T[(n >> 18) as usize & 63],
-        T[(n >> 12) as usize & 63],
-        T[(n >> 6) as usize & 63],
-        T[n as usize & 63],
-        T[(m >> 18) as usize & 63],
-        T[(m >> 12) as usize & 63],
-        b'=',
-        b'=',
-    ]
-    .iter()
-    .map(|&c| c as char)
-    .collect()
-}
-
-#[test]
-fn helpers() {
-    assert_eq!(s3_encode_key("a b/ü+x.txt"), "a+b/%C3%BC%2Bx.txt");
-    assert_eq!(
-        gcs_sync::event::decode_key(&s3_encode_key("日本 😀%")).unwrap(),
-        "日本 😀%"
-    );
-    let all = data(7, 100);
-    assert_eq!(data_at(7, 13, 50), all[13..63]);
-    assert_eq!(crc32c_b64(crc32c::crc32c(b"hello")), "mnG7TA==");
-}
-
-/// Appends a row to `target/bench-gcs-sync.md` (for BENCHMARKS.md).
-pub fn append_bench(line: &str) {
-    use std::io::Write as _;
-    let out = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../target/bench-gcs-sync.md"
-    );
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(out)
-        .expect("bench output");
-    file.write_all(line.as_bytes()).expect("bench output");
 }

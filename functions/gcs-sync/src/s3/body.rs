@@ -1,186 +1,25 @@
-//! The S3 side: `GetObject` of exactly the object S3 was found to serve (`If-Match`),
-//! exposed as a Cloud Storage `StreamingSource` that never holds more than one network chunk
-//! and that the upload can rewind (a retried request re-reads S3 from the offset it needs).
+//! The S3 body as a Cloud Storage `StreamingSource`: never more than one network chunk
+//! held, the announced length checked, every byte counted and CRC32C'd once, and a rewind
+//! (a retried upload) served by reading S3 again from the offset it needs, same ETag.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumMode, ServerSideEncryption};
 use bytes::Bytes;
 use google_cloud_storage::streaming_source::{Seek, SizeHint, StreamingSource};
 
-use crate::s3_state::{GetFailure, SourceVersion, get_failure, no_such_bucket};
+use crate::conditional::Conditional;
+use crate::s3::get::get_object;
 
-/// An open source object.
-pub struct SourceObject {
-    pub body: BodySource,
-    pub size: u64,
-    /// Without quotes.
-    pub etag: Option<String>,
-    pub version_id: Option<String>,
-    /// The content's MD5, when the ETag is one (single-part upload, no KMS / SSE-C).
-    pub md5: Option<[u8; 16]>,
-    pub content_type: Option<String>,
-    pub content_encoding: Option<String>,
-    pub content_language: Option<String>,
-    pub content_disposition: Option<String>,
-    pub cache_control: Option<String>,
-    /// `x-amz-meta-*`.
-    pub user_metadata: HashMap<String, String>,
-}
-
-/// Result of opening the object S3 was found to serve.
-pub enum Opened {
-    Found(Box<SourceObject>),
-    /// Deleted since it was looked at (404 `NoSuchKey`, or a delete marker).
-    Missing,
-    /// Overwritten since it was looked at (its ETag no longer matches: 412).
-    Changed,
-}
-
-/// S3 failed (after the client's retries), or answered something unusable.
-#[derive(Debug, thiserror::Error)]
-#[error("S3 {op} s3://{bucket}/{key}: {message}")]
-pub struct SourceError {
-    op: &'static str,
-    bucket: String,
-    key: String,
-    message: String,
-}
-
-impl SourceError {
-    /// `op` failed on `bucket`/`key` because of `message`.
-    pub fn new(op: &'static str, bucket: &str, key: &str, message: String) -> Self {
-        SourceError {
-            op,
-            bucket: bucket.to_string(),
-            key: key.to_string(),
-            message,
-        }
-    }
-}
-
-/// Opens the current object of `bucket`/`key` on condition that it still is `expected`
-/// (`If-Match` its ETag): the bytes streamed are the ones decided on, and the version and
-/// ETag recorded are the ones S3 returned with them. Checksums S3 stored with the object
-/// are validated by the SDK while streaming.
-pub async fn open(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    expected: &SourceVersion,
-) -> Result<Opened, SourceError> {
-    open_with(client, bucket, key, expected, None).await
-}
-
-/// Like [`open`], for bytes `start..=end` only (copies in parts): the attributes are the
-/// object's, `size` the whole object's (from `Content-Range`), the body just the range.
-pub async fn open_range(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    expected: &SourceVersion,
-    start: u64,
-    end: u64,
-) -> Result<Opened, SourceError> {
-    open_with(client, bucket, key, expected, Some((start, end))).await
-}
-
-async fn open_with(
-    client: &aws_sdk_s3::Client,
-    bucket: &str,
-    key: &str,
-    expected: &SourceVersion,
-    range: Option<(u64, u64)>,
-) -> Result<Opened, SourceError> {
-    let mut request = client
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .if_match(format!("\"{}\"", expected.etag));
-    request = match range {
-        // S3 returns no whole-object checksum with a range.
-        Some((start, end)) => request.range(format!("bytes={start}-{end}")),
-        None => request.checksum_mode(ChecksumMode::Enabled),
-    };
-    let fail = |message: String| SourceError::new("GetObject", bucket, key, message);
-    let response = match request.send().await {
-        Ok(r) => r,
-        Err(e) => {
-            return match get_failure(&e) {
-                GetFailure::Missing => Ok(Opened::Missing),
-                GetFailure::NoSuchBucket => Err(no_such_bucket(bucket, key)),
-                GetFailure::Changed => Ok(Opened::Changed),
-                GetFailure::Other => Err(fail(DisplayErrorContext(&e).to_string())),
-            };
-        }
-    };
-    let length = response
-        .content_length()
-        .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| fail("response without Content-Length".into()))?;
-    let size = match range {
-        None => length,
-        Some((start, end)) => {
-            let total = response
-                .content_range()
-                .and_then(|r| r.rsplit_once('/'))
-                .and_then(|(_, total)| total.parse::<u64>().ok());
-            match total {
-                Some(total) if length == end - start + 1 => total,
-                _ => {
-                    return Err(fail(format!(
-                        "asked for bytes {start}-{end}, S3 answered {length} bytes, Content-Range {:?}",
-                        response.content_range()
-                    )));
-                }
-            }
-        }
-    };
-    let etag = response.e_tag().map(|e| e.trim_matches('"').to_string());
-    let kms = matches!(
-        response.server_side_encryption(),
-        Some(ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse)
-    );
-    let md5 = etag
-        .as_deref()
-        .filter(|_| !kms && response.sse_customer_algorithm().is_none())
-        .and_then(crossfed_kit::etag::md5);
-    let text = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_string);
-    Ok(Opened::Found(Box::new(SourceObject {
-        size,
-        version_id: text(response.version_id()).filter(|v| v != "null"),
-        md5,
-        content_type: text(response.content_type()),
-        content_encoding: text(response.content_encoding()),
-        content_language: text(response.content_language()),
-        content_disposition: text(response.content_disposition()),
-        cache_control: text(response.cache_control()),
-        user_metadata: response.metadata().cloned().unwrap_or_default(),
-        etag,
-        body: match range {
-            None => BodySource::new(response.body, length).reopening(Reopen {
-                client: client.clone(),
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-                etag: expected.etag.clone(),
-            }),
-            Some(_) => BodySource::new(response.body, length),
-        },
-    })))
-}
-
-/// How to read the object again from an offset: `GetObject` with `Range` and `If-Match`
+/// How to read the object again from an offset: the ranged [`get_object`] on condition of
 /// the same ETag, so a rewound stream can only continue with the same bytes.
 #[derive(Clone, Debug)]
 pub struct Reopen {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    key: String,
-    etag: String,
+    pub client: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
 }
 
 impl Reopen {
@@ -189,28 +28,19 @@ impl Reopen {
         if offset == size {
             return Ok(ByteStream::from_static(b""));
         }
-        let response = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .if_match(format!("\"{}\"", self.etag))
-            .range(format!("bytes={offset}-{}", size - 1))
-            .send()
-            .await;
-        match response {
-            Ok(r) if r.content_length() == i64::try_from(size - offset).ok() => Ok(r.body),
-            Ok(r) => Err(BodyError::Reopen(format!(
-                "asked for bytes {offset}-{}, S3 answered {:?} bytes",
-                size - 1,
-                r.content_length()
-            ))),
-            Err(e) => match get_failure(&e) {
-                GetFailure::Missing | GetFailure::Changed => Err(BodyError::Changed),
-                GetFailure::NoSuchBucket | GetFailure::Other => {
-                    Err(BodyError::Reopen(DisplayErrorContext(&e).to_string()))
-                }
-            },
+        let range = Some((offset, size - 1));
+        match get_object(
+            &self.client,
+            &self.bucket,
+            &self.key,
+            Some(&self.etag),
+            range,
+        )
+        .await
+        {
+            Ok(Conditional::Done(response)) => Ok(response.body),
+            Ok(Conditional::LookAgain(_)) => Err(BodyError::Changed),
+            Err(e) => Err(BodyError::Reopen(e.to_string())),
         }
     }
 }

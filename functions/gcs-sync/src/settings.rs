@@ -5,9 +5,10 @@ use std::time::Duration;
 use crossfed_kit::endpoint::{self, STORAGE_GRPC_ENV, STORAGE_HTTP_ENV};
 use crossfed_kit::{Env, SettingsError};
 
+use crate::batch::Limits;
 use crate::destination::Destination;
 use crate::parts::PartSettings;
-use crate::replicate::DeleteMode;
+use crate::reconcile::DeleteMode;
 use crate::retry_delay::{self, DEFAULT_DELAYS};
 
 const MIB: usize = 1024 * 1024;
@@ -17,28 +18,6 @@ const MIN_PART: u64 = 256 * 1024;
 const MAX_OBJECT: u64 = 5 << 40;
 /// No longer read: one-stream copies are one request, never chunked.
 const OBSOLETE_UPLOAD_CHUNK: &str = "SYNC_UPLOAD_CHUNK_BYTES";
-
-/// Concurrency and the invocation deadline.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// `SYNC_CONCURRENCY` (default 4): messages (of different keys) in flight.
-    pub concurrency: usize,
-    /// `SYNC_DEADLINE_MARGIN_MS` (default 10 000): no message starts with less time left.
-    pub start_margin: Duration,
-    /// `SYNC_ABORT_MARGIN_MS` (default 2 000): work still running this close to the deadline
-    /// is abandoned (an unfinished upload never becomes an object) and reported as failed.
-    pub abort_margin: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            concurrency: 4,
-            start_margin: Duration::from_secs(10),
-            abort_margin: Duration::from_secs(2),
-        }
-    }
-}
 
 /// Retries of 5xx / 429 / I/O errors, for both clouds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +42,7 @@ impl Default for Retries {
 
 /// Everything the function reads from its environment (besides credentials).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub struct Settings {
     /// `SYNC_SOURCE_BUCKET` (required): the only bucket whose events are applied.
     pub source_bucket: String,
     /// `SYNC_DESTINATION` (required).
@@ -87,7 +66,7 @@ pub struct Config {
     pub grpc_endpoint: Option<String>,
 }
 
-impl Config {
+impl Settings {
     /// Reads and checks every variable; all problems are reported together.
     pub fn from_env(env: &Env) -> Result<Self, SettingsError> {
         let mut r = env.reader();
@@ -166,7 +145,7 @@ impl Config {
         let storage_endpoint = endpoint::google_override(&mut r, STORAGE_HTTP_ENV);
         let grpc_endpoint = endpoint::google_override(&mut r, STORAGE_GRPC_ENV);
         let required = source_bucket.zip(destination);
-        r.finish_some(required.map(|(source_bucket, destination)| Config {
+        r.finish_some(required.map(|(source_bucket, destination)| Settings {
             source_bucket,
             destination,
             delete_mode,
@@ -186,14 +165,14 @@ mod tests {
     use super::*;
 
     /// `vars` over a `SYNC_SOURCE_BUCKET=src` default (unless `vars` is empty).
-    fn settings(vars: &[(&str, &str)]) -> Result<Config, String> {
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, String> {
         let defaults: &[(&str, &str)] = if vars.is_empty() {
             &[]
         } else {
             &[("SYNC_SOURCE_BUCKET", "src")]
         };
         let pairs = defaults.iter().chain(vars).copied();
-        Config::from_env(&Env::from_pairs(pairs)).map_err(|e| e.to_string())
+        Settings::from_env(&Env::from_pairs(pairs)).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -8,72 +8,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Harness, Put, crc32c_b64, data, failures, notification, sqs_event};
+use common::parts::{check_copy, part_names, redeliver_until_copied};
+use common::{Harness, crc32c_b64, data, failures, notification, sqs_event};
 use crossfed_tests::Fault;
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
-
-/// Names of temporary parts in the destination bucket.
-async fn part_names(h: &Harness) -> BTreeSet<String> {
-    h.gcs_names()
-        .await
-        .into_iter()
-        .filter(|n| n.contains("/.crossfed-parts/"))
-        .collect()
-}
-
-/// Redelivers the message for `put` until it succeeds, each invocation given `left`;
-/// returns the number of invocations. Checks that no invocation uploads a part that was
-/// already there when it started.
-async fn redeliver_until_copied(
-    h: &Harness,
-    app: &gcs_sync::handler::App,
-    put: &Put,
-    left: Duration,
-    max_invocations: usize,
-) -> usize {
-    let record = h.created(put);
-    for invocation in 1..=max_invocations {
-        let present = part_names(h).await;
-        let seen = h.proxy.requests().len();
-        let event = sqs_event(&[("big".into(), notification(vec![record.clone()]))]);
-        let response = Harness::invoke(app, event, left).await.unwrap();
-        let uploaded: Vec<String> = h.proxy.requests()[seen..]
-            .iter()
-            .filter(|r| r.status == 200 && r.path.contains(".crossfed-parts"))
-            .map(|r| r.path.clone())
-            .collect();
-        for name in &present {
-            let encoded = name.replace('/', "%2F");
-            assert!(
-                !uploaded.iter().any(|p| p.contains(&encoded)),
-                "invocation {invocation} uploaded {name} again"
-            );
-        }
-        eprintln!(
-            "invocation {invocation}: {} parts present before, {} uploaded, response {response}",
-            present.len(),
-            uploaded.len()
-        );
-        if failures(&response).is_empty() {
-            return invocation;
-        }
-    }
-    panic!("not copied within {max_invocations} invocations");
-}
-
-async fn check_copy(h: &Harness, put: &Put, body: &[u8]) {
-    let name = Harness::dest_name(&put.key);
-    let object = h.gcs_object(&name).await.expect("copied");
-    assert_eq!(object["size"], body.len().to_string());
-    assert_eq!(object["crc32c"], crc32c_b64(crc32c::crc32c(body)));
-    assert_eq!(object["contentType"], "application/x-test");
-    assert_eq!(object["metadata"]["x-crossfed-source-etag"], put.etag);
-    assert_eq!(object["metadata"]["origin"], "test");
-    assert_eq!(h.gcs_bytes(&name).await, body, "content");
-    assert_eq!(part_names(h).await, BTreeSet::new(), "temporary parts left");
-}
 
 /// Fast variant (`make test`): 13 parts of 1 MiB, two at a time, each upload slowed to
 /// 700 ms, 2 s per invocation: at least 3 redeliveries.
@@ -213,36 +153,4 @@ async fn composes_more_than_32_parts_in_a_tree() {
     assert_eq!(intermediates, [9, 32]);
     assert_eq!(composes[2].sources.len(), 2);
     assert_eq!(composes[2].if_generation_match, Some(0));
-}
-
-/// `make bench` (`--ignored`, release): a 256 MiB object in 8 MiB parts, each invocation
-/// cut short after 4 s. Uploads are slowed to 1.5 s and run 4 at a time, so at most two
-/// waves (8 parts) finish per invocation, whatever the machine's speed: at least 4
-/// invocations (3 redeliveries). Reports the invocations needed.
-#[tokio::test]
-#[ignore = "benchmark: run by make bench"]
-async fn bench_large_object_over_redeliveries() {
-    let h = Harness::start().await;
-    let app = h
-        .app(&[
-            ("SYNC_PART_THRESHOLD_BYTES", &(8 * MIB).to_string()),
-            ("SYNC_PART_BYTES", &(8 * MIB).to_string()),
-            ("SYNC_DEADLINE_MARGIN_MS", "1000"),
-            ("SYNC_ABORT_MARGIN_MS", "200"),
-        ])
-        .await;
-    let size = 256 * MIB;
-    let body = data(79, size as usize);
-    let put = h.put("big/256MiB.bin", body.clone()).await;
-    // More delays than parts: uploads cut short by the deadline use some up too.
-    h.proxy
-        .inject_faults(vec![Fault::Delay(Duration::from_millis(1500)); 96]);
-    let invocations = redeliver_until_copied(&h, &app, &put, Duration::from_secs(4), 200).await;
-    assert!(invocations >= 4, "only {invocations} invocations");
-    check_copy(&h, &put, &body).await;
-    let line = format!(
-        "| gcs-sync, 256 MiB object, each invocation cut at 4 s (uploads slowed to 1.5 s) | {invocations} invocations ({} redeliveries), no part uploaded twice | | |\n",
-        invocations - 1
-    );
-    common::append_bench(&line);
 }

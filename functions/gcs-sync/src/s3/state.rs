@@ -2,10 +2,11 @@
 //! this, never an event's word. A key counts as absent only when S3 says so (404
 //! `NoSuchKey`, or a delete marker as the current version); a missing bucket is an error.
 
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::DisplayErrorContext;
 
-use crate::s3_source::SourceError;
+use crate::conditional::Conditional;
+use crate::s3::error::{SourceError, is_delete_marker, status};
+use crate::s3::get::get_object;
 
 /// Identifies the content S3 serves for a key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,8 +76,8 @@ async fn classify_not_found(
     key: &str,
 ) -> Result<SourceState, SourceError> {
     let fail = |message: String| SourceError::new("GetObject", bucket, key, message);
-    match client.get_object().bucket(bucket).key(key).send().await {
-        Ok(object) => {
+    match get_object(client, bucket, key, None, None).await? {
+        Conditional::Done(object) => {
             // Created since the HEAD; the body is not needed (dropping it ends the request).
             let etag = object
                 .e_tag()
@@ -90,79 +91,9 @@ async fn classify_not_found(
                     .unwrap_or_default(),
             })
         }
-        Err(e) => match not_found_kind(&e) {
-            Some(NotFound::Key) => Ok(SourceState::Absent),
-            Some(NotFound::Bucket) => Err(no_such_bucket(bucket, key)),
-            None => Err(fail(DisplayErrorContext(&e).to_string())),
-        },
+        // `NoSuchKey` (a delete marker, a deleted key); `NoSuchBucket` is an error.
+        Conditional::LookAgain(_) => Ok(SourceState::Absent),
     }
-}
-
-/// Which 404 an S3 error is.
-pub(crate) enum NotFound {
-    /// `NoSuchKey` (or `NoSuchVersion`), or a delete marker: the key has no current object.
-    Key,
-    /// `NoSuchBucket`.
-    Bucket,
-}
-
-/// Classifies a 404 by its code. A 404 with another code (or none) is not classified:
-/// nothing is deleted on an answer S3 did not clearly give.
-pub(crate) fn not_found_kind<E: ProvideErrorMetadata>(
-    e: &SdkError<E, HttpResponse>,
-) -> Option<NotFound> {
-    let raw_404 = e.raw_response().is_some_and(|r| r.status().as_u16() == 404);
-    match e.code() {
-        Some("NoSuchBucket") => Some(NotFound::Bucket),
-        Some("NoSuchKey" | "NoSuchVersion") => Some(NotFound::Key),
-        _ if raw_404 && is_delete_marker(e) => Some(NotFound::Key),
-        _ => None,
-    }
-}
-
-/// Why a `GetObject` of the object S3 was found to serve (`If-Match` its ETag) failed.
-pub(crate) enum GetFailure {
-    /// Deleted since it was looked at (404 `NoSuchKey`, or a delete marker).
-    Missing,
-    /// `NoSuchBucket`: an error, never a skip.
-    NoSuchBucket,
-    /// Overwritten since it was looked at (412).
-    Changed,
-    /// Anything else (403, 5xx after retries, ...).
-    Other,
-}
-
-/// Classifies a failed conditional `GetObject`.
-pub(crate) fn get_failure<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> GetFailure {
-    let status = e.raw_response().map(|r| r.status().as_u16());
-    match (not_found_kind(e), status, e.code()) {
-        (Some(NotFound::Key), ..) => GetFailure::Missing,
-        (Some(NotFound::Bucket), ..) => GetFailure::NoSuchBucket,
-        (None, Some(412), _) | (None, _, Some("PreconditionFailed")) => GetFailure::Changed,
-        _ => GetFailure::Other,
-    }
-}
-
-/// The error for a source bucket that does not exist: the message must not succeed.
-pub(crate) fn no_such_bucket(bucket: &str, key: &str) -> SourceError {
-    SourceError::new(
-        "GetObject",
-        bucket,
-        key,
-        "the bucket does not exist (NoSuchBucket): check SYNC_SOURCE_BUCKET and the bucket's \
-         notification configuration"
-            .into(),
-    )
-}
-
-fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
-    e.raw_response().map(|r| r.status().as_u16())
-}
-
-fn is_delete_marker<E>(e: &SdkError<E, HttpResponse>) -> bool {
-    e.raw_response()
-        .and_then(|r| r.headers().get("x-amz-delete-marker"))
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 #[cfg(test)]
