@@ -8,15 +8,10 @@ use std::collections::HashMap;
 
 use crate::s3::{SourceState, SourceVersion};
 
-/// Every metadata key this function writes starts with this; source metadata keys that do
-/// are dropped from copies so that nobody can spoof the bookkeeping.
-pub const RESERVED_PREFIX: &str = "x-crossfed-";
-/// `s3://bucket/key` of the source.
-pub const SOURCE: &str = "x-crossfed-source";
-/// The source object's ETag (no quotes).
-pub const SOURCE_ETAG: &str = "x-crossfed-source-etag";
-/// The source object's version id, for versioned buckets.
-pub const SOURCE_VERSION: &str = "x-crossfed-source-version-id";
+/// The marker's keys (one definition, shared with the report). Every metadata key this
+/// function writes starts with [`RESERVED_PREFIX`]; source metadata keys that do are dropped
+/// from copies so that nobody can spoof the bookkeeping.
+pub use crossfed_kit::copy_marker::{RESERVED_PREFIX, SOURCE, SOURCE_ETAG, SOURCE_VERSION};
 
 /// `SYNC_DELETE_MODE`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,8 @@
 pub const RESERVED_PREFIX: &str = "x-crossfed-";
 /// `s3://<bucket>/<key>` of the source object.
 pub const SOURCE: &str = "x-crossfed-source";
-/// The source object's S3 ETag, as S3 served it (quotes included).
+/// The source object's S3 ETag (gcs-sync writes it without quotes; compare through
+/// [`normalized_etag`]).
 pub const SOURCE_ETAG: &str = "x-crossfed-source-etag";
 /// The source object's version id, on versioned buckets.
 pub const SOURCE_VERSION: &str = "x-crossfed-source-version-id";
