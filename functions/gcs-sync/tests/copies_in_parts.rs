@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::parts::{check_copy, part_names, redeliver_until_copied};
-use common::{Harness, crc32c_b64, data, failures, notification, sqs_event};
+use common::{Harness, PREFIX, crc32c_b64, data, failures, notification, sqs_event};
 use crossfed_tests::Fault;
 
 const KIB: u64 = 1024;
@@ -38,7 +38,19 @@ async fn large_object_continues_across_redeliveries() {
     check_copy(&h, &put, &body).await;
     let composes = h.composes().len();
     assert_eq!(composes, 1, "13 parts compose in one call");
-    // A redelivery after success is a no-op.
+    // Below the copy's parts directory: a leftover part (as an invocation cut short after
+    // composing leaves it) and an object the part layout never produces.
+    let dir = format!(
+        "{PREFIX}/.crossfed-parts/big/object.bin/{}/",
+        put.etag.trim_matches('"')
+    );
+    for name in [format!("{dir}000003"), format!("{dir}notes.txt")] {
+        h.gcs
+            .upload(&h.dest_bucket, &serde_json::json!({ "name": name }), b"x")
+            .await
+            .unwrap();
+    }
+    // A redelivery after success uploads nothing and removes only the layout's own names.
     let event = sqs_event(&[("again".into(), notification(vec![h.created(&put)]))]);
     let uploads = h.proxy.requests().len();
     Harness::invoke(&app, event, Duration::from_secs(60))
@@ -49,6 +61,8 @@ async fn large_object_continues_across_redeliveries() {
             .iter()
             .all(|r| !r.path.contains("/upload/"))
     );
+    let left: Vec<String> = part_names(&h).await.into_iter().collect();
+    assert_eq!(left, vec![format!("{dir}notes.txt")], "not ours: kept");
 }
 
 /// S3 overwrites the object while its parts are being copied: the ranged `GetObject`

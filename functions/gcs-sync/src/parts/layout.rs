@@ -70,6 +70,23 @@ impl Layout {
         format!("{}c{depth}-{i:06}", self.dir)
     }
 
+    /// Whether `name` is one this layout produces: a part or a compose intermediate. Only
+    /// such names are ever removed as leftovers; anything else below the directory is not
+    /// gcs-sync's.
+    pub fn produces(&self, name: &str) -> bool {
+        self.part_number(name).is_some()
+            || name.strip_prefix(&self.dir).is_some_and(|rest| {
+                let Some((level, index)) = rest.strip_prefix('c').and_then(|r| r.split_once('-'))
+                else {
+                    return false;
+                };
+                !level.is_empty()
+                    && level.bytes().all(|b| b.is_ascii_digit())
+                    && index.len() == 6
+                    && index.bytes().all(|b| b.is_ascii_digit())
+            })
+    }
+
     /// Part number of `name`, if it is one of this layout's parts.
     pub fn part_number(&self, name: &str) -> Option<usize> {
         let n = name.strip_prefix(&self.dir)?;
@@ -109,6 +126,26 @@ mod tests {
             "mirror/.crossfed-parts/dir/a b.bin/abc-3/c1-000000"
         );
         assert_eq!(layout(8 * MIB, 4 * MIB).count(), 2);
+    }
+
+    #[test]
+    fn only_its_own_names_are_produced() {
+        let l = layout(10 * MIB + 5, 4 * MIB);
+        assert!(l.produces(&l.part_name(0)) && l.produces(&l.part_name(2)));
+        assert!(l.produces(&l.intermediate_name(1, 0)));
+        assert!(l.produces(&l.intermediate_name(12, 31)));
+        for foreign in [
+            l.part_name(3),
+            format!("{}notes.txt", l.dir()),
+            format!("{}00001", l.dir()),
+            format!("{}c-000001", l.dir()),
+            format!("{}c1-00001", l.dir()),
+            format!("{}c1x-000001", l.dir()),
+            format!("{}sub/000001", l.dir()),
+            "mirror/other".to_string(),
+        ] {
+            assert!(!l.produces(&foreign), "{foreign}");
+        }
     }
 
     #[test]

@@ -161,8 +161,10 @@ pub async fn remove_leftovers(
     };
     match destination.list(layout.dir()).await {
         Ok(objects) if !objects.is_empty() => {
+            // Only names the layout produces: anything else there is not ours to delete.
             let leftovers = objects
                 .into_iter()
+                .filter(|o| layout.produces(&o.name))
                 .map(|o| (o.name, o.generation))
                 .collect();
             compose::remove_temporary(destination, leftovers).await;
