@@ -230,7 +230,7 @@ impl<S: TokenSource> TokenCache<S> {
                 return match self.fetch_and_store().await {
                     Ok(fresh) => Ok(fresh),
                     Err(e) => {
-                        tracing::warn!(error = %crate::ErrorChain(&e), "refresh ahead of expiry failed; using the current token until it expires");
+                        tracing::warn!(error = %crate::error::ErrorChain(&e), "refresh ahead of expiry failed; using the current token until it expires");
                         Ok(c)
                     }
                 };

@@ -307,7 +307,7 @@ pub(crate) async fn send(
         .notify(|a, delay| {
             let why = match a {
                 Attempt::Status(r) => format!("HTTP {}", r.status().as_u16()),
-                Attempt::Network(e) => format!("network error: {}", crate::ErrorChain(e)),
+                Attempt::Network(e) => format!("network error: {}", crate::error::ErrorChain(e)),
             };
             tracing::warn!(%step, %why, retry_in_ms = delay.as_millis() as u64, "retrying");
         })

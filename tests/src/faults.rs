@@ -23,7 +23,7 @@ pub enum Fault {
         description: String,
     },
     /// Flip one byte of the next upload body in flight (only
-    /// [`crate::GcsFaultProxy`] acts on it: it stays queued until an upload
+    /// [`crate::google::gcs_fault_proxy::GcsFaultProxy`] acts on it: it stays queued until an upload
     /// request carrying object data arrives). Every other fake ignores it.
     CorruptUpload,
 }

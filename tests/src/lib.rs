@@ -38,6 +38,7 @@ pub use google::fake_sts::{
 pub use google::fake_vertex::{FakeVertex, FakeVertexConfig, VertexRequestRecord};
 pub use google::gcs_fault_proxy::{GcsFaultProxy, ProxyRequestRecord};
 pub use google::id_tokens::{IdTokenClaims, IdTokenIssuer};
+pub use google::scopes::{CLOUD_PLATFORM_SCOPE, IAM_SCOPE};
 pub use google::static_credentials::StaticBearerCredentials;
 pub use google::token_registry::{TokenInfo, TokenIssuer, TokenRegistry};
 pub use lambda::extensions_api::RegisteredExtension;
@@ -46,8 +47,3 @@ pub use lambda::runtime_api::{DEFAULT_INVOKE_TIMEOUT, LambdaError, LambdaRuntime
 pub use measure::{median, percentile};
 pub use server::free_addr;
 pub use workspace::{venv_python, workspace_root};
-
-/// `https://www.googleapis.com/auth/cloud-platform`.
-pub const CLOUD_PLATFORM_SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
-/// `https://www.googleapis.com/auth/iam`.
-pub const IAM_SCOPE: &str = "https://www.googleapis.com/auth/iam";

@@ -7,10 +7,11 @@ use std::time::Duration;
 use aws_credential_types::Credentials as AwsCredentials;
 use serde_json::{Value, json};
 
-use crate::{
-    FakeGcsServer, FakeGoogle, FakeGoogleConfig, FakeStorage, FakeStorageConfig, HttpsFront,
-    LocalCloud, RoleSession,
-};
+use crate::aws::https_front::HttpsFront;
+use crate::aws::localcloud::{LocalCloud, RoleSession};
+use crate::google::fake_gcs_server::FakeGcsServer;
+use crate::google::fake_google::{FakeGoogle, FakeGoogleConfig};
+use crate::google::fake_storage_grpc::{FakeStorage, FakeStorageConfig};
 
 /// Running fakes for one test.
 pub struct Scenario {

@@ -6,10 +6,12 @@ use std::error::Error;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::BoxError;
 use crate::env::Env;
 use crate::error_chain::chain;
 use crate::logging;
+
+/// The error type of Lambda handlers and init (`lambda_runtime::Error`).
+pub type BoxError = lambda_runtime::Error;
 
 /// The Runtime API address variable (`host:port`).
 pub const RUNTIME_API_ENV: &str = "AWS_LAMBDA_RUNTIME_API";

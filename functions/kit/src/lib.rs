@@ -30,7 +30,4 @@ pub mod warm_up;
 
 pub use env::{Env, EnvReader, SettingsError};
 pub use error_chain::chain;
-pub use init::cold_start;
-
-/// The error type of Lambda handlers and init (`lambda_runtime::Error`).
-pub type BoxError = lambda_runtime::Error;
+pub use init::{BoxError, cold_start};

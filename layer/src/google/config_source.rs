@@ -169,7 +169,7 @@ impl ConfigLoader {
                 Ok(config)
             }
             (Err(e), Some(last_good)) => {
-                tracing::warn!(error = %crate::ErrorChain(&e), parameter = %name, "serving the last good credential configuration");
+                tracing::warn!(error = %crate::error::ErrorChain(&e), parameter = %name, "serving the last good credential configuration");
                 // Try again after a short pause rather than on every call.
                 last_good.fresh_until =
                     after(self.clock.now(), self.ttl.min(Duration::from_secs(30)));
@@ -311,7 +311,7 @@ mod tests {
     }
 
     fn loader(source: ConfigSource) -> Result<ConfigLoader> {
-        let clock = Arc::new(crate::SystemClock);
+        let clock = Arc::new(crate::token_cache::SystemClock);
         ConfigLoader::new(
             source,
             ParseOptions::default(),

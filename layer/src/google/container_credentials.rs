@@ -224,9 +224,9 @@ impl ProvideCredentials for ContainerCredentials {
         Self: 'a,
     {
         provider::future::ProvideCredentials::new(async move {
-            self.credentials()
-                .await
-                .map_err(|e| CredentialsError::provider_error(crate::ErrorChain(&e).to_string()))
+            self.credentials().await.map_err(|e| {
+                CredentialsError::provider_error(crate::error::ErrorChain(&e).to_string())
+            })
         })
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::RoleSession;
+use crate::aws::localcloud::RoleSession;
 use crate::server::{self, BackgroundServer, header_str};
 
 /// The path served.

@@ -87,7 +87,7 @@ impl LocalCloud {
     pub fn env_file() -> PathBuf {
         std::env::var_os(ENV_FILE_VAR)
             .map(PathBuf::from)
-            .unwrap_or_else(|| crate::workspace_root().join("target/localcloud/env"))
+            .unwrap_or_else(|| crate::workspace::workspace_root().join("target/localcloud/env"))
     }
 
     /// Loads the env file.
@@ -244,7 +244,7 @@ LOCALCLOUD_GOOGLE_BUCKET=crossfed-from-google-bucket
             (c.google_audience.as_str(), c.google_sub.as_str()),
             (
                 "crossfed-test-audience",
-                crate::DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID
+                crate::google::fake_google::DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID
             )
         );
         assert_eq!(c.google_bucket, "crossfed-from-google-bucket");

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use crate::LocalCloud;
+use crate::aws::localcloud::LocalCloud;
 
 /// The project buckets are created in (fake-gcs-server ignores it).
 const PROJECT: &str = "my-project";

@@ -32,10 +32,10 @@ pub struct FakeGoogleConfig {
     pub aws_sts_url: String,
     /// PEM of a CA the fake trusts, besides the system roots, when it replays subject
     /// tokens to an `https://` [`aws_sts_url`](Self::aws_sts_url): the test CA of a
-    /// [`crate::HttpsFront`] in front of moto.
+    /// [`crate::aws::https_front::HttpsFront`] in front of moto.
     pub aws_sts_ca_pem: Option<String>,
     /// Where the fake connects for the host of [`aws_sts_url`](Self::aws_sts_url) instead
-    /// of looking it up: the [`crate::HttpsFront`] address a name like
+    /// of looking it up: the [`crate::aws::https_front::HttpsFront`] address a name like
     /// `sts.us-east-1.amazonaws.com` is pinned to.
     pub aws_sts_resolve: Option<SocketAddr>,
     /// Attribute condition: if set, `attribute.aws_role` must be one of these
@@ -295,7 +295,7 @@ impl FakeGoogle {
         Self::start_with(config, TokenRegistry::new(), ([127, 0, 0, 1], 0).into()).await
     }
 
-    /// Starts on `addr` using `tokens` (share it with [`crate::FakeStorage`]).
+    /// Starts on `addr` using `tokens` (share it with [`crate::google::fake_storage_grpc::FakeStorage`]).
     ///
     /// # Panics
     /// On a malformed config or if `addr` cannot be bound.
@@ -576,7 +576,8 @@ mod tests {
     /// signatures in the integration tests).
     mod http_flow {
         use super::super::*;
-        use crate::{TokenIssuer, time_format};
+        use crate::google::token_registry::TokenIssuer;
+        use crate::time_format;
         use serde_json::{Value, json};
 
         const ROLE: &str = "arn:aws:sts::123456789012:assumed-role/crossfed-lambda";
@@ -642,11 +643,17 @@ mod tests {
 
         fn form<'a>(google: &'a FakeGoogle, subject: &'a str) -> Vec<(&'a str, &'a str)> {
             vec![
-                ("grant_type", crate::TOKEN_EXCHANGE_GRANT),
+                ("grant_type", crate::google::fake_sts::TOKEN_EXCHANGE_GRANT),
                 ("audience", google.config().audience.as_str()),
-                ("scope", crate::CLOUD_PLATFORM_SCOPE),
-                ("requested_token_type", crate::ACCESS_TOKEN_TYPE),
-                ("subject_token_type", crate::AWS4_REQUEST_TOKEN_TYPE),
+                ("scope", crate::google::scopes::CLOUD_PLATFORM_SCOPE),
+                (
+                    "requested_token_type",
+                    crate::google::fake_sts::ACCESS_TOKEN_TYPE,
+                ),
+                (
+                    "subject_token_type",
+                    crate::google::fake_sts::AWS4_REQUEST_TOKEN_TYPE,
+                ),
                 ("subject_token", subject),
             ]
         }
@@ -681,7 +688,10 @@ mod tests {
             let (status, body) = exchange(&google, &form(&google, &subject)).await;
             assert_eq!(status, 200, "{body}");
             assert_eq!(body["token_type"], "Bearer");
-            assert_eq!(body["issued_token_type"], crate::ACCESS_TOKEN_TYPE);
+            assert_eq!(
+                body["issued_token_type"],
+                crate::google::fake_sts::ACCESS_TOKEN_TYPE
+            );
             assert_eq!(body["expires_in"], 3600);
             let sts_token = body["access_token"].as_str().unwrap().to_string();
             let info = google.validate_token(&sts_token).unwrap();
@@ -693,7 +703,10 @@ mod tests {
 
             let record = google.last_sts_request().unwrap();
             assert_eq!(record.field("subject_token"), Some("<redacted>"));
-            assert_eq!(record.field("scope"), Some(crate::CLOUD_PLATFORM_SCOPE));
+            assert_eq!(
+                record.field("scope"),
+                Some(crate::google::scopes::CLOUD_PLATFORM_SCOPE)
+            );
             assert!(
                 record
                     .x_goog_api_client
@@ -710,7 +723,7 @@ mod tests {
             let (status, body) = generate(
                 &google,
                 &sts_token,
-                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE], "lifetime": "1800s"}),
+                json!({"scope": [crate::google::scopes::CLOUD_PLATFORM_SCOPE], "lifetime": "1800s"}),
             )
             .await;
             assert_eq!(status, 200, "{body}");
@@ -746,7 +759,7 @@ mod tests {
                 generate(
                     &google,
                     sa_token,
-                    json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]})
+                    json!({"scope": [crate::google::scopes::CLOUD_PLATFORM_SCOPE]})
                 )
                 .await
                 .0,
@@ -755,7 +768,7 @@ mod tests {
             let (status, body) = generate(
                 &google,
                 &sts_token,
-                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE], "lifetime": "7200s"}),
+                json!({"scope": [crate::google::scopes::CLOUD_PLATFORM_SCOPE], "lifetime": "7200s"}),
             )
             .await;
             assert_eq!(
@@ -767,7 +780,7 @@ mod tests {
                 generate(
                     &google,
                     &sts_token,
-                    json!({"scope": [crate::CLOUD_PLATFORM_SCOPE], "lifetime": "7200s"})
+                    json!({"scope": [crate::google::scopes::CLOUD_PLATFORM_SCOPE], "lifetime": "7200s"})
                 )
                 .await
                 .0,
@@ -776,7 +789,7 @@ mod tests {
             let (status, body) = generate(
                 &google,
                 "ya29.nope",
-                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]}),
+                json!({"scope": [crate::google::scopes::CLOUD_PLATFORM_SCOPE]}),
             )
             .await;
             assert_eq!(
@@ -788,7 +801,7 @@ mod tests {
                 generate(
                     &google,
                     &sts_token,
-                    json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]})
+                    json!({"scope": [crate::google::scopes::CLOUD_PLATFORM_SCOPE]})
                 )
                 .await
                 .0,
@@ -1055,7 +1068,7 @@ mod tests {
             let (status, _) = generate(
                 &google,
                 token,
-                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]}),
+                json!({"scope": [crate::google::scopes::CLOUD_PLATFORM_SCOPE]}),
             )
             .await;
             assert_eq!(status, 200);
@@ -1101,7 +1114,7 @@ mod tests {
             let (status, body) = generate(
                 &unbound,
                 token,
-                json!({"scope": [crate::CLOUD_PLATFORM_SCOPE]}),
+                json!({"scope": [crate::google::scopes::CLOUD_PLATFORM_SCOPE]}),
             )
             .await;
             assert_eq!(

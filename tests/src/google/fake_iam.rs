@@ -226,7 +226,7 @@ async fn generate(
             )
         })?;
     record.caller = Some(caller.principal.clone());
-    if !caller.has_scope(crate::IAM_SCOPE) {
+    if !caller.has_scope(crate::google::scopes::IAM_SCOPE) {
         return Err(ApiError::permission_denied(
             "Request had insufficient authentication scopes.",
         ));
@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn body_rules() {
-        let scope = json!([crate::CLOUD_PLATFORM_SCOPE]);
+        let scope = json!([crate::google::scopes::CLOUD_PLATFORM_SCOPE]);
         let ok = req(json!({"scope": scope, "lifetime": "3600s"})).unwrap();
         assert_eq!(check_request(&ok, 3600).unwrap(), Duration::from_secs(3600));
         let ok = req(json!({"scope": scope, "delegates": []})).unwrap();

@@ -306,14 +306,15 @@ fn check_scope(scope: Option<&str>) -> Result<Vec<String>, OAuthError> {
     let valid = scopes
         .iter()
         .all(|s| s.starts_with("https://www.googleapis.com/auth/"))
-        && scopes
-            .iter()
-            .any(|s| s == crate::CLOUD_PLATFORM_SCOPE || s == crate::IAM_SCOPE);
+        && scopes.iter().any(|s| {
+            s == crate::google::scopes::CLOUD_PLATFORM_SCOPE
+                || s == crate::google::scopes::IAM_SCOPE
+        });
     if !valid {
         return Err(OAuthError::invalid_request(format!(
             "Invalid value for \"scope\": {scope:?}; expected {} or {}.",
-            crate::CLOUD_PLATFORM_SCOPE,
-            crate::IAM_SCOPE
+            crate::google::scopes::CLOUD_PLATFORM_SCOPE,
+            crate::google::scopes::IAM_SCOPE
         )));
     }
     Ok(scopes)
@@ -414,8 +415,8 @@ mod tests {
 
     #[test]
     fn scopes() {
-        let cp = crate::CLOUD_PLATFORM_SCOPE;
-        let iam = crate::IAM_SCOPE;
+        let cp = crate::google::scopes::CLOUD_PLATFORM_SCOPE;
+        let iam = crate::google::scopes::IAM_SCOPE;
         assert_eq!(check_scope(Some(cp)).unwrap(), [cp]);
         assert_eq!(
             check_scope(Some(&format!("{iam} {cp}"))).unwrap(),

@@ -344,7 +344,7 @@ async fn generate(
         e
     })?;
     record.caller = Some(caller.principal.clone());
-    if !caller.has_scope(crate::CLOUD_PLATFORM_SCOPE) {
+    if !caller.has_scope(crate::google::scopes::CLOUD_PLATFORM_SCOPE) {
         let mut e = ApiError::new(403, "Request had insufficient authentication scopes.");
         e.details = vec![json!({
             "@type": "type.googleapis.com/google.rpc.ErrorInfo",
@@ -569,7 +569,7 @@ fn content_texts(content: &Value, at: &str) -> Result<Vec<String>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TokenIssuer;
+    use crate::google::token_registry::TokenIssuer;
     use std::time::Duration;
 
     const SA: &str = "serviceAccount:crossfed@my-project.iam.gserviceaccount.com";
@@ -606,7 +606,7 @@ mod tests {
     async fn generates_and_validates() {
         let tokens = TokenRegistry::new();
         let vertex = FakeVertex::start(FakeVertexConfig::default(), tokens.clone()).await;
-        let good = token(&tokens, crate::CLOUD_PLATFORM_SCOPE);
+        let good = token(&tokens, crate::google::scopes::CLOUD_PLATFORM_SCOPE);
         let url = vertex.generate_content_url();
 
         let mut body = prompt("héllo");
@@ -668,13 +668,13 @@ mod tests {
             (status, err["error"]["status"].as_str()),
             (401, Some("UNAUTHENTICATED"))
         );
-        let narrow = token(&tokens, crate::IAM_SCOPE);
+        let narrow = token(&tokens, crate::google::scopes::IAM_SCOPE);
         let (status, err) = post(&url, &narrow, &prompt("x")).await;
         assert_eq!(
             (status, err["error"]["status"].as_str()),
             (403, Some("PERMISSION_DENIED"))
         );
-        let expired = token(&tokens, crate::CLOUD_PLATFORM_SCOPE);
+        let expired = token(&tokens, crate::google::scopes::CLOUD_PLATFORM_SCOPE);
         tokens.expire(&expired);
         assert_eq!(post(&url, &expired, &prompt("x")).await.0, 401);
 
@@ -711,7 +711,7 @@ mod tests {
         let vertex = FakeVertex::start(config, tokens.clone()).await;
         let (status, reply) = post(
             &vertex.generate_content_url(),
-            &token(&tokens, crate::CLOUD_PLATFORM_SCOPE),
+            &token(&tokens, crate::google::scopes::CLOUD_PLATFORM_SCOPE),
             &prompt("report"),
         )
         .await;

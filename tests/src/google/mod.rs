@@ -12,6 +12,7 @@ pub(crate) mod fake_sts;
 pub(crate) mod fake_vertex;
 pub(crate) mod gcs_fault_proxy;
 pub mod id_tokens;
+pub(crate) mod scopes;
 pub(crate) mod static_credentials;
 #[cfg(test)]
 pub(crate) mod storage_test_support;

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use crate::{FakeGcsServer, LocalCloud, StaticBearerCredentials, TokenIssuer, TokenRegistry};
+use crate::aws::localcloud::LocalCloud;
+use crate::google::fake_gcs_server::FakeGcsServer;
+use crate::google::static_credentials::StaticBearerCredentials;
+use crate::google::token_registry::{TokenIssuer, TokenRegistry};
 
 pub(crate) const SA: &str = "serviceAccount:crossfed@my-project.iam.gserviceaccount.com";
 

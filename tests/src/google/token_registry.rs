@@ -38,7 +38,7 @@ impl TokenInfo {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes
             .iter()
-            .any(|s| s == scope || s == crate::CLOUD_PLATFORM_SCOPE)
+            .any(|s| s == scope || s == crate::google::scopes::CLOUD_PLATFORM_SCOPE)
     }
 
     /// Whether `member` (an IAM binding member) matches this token.
@@ -140,12 +140,12 @@ mod tests {
             TokenIssuer::Test,
             "serviceAccount:a@b",
             vec![],
-            vec![crate::CLOUD_PLATFORM_SCOPE.into()],
+            vec![crate::google::scopes::CLOUD_PLATFORM_SCOPE.into()],
             Duration::from_secs(60),
         );
         assert!(token.starts_with("ya29.fake-") && token.len() == "ya29.fake-".len() + 32);
         let info = registry.validate(&token).expect("valid");
-        assert!(info.has_scope(crate::IAM_SCOPE));
+        assert!(info.has_scope(crate::google::scopes::IAM_SCOPE));
         assert!(info.matches_member("serviceAccount:a@b"));
         assert_eq!(
             registry.validate_bearer(Some(&format!("Bearer {token}"))),

@@ -1,7 +1,7 @@
 //! The Lambda Extensions API (<https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html>)
 //! next to the local Runtime API: external extensions register, poll
 //! `event/next` for INVOKE and SHUTDOWN, and report `init/error` / `exit/error`.
-//! Served on the same address as [`crate::LambdaRuntimeApi`], like Lambda does.
+//! Served on the same address as [`crate::lambda::runtime_api::LambdaRuntimeApi`], like Lambda does.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::google::fake_google::lock;
-use crate::lambda::runtime_api::LambdaError;
+use crate::lambda::error::LambdaError;
 use crate::server::{self, Body};
 
 pub(crate) const EXTENSION_PREFIX: &str = "/2020-01-01/extension";

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::LambdaRuntimeApi;
+use crate::lambda::runtime_api::LambdaRuntimeApi;
 use crate::scenario::Scenario;
 
 /// The child process; killed when dropped.

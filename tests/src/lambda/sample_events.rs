@@ -10,7 +10,7 @@ pub const FUNCTIONS: [&str; 3] = ["list-buckets", "gcs-sync", "cross-cloud-repor
 
 /// The `events/` directory of the repository.
 pub fn dir() -> PathBuf {
-    crate::workspace_root().join("events")
+    crate::workspace::workspace_root().join("events")
 }
 
 /// Every file name in `events/`, sorted.

@@ -48,7 +48,7 @@ const PAGE_TOKEN_PREFIX: &str = "fake-page-";
 const BUCKET_PREFIX: &str = "projects/_/buckets/";
 /// Scopes that allow reading (listing buckets, listing and getting objects).
 const STORAGE_READ_SCOPES: [&str; 5] = [
-    crate::CLOUD_PLATFORM_SCOPE,
+    crate::google::scopes::CLOUD_PLATFORM_SCOPE,
     "https://www.googleapis.com/auth/cloud-platform.read-only",
     "https://www.googleapis.com/auth/devstorage.read_only",
     "https://www.googleapis.com/auth/devstorage.read_write",
@@ -56,7 +56,7 @@ const STORAGE_READ_SCOPES: [&str; 5] = [
 ];
 /// Scopes that allow deleting objects.
 const STORAGE_WRITE_SCOPES: [&str; 3] = [
-    crate::CLOUD_PLATFORM_SCOPE,
+    crate::google::scopes::CLOUD_PLATFORM_SCOPE,
     "https://www.googleapis.com/auth/devstorage.read_write",
     "https://www.googleapis.com/auth/devstorage.full_control",
 ];

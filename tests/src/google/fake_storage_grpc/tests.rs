@@ -24,7 +24,8 @@ fn page_tokens() {
 /// The real `StorageControl` client against the fake, with paging.
 mod client {
     use super::super::*;
-    use crate::{StaticBearerCredentials, TokenIssuer};
+    use crate::google::static_credentials::StaticBearerCredentials;
+    use crate::google::token_registry::TokenIssuer;
     use google_cloud_gax::paginator::ItemPaginator as _;
     use google_cloud_storage::client::StorageControl;
     use std::time::Duration;
@@ -89,7 +90,11 @@ mod client {
     async fn lists_buckets_with_paging() {
         let tokens = TokenRegistry::new();
         let storage = fake(&tokens).await;
-        let client = client(&storage, &token(&tokens, SA, crate::CLOUD_PLATFORM_SCOPE)).await;
+        let client = client(
+            &storage,
+            &token(&tokens, SA, crate::google::scopes::CLOUD_PLATFORM_SCOPE),
+        )
+        .await;
         let names = list(&client, "projects/my-project", 2).await.unwrap();
         let want: Vec<String> = ["a-0", "b-1", "b-2", "b-3", "b-4"]
             .iter()
@@ -126,7 +131,7 @@ mod client {
         .unwrap_err();
         assert_eq!(code(&err), Some(Code::Unauthenticated), "{err:?}");
 
-        let expired = token(&tokens, SA, crate::CLOUD_PLATFORM_SCOPE);
+        let expired = token(&tokens, SA, crate::google::scopes::CLOUD_PLATFORM_SCOPE);
         tokens.expire(&expired);
         let err = list(&client(&storage, &expired).await, "projects/my-project", 0)
             .await
@@ -136,7 +141,7 @@ mod client {
         let federated = token(
             &tokens,
             "principal://iam.googleapis.com/x/subject/y",
-            crate::CLOUD_PLATFORM_SCOPE,
+            crate::google::scopes::CLOUD_PLATFORM_SCOPE,
         );
         let err = list(
             &client(&storage, &federated).await,
@@ -147,13 +152,17 @@ mod client {
         .unwrap_err();
         assert_eq!(code(&err), Some(Code::PermissionDenied), "{err:?}");
 
-        let iam_only = token(&tokens, SA, crate::IAM_SCOPE);
+        let iam_only = token(&tokens, SA, crate::google::scopes::IAM_SCOPE);
         let err = list(&client(&storage, &iam_only).await, "projects/my-project", 0)
             .await
             .unwrap_err();
         assert_eq!(code(&err), Some(Code::PermissionDenied), "{err:?}");
 
-        let good = client(&storage, &token(&tokens, SA, crate::CLOUD_PLATFORM_SCOPE)).await;
+        let good = client(
+            &storage,
+            &token(&tokens, SA, crate::google::scopes::CLOUD_PLATFORM_SCOPE),
+        )
+        .await;
         let err = list(&good, "projects/other-project", 0).await.unwrap_err();
         assert_eq!(code(&err), Some(Code::NotFound), "{err:?}");
 
@@ -195,7 +204,7 @@ mod backed {
         let bucket = create_bucket(&backend, "grpc-backed").await;
         let parent = format!("projects/_/buckets/{bucket}");
         let tokens = TokenRegistry::new();
-        let good = token(&tokens, crate::CLOUD_PLATFORM_SCOPE);
+        let good = token(&tokens, crate::google::scopes::CLOUD_PLATFORM_SCOPE);
         let config = FakeStorageConfig {
             allowed_principals: Some(vec![SA.into()]),
             ..Default::default()
@@ -428,7 +437,11 @@ mod backed {
     async fn object_rpcs_need_a_backend() {
         let tokens = TokenRegistry::new();
         let fake = FakeStorage::start(FakeStorageConfig::default(), tokens.clone()).await;
-        let grpc = control(&fake, &token(&tokens, crate::CLOUD_PLATFORM_SCOPE)).await;
+        let grpc = control(
+            &fake,
+            &token(&tokens, crate::google::scopes::CLOUD_PLATFORM_SCOPE),
+        )
+        .await;
         let err = grpc
             .get_object()
             .set_bucket("projects/_/buckets/b")

@@ -13,11 +13,11 @@ use std::sync::atomic::Ordering;
 
 use super::checksums::{Declared, Hashers};
 use super::request::{Kind, classify, query_param};
-use super::transform::{ChunkTransform, MultipartTransform, Transform};
-use super::{
+use super::state::{
     BoxError, HOP_BY_HOP, MAX_JSON, ProxyRequestRecord, ProxyState, Session, SharedOutcome,
     UpstreamBody,
 };
+use super::transform::{ChunkTransform, MultipartTransform, Transform};
 use crate::faults::{self, Fault};
 use crate::server::{self, Body};
 
@@ -66,7 +66,7 @@ pub(super) async fn handle(state: Arc<ProxyState>, req: Request<Incoming>) -> Re
         record.bearer = authorization
             .and_then(|v| v.split_once(' '))
             .map(|(_, t)| t.trim().to_string());
-        let storage_scope = |info: &crate::TokenInfo| {
+        let storage_scope = |info: &crate::google::token_registry::TokenInfo| {
             info.has_scope("https://www.googleapis.com/auth/devstorage.read_only")
                 || info
                     .scopes

@@ -22,62 +22,19 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-
 use crate::google::fake_google::lock;
 
 mod checksums;
 mod forward;
 mod request;
+mod state;
 mod transform;
 
 use crate::faults::{Fault, FaultQueue};
 use crate::server::{self, BackgroundServer};
-use checksums::{Declared, Hashers};
 use forward::handle;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type UpstreamBody = BoxBody<Bytes, BoxError>;
-
-/// Largest JSON part (session start, multipart metadata / trailer) buffered.
-const MAX_JSON: usize = 1 << 20;
-/// Hop-by-hop headers, never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "host",
-];
-
-/// What the proxy saw in one request.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProxyRequestRecord {
-    pub method: String,
-    /// Path and query, e.g. `/upload/storage/v1/b/B/o?uploadType=multipart&name=x`.
-    pub path: String,
-    /// Status returned to the client.
-    pub status: u16,
-    pub fault: Option<Fault>,
-    /// Whether the proxy answered itself (fault or checksum rejection).
-    pub answered_by_proxy: bool,
-    /// Object data bytes carried by an upload request (for one failed by an injected
-    /// [`Fault::Status`]: every body byte, read before failing).
-    pub upload_bytes: Option<u64>,
-    /// Whether a byte of this upload was flipped ([`Fault::CorruptUpload`]).
-    pub corrupted: bool,
-    /// The bearer token the request carried, when the proxy checks tokens
-    /// ([`GcsFaultProxy::start_checking_tokens`]).
-    pub bearer: Option<String>,
-    /// Upload checksum verification: `Some(true)` declared checksums matched,
-    /// `Some(false)` mismatch (rejected with 400), `None` nothing to verify
-    /// (not final, nothing declared, or a resumed chunk without history).
-    pub checksum_ok: Option<bool>,
-}
+pub use state::ProxyRequestRecord;
+use state::ProxyState;
 
 /// Running proxy; dropping it stops it.
 pub struct GcsFaultProxy {
@@ -94,44 +51,6 @@ impl fmt::Debug for GcsFaultProxy {
     }
 }
 
-struct ProxyState {
-    /// `http://host:port` of fake-gcs-server.
-    backend_url: String,
-    /// `host:port`, for connecting and as `Host`.
-    backend_authority: String,
-    /// `http://127.0.0.1:PORT`.
-    public_url: OnceLock<String>,
-    faults: FaultQueue,
-    calls: AtomicUsize,
-    requests: Mutex<Vec<ProxyRequestRecord>>,
-    /// Resumable sessions by `upload_id`.
-    sessions: Mutex<HashMap<String, Session>>,
-    /// When set, every request needs a valid bearer token of this registry
-    /// granting a Cloud Storage scope (as Cloud Storage does).
-    tokens: Option<crate::TokenRegistry>,
-}
-
-/// A resumable upload session.
-struct Session {
-    declared: Declared,
-    /// Hash state at each offset fake-gcs-server acknowledged.
-    checkpoints: HashMap<u64, Hashers>,
-}
-
-/// Shared between a request's body transform and its handler.
-#[derive(Default)]
-struct UploadOutcome {
-    bytes: u64,
-    corrupted: bool,
-    checksum_ok: Option<bool>,
-    /// Cloud Storage's error message when the upload is rejected.
-    rejection: Option<String>,
-    /// Hash state after the body (resumable chunks).
-    hashers: Option<Hashers>,
-}
-
-type SharedOutcome = Arc<Mutex<UploadOutcome>>;
-
 impl GcsFaultProxy {
     /// Starts on an ephemeral port of 127.0.0.1 in front of `backend`
     /// (fake-gcs-server's base URL, e.g. `http://127.0.0.2:80`).
@@ -145,11 +64,17 @@ impl GcsFaultProxy {
     /// Like [`GcsFaultProxy::start`], answering 401 to requests without a
     /// valid, unexpired bearer token minted by `tokens` with a
     /// `devstorage.*` or `cloud-platform` scope (fake-gcs-server checks none).
-    pub async fn start_checking_tokens(backend: &str, tokens: crate::TokenRegistry) -> Self {
+    pub async fn start_checking_tokens(
+        backend: &str,
+        tokens: crate::google::token_registry::TokenRegistry,
+    ) -> Self {
         Self::start_with(backend, Some(tokens)).await
     }
 
-    async fn start_with(backend: &str, tokens: Option<crate::TokenRegistry>) -> Self {
+    async fn start_with(
+        backend: &str,
+        tokens: Option<crate::google::token_registry::TokenRegistry>,
+    ) -> Self {
         let url = url::Url::parse(backend)
             .unwrap_or_else(|e| panic!("GcsFaultProxy: bad backend URL {backend:?}: {e}"));
         assert_eq!(url.scheme(), "http", "GcsFaultProxy: backend must be http");

@@ -1,6 +1,7 @@
 use super::*;
 use base64::Engine as _;
 use base64::prelude::BASE64_STANDARD;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 
@@ -8,8 +9,8 @@ use super::checksums::{Declared, Hashers};
 use super::forward::rewrite_location;
 use super::request::{ContentRange, multipart_boundary};
 use super::transform::{MultipartTransform, Transform};
-use crate::TokenRegistry;
 use crate::google::storage_test_support::*;
+use crate::google::token_registry::TokenRegistry;
 use std::time::Duration;
 
 #[test]
@@ -102,7 +103,11 @@ async fn multipart_uploads_are_verified_and_corruption_rejected() {
     let proxy = GcsFaultProxy::start(&backend).await;
     let bucket = create_bucket(&backend, "proxy-mp").await;
     let tokens = TokenRegistry::new();
-    let storage = storage(&proxy.url(), &token(&tokens, crate::CLOUD_PLATFORM_SCOPE)).await;
+    let storage = storage(
+        &proxy.url(),
+        &token(&tokens, crate::google::scopes::CLOUD_PLATFORM_SCOPE),
+    )
+    .await;
     let parent = format!("projects/_/buckets/{bucket}");
     let payload = data(300 * 1024, 1);
 
@@ -175,7 +180,11 @@ async fn resumable_uploads_through_the_proxy() {
     let proxy = GcsFaultProxy::start(&backend).await;
     let bucket = create_bucket(&backend, "proxy-ru").await;
     let tokens = TokenRegistry::new();
-    let storage = storage(&proxy.url(), &token(&tokens, crate::CLOUD_PLATFORM_SCOPE)).await;
+    let storage = storage(
+        &proxy.url(),
+        &token(&tokens, crate::google::scopes::CLOUD_PLATFORM_SCOPE),
+    )
+    .await;
     let parent = format!("projects/_/buckets/{bucket}");
     let payload = data(20 * MIB + 12345, 2);
 
@@ -270,7 +279,11 @@ async fn injected_statuses_and_delays() {
 
     // The client retries an idempotent upload after a 503.
     let tokens = TokenRegistry::new();
-    let storage = storage(&proxy.url(), &token(&tokens, crate::CLOUD_PLATFORM_SCOPE)).await;
+    let storage = storage(
+        &proxy.url(),
+        &token(&tokens, crate::google::scopes::CLOUD_PLATFORM_SCOPE),
+    )
+    .await;
     proxy.inject_faults([Fault::Status(503), Fault::Delay(Duration::from_millis(100))]);
     let before = proxy.calls();
     storage

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::checksums::{Declared, Hashers};
-use super::{BoxError, MAX_JSON, SharedOutcome, UpstreamBody};
+use super::state::{BoxError, MAX_JSON, SharedOutcome, UpstreamBody};
 
 /// A streaming rewrite of request body bytes.
 pub(super) trait Transform: Send + Sync + Unpin + 'static {

@@ -7,6 +7,7 @@ mod cred_config;
 mod formats;
 mod grants;
 mod inputs;
+mod pieces;
 mod plan;
 mod render;
 mod setup;

@@ -5,7 +5,7 @@ use crossfed::google::AttributeMapping;
 
 use super::grants::{CustomRole, Grant, custom_roles_of};
 use super::inputs::Inputs;
-use super::plan::{Command, ConfigFile, FunctionPlan, Guard, InputFile};
+use super::pieces::{Command, ConfigFile, FunctionPlan, Guard, InputFile};
 
 fn args(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()

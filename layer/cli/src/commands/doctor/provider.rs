@@ -4,8 +4,8 @@
 use crossfed::google::ExternalAccountConfig;
 use serde_json::Value;
 
-use super::FetchProvider;
 use super::http::get_json;
+use super::options::FetchProvider;
 
 /// What doctor reads from the provider resource.
 pub struct ProviderResource {

@@ -9,11 +9,11 @@ use crossfed::google::{
 };
 use crossfed::{Step, Token};
 
-use super::Options;
 use super::fixes::{
     config_failure, gcloud_provider_flags, impersonation_failure, mapping_failure, pool_path,
     sts_failure,
 };
+use super::options::Options;
 use super::provider::fetch_provider;
 use super::report::Check;
 

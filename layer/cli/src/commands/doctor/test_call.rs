@@ -1,8 +1,8 @@
 //! Step 6: one Cloud Storage call with the token (list one object of `--test-bucket`, or one
 //! bucket of `--project`).
 
-use super::Options;
 use super::http::get_json;
+use super::options::Options;
 use super::report::Check;
 
 /// Step 6 with the token of step 5 (or 4).
