@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
+use crossfed::google::Credentials;
 use crossfed_extension::federated::FederatedBackend;
 use crossfed_extension::server;
 use crossfed_tests::google::id_tokens;
@@ -639,10 +640,7 @@ async fn a_token_that_expired_while_frozen_is_replaced_on_the_next_request() {
         .with_context(quick_context().with_clock(clock.clone()))
         .build()
         .unwrap();
-    let backend = Arc::new(FederatedBackend::new(credentials, None));
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let serving = tokio::spawn(server::serve(listener, backend));
+    let (addr, serving) = serve(credentials).await;
     let get = || async {
         let v: Value = http()
             .get(format!("http://{addr}{TOKEN_PATH}"))
@@ -672,17 +670,22 @@ async fn a_token_that_expired_while_frozen_is_replaced_on_the_next_request() {
     serving.abort();
 }
 
-/// The metadata server on loopback with federated credentials (quick retries).
+/// The metadata server on loopback, in process, serving `credentials`.
+async fn serve(credentials: Credentials) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let backend = Arc::new(FederatedBackend::new(credentials, None));
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (addr, tokio::spawn(server::serve(listener, backend)))
+}
+
+/// [`serve`] with the scenario's federated credentials (quick retries).
 async fn serve_federated(s: &Scenario) -> (SocketAddr, tokio::task::JoinHandle<()>) {
     let credentials = s
         .builder(&s.config_json(&ConfigShape::default()))
         .with_context(quick_context())
         .build()
         .unwrap();
-    let backend = Arc::new(FederatedBackend::new(credentials, None));
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    (addr, tokio::spawn(server::serve(listener, backend)))
+    serve(credentials).await
 }
 
 /// A scope set takes one of the 16 slots only once it obtained a token: scope sets whose
