@@ -150,3 +150,9 @@ pub fn free_addr() -> SocketAddr {
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
 }
+
+/// Locks `m`, going on with the data of a poisoned lock (a test thread that panicked while
+/// holding it must not take every later call with it).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

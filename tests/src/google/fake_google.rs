@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
@@ -15,7 +15,7 @@ use crate::google::fake_iam::{self, IamRequestRecord};
 use crate::google::fake_sts::{self, StsRequestRecord};
 use crate::google::id_tokens::IdTokenIssuer;
 use crate::google::token_registry::{TokenInfo, TokenRegistry};
-use crate::server::{self, BackgroundServer, Body};
+use crate::server::{self, BackgroundServer, Body, lock};
 
 /// Default [`FakeGoogleConfig::service_account_unique_id`] (also the
 /// `LOCALCLOUD_GOOGLE_SUB` moto's `crossfed-from-google` role trusts).
@@ -275,10 +275,6 @@ impl GoogleState {
     pub(crate) fn traffic(&self, api: GoogleApi) -> &ApiTraffic {
         &self.traffic[api as usize]
     }
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Handle to a running fake STS + IAM Credentials server; dropping it stops

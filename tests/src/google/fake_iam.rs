@@ -10,8 +10,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::faults::{self, Fault};
-use crate::google::fake_google::{GoogleApi, GoogleState, lock};
+use crate::google::fake_google::{GoogleApi, GoogleState};
 use crate::google::token_registry::TokenIssuer;
+use crate::server::lock;
 use crate::server::{self, Body, header_str};
 use crate::time_format;
 

@@ -15,8 +15,9 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::faults::{Fault, FaultQueue};
-use crate::google::fake_google::{DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID, lock};
+use crate::google::fake_google::DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID;
 use crate::google::id_tokens::{DEFAULT_ID_TOKEN_LIFETIME, IdTokenIssuer, unix_now};
+use crate::server::lock;
 use crate::server::{self, BackgroundServer, Body, header_str};
 
 const IDENTITY_PREFIX: &str = "/computeMetadata/v1/instance/service-accounts/";

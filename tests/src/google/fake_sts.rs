@@ -10,8 +10,9 @@ use serde_json::json;
 
 use crate::faults::Fault;
 use crate::google::aws_subject_token::{self, AwsSubjectToken, Expectations, OAuthError};
-use crate::google::fake_google::{GoogleApi, GoogleState, lock};
+use crate::google::fake_google::{GoogleApi, GoogleState};
 use crate::google::token_registry::TokenIssuer;
+use crate::server::lock;
 use crate::server::{self, Body, header_str};
 
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";

@@ -14,8 +14,8 @@ use hyper::body::Incoming;
 use serde_json::{Map, Value, json};
 
 use crate::faults::{self, Fault, FaultQueue};
-use crate::google::fake_google::lock;
 use crate::google::token_registry::TokenRegistry;
+use crate::server::lock;
 use crate::server::{self, BackgroundServer, Body};
 
 /// Largest request body accepted.

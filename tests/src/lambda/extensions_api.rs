@@ -13,8 +13,8 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::google::fake_google::lock;
 use crate::lambda::error::LambdaError;
+use crate::server::lock;
 use crate::server::{self, Body};
 
 pub(crate) const EXTENSION_PREFIX: &str = "/2020-01-01/extension";

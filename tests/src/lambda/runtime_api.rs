@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{Notify, oneshot};
 
-use crate::google::fake_google::lock;
 pub use crate::lambda::error::LambdaError;
 use crate::lambda::extensions_api::{self, EXTENSION_PREFIX, ExtensionsState, RegisteredExtension};
+use crate::server::lock;
 use crate::server::{self, BackgroundServer, Body};
 
 const PREFIX: &str = "/2018-06-01/runtime";

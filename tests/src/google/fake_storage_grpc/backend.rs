@@ -10,8 +10,18 @@ use serde_json::Value;
 use tonic::Status;
 
 use super::proto::{Object, ObjectChecksums, Timestamp};
-use super::{BUCKET_PREFIX, Backend, PRECONDITION_FAILED, StorageState};
 use crate::faults;
+
+pub(super) const BUCKET_PREFIX: &str = "projects/_/buckets/";
+pub(super) const PRECONDITION_FAILED: &str =
+    "At least one of the pre-conditions you specified did not hold.";
+
+/// fake-gcs-server's JSON API.
+#[derive(Debug)]
+pub(super) struct Backend {
+    pub(super) base: String,
+    pub(super) http: reqwest::Client,
+}
 
 pub(super) fn encode(segment: &str) -> String {
     utf8_percent_encode(segment, NON_ALPHANUMERIC).to_string()
@@ -114,14 +124,6 @@ impl BackendError {
             ),
             BackendError::Io(e) => Status::unavailable(format!("fake-gcs-server: {e}")),
         }
-    }
-}
-
-impl StorageState {
-    pub(super) fn backend(&self) -> Result<&Backend, Status> {
-        self.backend.as_ref().ok_or_else(|| {
-            Status::unimplemented("needs a fake-gcs-server backend (FakeStorage::start_backed)")
-        })
     }
 }
 

@@ -21,14 +21,17 @@ use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
 use crate::faults::{self, Fault, FaultQueue};
-use crate::google::fake_google::lock;
 use crate::google::token_registry::TokenRegistry;
+use crate::server::lock;
 use crate::server::{self, BackgroundServer, Body, BoxFuture};
 
 mod backend;
 pub mod proto;
 
-use backend::{BackendError, encode, object_from_json, object_path};
+use backend::{
+    BUCKET_PREFIX, Backend, BackendError, PRECONDITION_FAILED, encode, object_from_json,
+    object_path,
+};
 use proto::{
     Bucket, ComposeObjectRequest, DeleteObjectRequest, Empty, GetObjectRequest, ListBucketsRequest,
     ListBucketsResponse, ListObjectsRequest, ListObjectsResponse, Object,
@@ -45,7 +48,6 @@ const MAX_COMPOSE_SOURCES: usize = 32;
 /// Server-side page size when the request leaves it at 0, and the maximum.
 const MAX_PAGE_SIZE: usize = 1000;
 const PAGE_TOKEN_PREFIX: &str = "fake-page-";
-const BUCKET_PREFIX: &str = "projects/_/buckets/";
 /// Scopes that allow reading (listing buckets, listing and getting objects).
 const STORAGE_READ_SCOPES: [&str; 5] = [
     crate::google::scopes::CLOUD_PLATFORM_SCOPE,
@@ -60,7 +62,6 @@ const STORAGE_WRITE_SCOPES: [&str; 3] = [
     "https://www.googleapis.com/auth/devstorage.read_write",
     "https://www.googleapis.com/auth/devstorage.full_control",
 ];
-const PRECONDITION_FAILED: &str = "At least one of the pre-conditions you specified did not hold.";
 
 /// Configuration of [`FakeStorage`].
 #[derive(Clone, Debug)]
@@ -122,13 +123,6 @@ pub struct StorageRequestRecord {
     pub fault: Option<Fault>,
 }
 
-/// fake-gcs-server's JSON API.
-#[derive(Debug)]
-struct Backend {
-    base: String,
-    http: reqwest::Client,
-}
-
 #[derive(Debug)]
 struct StorageState {
     config: FakeStorageConfig,
@@ -137,6 +131,14 @@ struct StorageState {
     faults: FaultQueue,
     calls: AtomicUsize,
     requests: Mutex<Vec<StorageRequestRecord>>,
+}
+
+impl StorageState {
+    fn backend(&self) -> Result<&Backend, Status> {
+        self.backend.as_ref().ok_or_else(|| {
+            Status::unimplemented("needs a fake-gcs-server backend (FakeStorage::start_backed)")
+        })
+    }
 }
 
 /// Handle to a running fake Cloud Storage gRPC server; dropping it stops it.

@@ -1,6 +1,6 @@
 //! Handling one request: faults, then forwarding to fake-gcs-server.
 
-use crate::google::fake_google::lock;
+use crate::server::lock;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::google::fake_google::lock;
+use crate::server::lock;
 
 mod checksums;
 mod forward;

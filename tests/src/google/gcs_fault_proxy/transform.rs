@@ -1,6 +1,6 @@
 //! Streaming rewrites of upload bodies that verify the declared checksums.
 
-use crate::google::fake_google::lock;
+use crate::server::lock;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming};
