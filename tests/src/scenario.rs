@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::aws::https_front::HttpsFront;
 use crate::aws::localcloud::{LocalCloud, RoleSession};
 use crate::google::fake_gcs_server::FakeGcsServer;
-use crate::google::fake_google::{FakeGoogle, FakeGoogleConfig};
+use crate::google::fake_google::FakeGoogle;
+use crate::google::fake_google_config::FakeGoogleConfig;
 use crate::google::fake_storage_grpc::{FakeStorage, FakeStorageConfig};
 
 /// Running fakes for one test.

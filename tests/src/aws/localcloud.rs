@@ -244,7 +244,7 @@ LOCALCLOUD_GOOGLE_BUCKET=crossfed-from-google-bucket
             (c.google_audience.as_str(), c.google_sub.as_str()),
             (
                 "crossfed-test-audience",
-                crate::google::fake_google::DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID
+                crate::google::fake_google_config::DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID
             )
         );
         assert_eq!(c.google_bucket, "crossfed-from-google-bucket");

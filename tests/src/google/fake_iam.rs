@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::faults::{self, Fault};
-use crate::google::fake_google::{GoogleApi, GoogleState};
+use crate::google::google_state::{GoogleApi, GoogleState};
+pub use crate::google::records::IamRequestRecord;
 use crate::google::token_registry::TokenIssuer;
 use crate::server::lock;
 use crate::server::{self, Body, header_str};
@@ -18,26 +19,6 @@ use crate::time_format;
 
 /// Default token lifetime when the request has no `lifetime`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
-
-/// What the fake saw in one generateAccessToken or generateIdToken request
-/// (no tokens).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct IamRequestRecord {
-    pub method: String,
-    pub path: String,
-    /// Service account from the path (percent-decoded).
-    pub email: Option<String>,
-    /// Request body, if it was valid JSON.
-    pub body: Option<serde_json::Value>,
-    pub content_type: Option<String>,
-    pub x_goog_api_client: Option<String>,
-    /// Principal of the caller's (valid) token.
-    pub caller: Option<String>,
-    pub status: u16,
-    /// Google status name of the error (`PERMISSION_DENIED`), if any.
-    pub error: Option<String>,
-    pub fault: Option<Fault>,
-}
 
 impl IamRequestRecord {
     /// The method this request called (a path naming neither counts as

@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::faults::{Fault, FaultQueue};
-use crate::google::fake_google::DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID;
+use crate::google::fake_google_config::DEFAULT_SERVICE_ACCOUNT_UNIQUE_ID;
 use crate::google::id_tokens::{DEFAULT_ID_TOKEN_LIFETIME, IdTokenIssuer, unix_now};
 use crate::server::lock;
 use crate::server::{self, BackgroundServer, Body, header_str};

@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::faults::Fault;
 use crate::google::aws_subject_token::{self, AwsSubjectToken, Expectations, OAuthError};
-use crate::google::fake_google::{GoogleApi, GoogleState};
+use crate::google::google_state::{GoogleApi, GoogleState};
+pub use crate::google::records::StsRequestRecord;
 use crate::google::token_registry::TokenIssuer;
 use crate::server::lock;
 use crate::server::{self, Body, header_str};
@@ -31,38 +32,6 @@ const KNOWN_FIELDS: [&str; 7] = [
     "subject_token",
     "options",
 ];
-
-/// What the fake saw in one STS request. Holds no secrets: the subject token
-/// is redacted and only its URL and header names are kept.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StsRequestRecord {
-    /// Form fields; `subject_token` is replaced by `<redacted>`.
-    pub form: BTreeMap<String, String>,
-    pub content_type: Option<String>,
-    pub x_goog_api_client: Option<String>,
-    pub user_agent: Option<String>,
-    /// URL of the serialized AWS request, if the subject token decoded.
-    pub subject_token_url: Option<String>,
-    /// Lower-cased header names of the serialized AWS request.
-    pub subject_token_headers: Vec<String>,
-    /// Caller ARN AWS returned for the replayed request.
-    pub aws_arn: Option<String>,
-    /// Federated principal of the issued token.
-    pub principal: Option<String>,
-    /// HTTP status returned.
-    pub status: u16,
-    /// OAuth error code returned, if any.
-    pub error: Option<String>,
-    /// Set when an injected fault answered the request.
-    pub fault: Option<Fault>,
-}
-
-impl StsRequestRecord {
-    /// A form field (the subject token is always `<redacted>`).
-    pub fn field(&self, name: &str) -> Option<&str> {
-        self.form.get(name).map(String::as_str)
-    }
-}
 
 /// Handles one `POST /v1/token`.
 pub(crate) async fn handle(state: &GoogleState, req: Request<Incoming>) -> Response<Body> {
