@@ -373,16 +373,7 @@ async fn deadline_near_nothing_starts_and_slow_work_is_abandoned() {
 #[tokio::test]
 async fn concurrent_invocations_never_let_an_older_version_win() {
     let h = Harness::start().await;
-    h.s3.put_bucket_versioning()
-        .bucket(&h.source_bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    h.enable_versioning().await;
     let (a, b, c) = (h.app(&[]).await, h.app(&[]).await, h.app(&[]).await);
     let (mut older, mut newer) = (Vec::new(), Vec::new());
     for i in 0..20 {

@@ -65,16 +65,7 @@ fn test_event_is_ignored_and_direct_event_is_understood() {
 async fn every_sample_event_drives_the_binary() {
     const KEY: &str = "reports/2026/hello world été.txt";
     let h = Harness::start().await;
-    h.s3.put_bucket_versioning()
-        .bucket(&h.source_bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    h.enable_versioning().await;
     let put = h.put(KEY, vec![b'x'; 1024]).await;
     let version = put.version_id.clone().expect("versioned bucket");
     let sample = |file: &str| -> serde_json::Value {
