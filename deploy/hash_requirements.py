@@ -56,20 +56,19 @@ def hashes(name: str, version: str) -> list[str]:
 
 
 def rewrite(path: str) -> None:
+    """Rewrites `path`: comments and blank lines kept, old hash lines dropped, each pin
+    followed by every PyPI hash of its version."""
     out = []
-    lines = open(path).read().splitlines()
-    for line in lines:
+    for line in open(path).read().splitlines():
         stripped = line.strip()
-        if stripped.startswith("--hash") or (out and out[-1].endswith("\\") and not stripped):
+        if stripped.startswith("--hash"):
             continue
         match = PIN.match(stripped)
         if not match:
-            if not stripped.startswith("--hash"):
-                out.append(line)
+            out.append(line)
             continue
-        pin = stripped.split("\\")[0].strip()
         digests = hashes(match.group(1), match.group(3))
-        out.append(pin + " \\")
+        out.append(stripped.split()[0] + " \\")
         out.extend(
             f"    --hash=sha256:{d}" + (" \\" if i < len(digests) - 1 else "")
             for i, d in enumerate(digests)
