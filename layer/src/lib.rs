@@ -43,6 +43,7 @@ mod context;
 mod endpoint;
 mod error;
 mod google_error;
+mod restore;
 mod secret;
 mod token;
 mod token_cache;

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use google_cloud_auth::credentials::EntityTag;
 
 use crate::error::{Error, Result};
+use crate::restore::Minted;
 use crate::token::Token;
 
 /// Fetches a fresh token. Implemented by the federation flow.
@@ -40,6 +41,13 @@ pub(crate) trait TokenSource: Send + Sync {
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Current wall-clock time.
     fn now(&self) -> SystemTime;
+
+    /// This process's own running time from a fixed start, frozen with the process and
+    /// never stepped (`CLOCK_MONOTONIC`). Tokens minted before the wall clock ran ahead of it
+    /// (a restore from a snapshot) are dropped. `None` (the default): no restore detection.
+    fn process_time(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The system clock.
@@ -49,6 +57,10 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
+    }
+
+    fn process_time(&self) -> Option<Duration> {
+        Some(crate::restore::process_time())
     }
 }
 
@@ -94,6 +106,7 @@ impl Default for CacheSettings {
 pub(crate) struct Cached<T> {
     pub item: T,
     pub tag: EntityTag,
+    pub minted: Minted,
 }
 
 #[derive(Debug)]
@@ -196,7 +209,17 @@ impl<S: TokenSource> TokenCache<S> {
     /// Returns a valid token, fetching one if needed.
     pub async fn get(&self) -> Result<Arc<Cached<S::Output>>> {
         let (decision, generation, backed_off) = {
-            let state = self.state();
+            let mut state = self.state();
+            let restored = state.token.as_ref().is_some_and(|cached| {
+                cached
+                    .minted
+                    .dropped_after_restore(&*self.clock, "a cached token")
+            });
+            if restored {
+                state.token = None;
+                state.failure = None;
+                state.ahead_not_before = None;
+            }
             let now = self.clock.now();
             let backed_off = state.failure.as_ref().is_some_and(|f| now < f.retry_at)
                 || state.ahead_not_before.is_some_and(|t| now < t);
@@ -272,6 +295,7 @@ impl<S: TokenSource> TokenCache<S> {
                 let cached = Arc::new(Cached {
                     item,
                     tag: EntityTag::new(),
+                    minted: Minted::now(&*self.clock),
                 });
                 state.token = Some(cached.clone());
                 state.failure = None;
@@ -304,16 +328,25 @@ mod tests {
     use crate::secret::Secret;
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+    /// Wall clock and process time in milliseconds: [`ManualClock::advance`] moves both (a
+    /// frozen sandbox thawed), [`ManualClock::restore`] only the wall clock.
     #[derive(Debug)]
-    struct ManualClock(AtomicU64);
+    struct ManualClock(AtomicU64, AtomicU64);
     impl ManualClock {
         fn advance(&self, d: Duration) {
             self.0.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+            self.1.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+        }
+        fn restore(&self, after: Duration) {
+            self.0.fetch_add(after.as_millis() as u64, Ordering::SeqCst);
         }
     }
     impl Clock for ManualClock {
         fn now(&self) -> SystemTime {
             SystemTime::UNIX_EPOCH + Duration::from_millis(self.0.load(Ordering::SeqCst))
+        }
+        fn process_time(&self) -> Option<Duration> {
+            Some(Duration::from_millis(self.1.load(Ordering::SeqCst)))
         }
     }
 
@@ -340,7 +373,7 @@ mod tests {
     }
 
     fn setup(fail: bool) -> (Arc<ManualClock>, Arc<Source>, Arc<TokenCache<Arc<Source>>>) {
-        let clock = Arc::new(ManualClock(AtomicU64::new(1_000_000)));
+        let clock = Arc::new(ManualClock(AtomicU64::new(1_000_000), AtomicU64::new(0)));
         let source = Arc::new(Source {
             clock: clock.clone(),
             calls: AtomicU32::new(0),
@@ -366,6 +399,20 @@ mod tests {
         clock.advance(Duration::from_secs(3601)); // t2 expired (frozen sandbox thawed)
         assert_eq!(cache.get().await.unwrap().item.value.expose(), "t3");
         assert_eq!(source.calls.load(Ordering::SeqCst), 3);
+    }
+
+    /// SnapStart: a token minted before the snapshot is not served after a restore, even
+    /// with most of its lifetime left; a freeze of the same length keeps it.
+    #[tokio::test]
+    async fn tokens_minted_before_a_snapshot_are_dropped_after_a_restore() {
+        let (clock, source, cache) = setup(false);
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t1");
+        clock.advance(Duration::from_secs(600));
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t1");
+        clock.restore(Duration::from_secs(600));
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t2");
+        assert_eq!(cache.get().await.unwrap().item.value.expose(), "t2");
+        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,7 +466,7 @@ mod tests {
 
     #[tokio::test]
     async fn token_shorter_than_the_window_is_not_refetched_on_every_call() {
-        let clock = Arc::new(ManualClock(AtomicU64::new(1_000_000)));
+        let clock = Arc::new(ManualClock(AtomicU64::new(1_000_000), AtomicU64::new(0)));
         let source = Arc::new(Source {
             clock: clock.clone(),
             calls: AtomicU32::new(0),

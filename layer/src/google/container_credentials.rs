@@ -17,6 +17,7 @@ use tokio::sync::Mutex;
 
 use crate::context::Context;
 use crate::error::{Error, Result, Step};
+use crate::restore::Minted;
 use crate::token_cache::Clock;
 use crate::transport::{Transport, read_body, refuse_redirect, send};
 
@@ -43,7 +44,7 @@ struct Inner {
     token_file: Option<String>,
     transport: Transport,
     clock: Arc<dyn Clock>,
-    cached: Mutex<Option<Credentials>>,
+    cached: Mutex<Option<(Credentials, Minted)>>,
 }
 
 #[derive(Deserialize)]
@@ -77,11 +78,14 @@ impl ContainerCredentials {
         let inner = &self.0;
         let mut cached = inner.cached.lock().await;
         let now = inner.clock.now();
-        if let Some(c) = cached.as_ref().filter(|c| fresh(c, now)) {
+        if let Some((c, _)) = cached.as_ref().filter(|(c, minted)| {
+            fresh(c, now)
+                && !minted.dropped_after_restore(&*inner.clock, "the container credentials")
+        }) {
             return Ok(c.clone());
         }
         let fetched = inner.fetch(now).await?;
-        *cached = Some(fetched.clone());
+        *cached = Some((fetched.clone(), Minted::now(&*inner.clock)));
         Ok(fetched)
     }
 }

@@ -26,6 +26,7 @@ use crate::aws::IdToken;
 use crate::context::Context;
 use crate::endpoint::{self, ALLOW_LOCAL_ENV, ALLOWED_UNIVERSES_ENV};
 use crate::error::{Error, Result, Step};
+use crate::restore::Minted;
 use crate::secret::Secret;
 use crate::token::Token;
 use crate::token_cache::{CacheSettings, Clock, Expiring, TokenCache, TokenSource};
@@ -384,8 +385,9 @@ struct Federation {
     transport: Transport,
     clock: Arc<dyn Clock>,
     cache: CacheSettings,
-    /// The last federated token, reused for impersonation while valid.
-    federated: Mutex<Option<(String, Token)>>,
+    /// The last federated token, reused for impersonation while valid (and not minted
+    /// before a restore from a snapshot).
+    federated: Mutex<Option<(String, Token, Minted)>>,
     /// One STS exchange at a time: concurrent scope sets and audiences share its result.
     sts_flight: tokio::sync::Mutex<()>,
     /// ID token caches by (audience, include_email).
@@ -403,7 +405,11 @@ impl Federation {
     fn reusable_federated(&self, key: &str) -> Option<Token> {
         let now = self.clock.now();
         match &*self.federated.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some((k, token)) if k == key && token.remaining(now) > STS_REUSE_MARGIN => {
+            Some((k, token, minted))
+                if k == key
+                    && token.remaining(now) > STS_REUSE_MARGIN
+                    && !minted.dropped_after_restore(&*self.clock, "the federated token") =>
+            {
                 Some(token.clone())
             }
             _ => None,
@@ -462,7 +468,8 @@ impl Federation {
             "STS exchange done"
         );
         if reuse {
-            *self.federated.lock().unwrap_or_else(|p| p.into_inner()) = Some((key, token.clone()));
+            *self.federated.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((key, token.clone(), Minted::now(&*self.clock)));
         }
         Ok(token)
     }
