@@ -46,7 +46,7 @@ STACK ?= crossfed
 
 .PHONY: all test lint cargo-test run bench venv sam-venv lambda-venv localcloud-up localcloud-down \
         validate package deploy delete watch invoke coldstart clean soak fuzz \
-        ext-clients build-CrossfedExtensionLayer bench-tools backfill
+        ext-clients build-CrossfedExtensionLayer bench-tools backfill test-tools
 
 all: test
 
@@ -106,6 +106,18 @@ bench-tools: $(BENCH_VENV)/.installed
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q rclone; \
 	  else echo "make bench needs rclone: sudo apt-get install rclone" >&2; exit 1; fi; }
 
+# Debian's libfaketime: the extension's SnapStart test moves the wall clock of a real,
+# frozen extension process (as a restore from a snapshot does) and not its own time.
+# Installed when root; otherwise that one test is skipped, except under CI.
+FAKETIME_LIB := /usr/lib/$(shell uname -m)-linux-gnu/faketime/libfaketime.so.1
+test-tools:
+	@test -e $(FAKETIME_LIB) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libfaketime >/dev/null \
+	    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libfaketime >/dev/null; }; \
+	  elif [ -n "$$CI" ]; then echo "CI needs libfaketime: apt-get install libfaketime" >&2; exit 1; \
+	  else echo "warning: without libfaketime (sudo apt-get install libfaketime) the extension's SnapStart test is skipped" >&2; fi; }
+
 # ---- local emulated clouds --------------------------------------------------
 
 localcloud-up: venv
@@ -116,7 +128,7 @@ localcloud-down:
 
 # ---- test / run / bench -----------------------------------------------------
 
-test: lint venv ext-clients
+test: lint venv ext-clients test-tools
 	$(WITH_LOCALCLOUD) $(MAKE) --no-print-directory cargo-test
 
 # The template is checked once per Architecture value: SAM transform offline

@@ -562,7 +562,22 @@ fn container_builder(
     endpoint: &crossfed_tests::FakeContainerCredentials,
     token: &str,
 ) -> crossfed::google::Builder {
-    let ctx = crossfed_tests::scenario::quick_context().with_env_vars([
+    container_builder_with(
+        s,
+        endpoint,
+        token,
+        crossfed_tests::scenario::quick_context(),
+    )
+}
+
+/// [`container_builder`] on `ctx` (its clock, timeouts and retries).
+fn container_builder_with(
+    s: &Scenario,
+    endpoint: &crossfed_tests::FakeContainerCredentials,
+    token: &str,
+    ctx: Context,
+) -> crossfed::google::Builder {
+    let ctx = ctx.with_env_vars([
         ("AWS_LAMBDA_FUNCTION_NAME", "crossfed-test"),
         ("AWS_REGION", s.cloud.region.as_str()),
         ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &endpoint.full_uri()),
@@ -615,4 +630,64 @@ async fn lambda_without_keys_uses_the_container_credentials_endpoint() {
         "the token is never echoed: {text}"
     );
     assert_eq!(endpoint.refused(), 1, "a 401 is not retried");
+}
+
+/// A wall clock the test moves ahead of the process's own time, as a sandbox restored from a
+/// SnapStart snapshot sees it.
+#[derive(Debug)]
+struct RestoreClock {
+    start: std::time::Instant,
+    wall_lead_s: std::sync::atomic::AtomicU64,
+}
+
+impl crossfed::Clock for RestoreClock {
+    fn now(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+            + Duration::from_secs(self.wall_lead_s.load(std::sync::atomic::Ordering::SeqCst))
+    }
+    fn process_time(&self) -> Option<Duration> {
+        Some(self.start.elapsed())
+    }
+}
+
+/// SnapStart: after a restore, the role session from the container credentials endpoint,
+/// the federated token and the access token minted before the snapshot are all fetched
+/// again, though none has expired.
+#[tokio::test]
+async fn after_a_restore_nothing_minted_before_the_snapshot_is_reused() {
+    let s = Scenario::start().await;
+    let endpoint = crossfed_tests::FakeContainerCredentials::start(
+        &s.cloud.role,
+        "secret-token",
+        Duration::from_secs(3600),
+    );
+    let clock = Arc::new(RestoreClock {
+        start: std::time::Instant::now(),
+        wall_lead_s: 0.into(),
+    });
+    let ctx = crossfed_tests::scenario::quick_context().with_clock(clock.clone());
+    let creds = container_builder_with(&s, &endpoint, "secret-token", ctx)
+        .build()
+        .unwrap();
+    let calls = || {
+        (
+            endpoint.served(),
+            s.google.calls(GoogleApi::Sts),
+            s.google.calls(GoogleApi::GenerateAccessToken),
+        )
+    };
+    let before = creds.token().await.unwrap();
+    assert_eq!(
+        creds.token().await.unwrap().value.expose(),
+        before.value.expose()
+    );
+    assert_eq!(calls(), (1, 1, 1));
+
+    clock
+        .wall_lead_s
+        .store(600, std::sync::atomic::Ordering::SeqCst);
+    let after = creds.token().await.unwrap();
+    assert_ne!(after.value.expose(), before.value.expose());
+    assert!(s.google.validate_token(after.value.expose()).is_some());
+    assert_eq!(calls(), (2, 2, 2), "credentials, STS and IAM again");
 }

@@ -9,6 +9,7 @@ use lambda_extension::NextEvent;
 use tokio::sync::Notify;
 
 use crate::backend::Backend;
+use crate::settings::Initialization;
 
 /// Longest time spent refreshing on one INVOKE.
 const MAX_REFRESH: Duration = Duration::from_secs(5);
@@ -18,11 +19,10 @@ const MAX_REFRESH: Duration = Duration::from_secs(5);
 pub const BACKGROUND_REFRESH: Duration = Duration::from_secs(30);
 
 /// The events to register for.
-pub fn events(managed_instances: bool) -> &'static [&'static str] {
-    if managed_instances {
-        &["SHUTDOWN"]
-    } else {
-        &["INVOKE", "SHUTDOWN"]
+pub fn events(initialization: Initialization) -> &'static [&'static str] {
+    match initialization {
+        Initialization::ManagedInstances => &["SHUTDOWN"],
+        Initialization::OnDemand | Initialization::SnapStart => &["INVOKE", "SHUTDOWN"],
     }
 }
 
@@ -87,8 +87,9 @@ mod tests {
 
     #[test]
     fn managed_instances_subscribe_to_shutdown_only() {
-        assert_eq!(events(true), ["SHUTDOWN"]);
-        assert_eq!(events(false), ["INVOKE", "SHUTDOWN"]);
+        assert_eq!(events(Initialization::ManagedInstances), ["SHUTDOWN"]);
+        assert_eq!(events(Initialization::OnDemand), ["INVOKE", "SHUTDOWN"]);
+        assert_eq!(events(Initialization::SnapStart), ["INVOKE", "SHUTDOWN"]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crossfed::ErrorChain;
 use crossfed_extension::federated::FederatedBackend;
-use crossfed_extension::settings::Settings;
+use crossfed_extension::settings::{Initialization, Settings};
 use crossfed_extension::{lifecycle, server};
 use lambda_extension::{Extension, LambdaEvent, service_fn};
 use tokio::net::TcpListener;
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn prepare() -> Result<(TcpListener, Arc<FederatedBackend>, bool), String> {
+async fn prepare() -> Result<(TcpListener, Arc<FederatedBackend>, Initialization), String> {
     let settings = Settings::from_env(|k| std::env::var(k).ok())?;
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
@@ -38,7 +38,7 @@ async fn prepare() -> Result<(TcpListener, Arc<FederatedBackend>, bool), String>
     let listener = server::bind(settings.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", settings.addr))?;
-    Ok((listener, Arc::new(backend), settings.managed_instances))
+    Ok((listener, Arc::new(backend), settings.initialization))
 }
 
 async fn run() -> ExitCode {
@@ -48,7 +48,11 @@ async fn run() -> ExitCode {
     let shutdown = Arc::new(Notify::new());
     let backend = prepared.as_ref().ok().map(|(_, b, _)| b.clone());
     // Without settings, register as usual so that the init error reaches Lambda.
-    let managed_instances = prepared.as_ref().is_ok_and(|(_, _, managed)| *managed);
+    let initialization = prepared
+        .as_ref()
+        .map_or(Initialization::default(), |(_, _, initialization)| {
+            *initialization
+        });
     let processor = {
         let shutdown = shutdown.clone();
         service_fn(move |event: LambdaEvent| {
@@ -72,7 +76,7 @@ async fn run() -> ExitCode {
     };
     let registered = match Extension::new()
         .with_extension_name(NAME)
-        .with_events(lifecycle::events(managed_instances))
+        .with_events(lifecycle::events(initialization))
         .with_events_processor(processor)
         .register()
         .await
@@ -91,11 +95,11 @@ async fn run() -> ExitCode {
     if let Err(e) = backend.load().await {
         return init_error(&registered.extension_id, &ErrorChain(&e).to_string()).await;
     }
-    tokio::spawn({
+    if initialization.warms_up() {
         let backend = backend.clone();
-        async move { backend.warm_up().await }
-    });
-    if managed_instances {
+        tokio::spawn(async move { backend.warm_up().await });
+    }
+    if initialization == Initialization::ManagedInstances {
         // Never frozen and no INVOKE: keep tokens fresh on a timer instead.
         let backend = backend.clone();
         tokio::spawn(async move {

@@ -9,8 +9,40 @@ pub const DEFAULT_METADATA_ADDR: &str = "127.0.0.1:8173";
 pub use crossfed::google::{CONFIG_PARAMETER_ENV, CREDENTIALS_FILE_ENV};
 /// The project reported as `project/project-id`.
 pub const PROJECT_ENV: &str = "GOOGLE_CLOUD_PROJECT";
-/// How Lambda initialised the sandbox; `lambda-managed-instances` on Lambda Managed Instances.
+/// How Lambda initialised the sandbox: `on-demand`, `provisioned-concurrency`, `snap-start`
+/// or `lambda-managed-instances`.
 pub const INITIALIZATION_TYPE_ENV: &str = "AWS_LAMBDA_INITIALIZATION_TYPE";
+
+/// How Lambda runs the sandbox, from [`INITIALIZATION_TYPE_ENV`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Initialization {
+    /// Frozen between invocations; INVOKE and SHUTDOWN events (also provisioned concurrency).
+    #[default]
+    OnDemand,
+    /// SnapStart: the init ends in a snapshot from which many sandboxes are restored, so
+    /// nothing is minted ahead at init, and whatever a request minted before the snapshot
+    /// is dropped after the restore (the library notices the wall clock's jump).
+    SnapStart,
+    /// Lambda Managed Instances: many invocations at once in a sandbox that is never frozen,
+    /// and extensions get no INVOKE events (only SHUTDOWN).
+    ManagedInstances,
+}
+
+impl Initialization {
+    fn from_value(value: Option<&str>) -> Self {
+        match value {
+            Some("snap-start") => Initialization::SnapStart,
+            Some("lambda-managed-instances") => Initialization::ManagedInstances,
+            _ => Initialization::OnDemand,
+        }
+    }
+
+    /// Whether tokens are minted at init, ahead of the first request: not under SnapStart,
+    /// where they would end up in the snapshot.
+    pub fn warms_up(self) -> bool {
+        self != Initialization::SnapStart
+    }
+}
 
 /// Typed settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,9 +55,8 @@ pub struct Settings {
     pub project_id: Option<String>,
     /// Problems worth a warning at init (not fatal).
     pub warnings: Vec<String>,
-    /// On Lambda Managed Instances: many invocations run at once in a sandbox that is never
-    /// frozen, and extensions get no INVOKE events (only SHUTDOWN).
-    pub managed_instances: bool,
+    /// How Lambda runs the sandbox.
+    pub initialization: Initialization,
 }
 
 impl Settings {
@@ -63,8 +94,7 @@ impl Settings {
                 config_parameter,
                 project_id: get(PROJECT_ENV),
                 warnings,
-                managed_instances: get(INITIALIZATION_TYPE_ENV).as_deref()
-                    == Some("lambda-managed-instances"),
+                initialization: Initialization::from_value(get(INITIALIZATION_TYPE_ENV).as_deref()),
             }),
             _ => Err(problems.join("; ")),
         }
@@ -137,6 +167,31 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(s.addr, "127.0.0.1:81".parse().unwrap());
+    }
+
+    #[test]
+    fn initialization_types() {
+        for (value, expected, warms_up) in [
+            (None, Initialization::OnDemand, true),
+            (Some("on-demand"), Initialization::OnDemand, true),
+            (
+                Some("provisioned-concurrency"),
+                Initialization::OnDemand,
+                true,
+            ),
+            (Some("snap-start"), Initialization::SnapStart, false),
+            (
+                Some("lambda-managed-instances"),
+                Initialization::ManagedInstances,
+                true,
+            ),
+        ] {
+            let mut vars = vec![(CONFIG_PARAMETER_ENV, "/p")];
+            vars.extend(value.map(|v| (INITIALIZATION_TYPE_ENV, v)));
+            let s = Settings::from_env(env(&vars)).unwrap();
+            assert_eq!(s.initialization, expected, "{value:?}");
+            assert_eq!(s.initialization.warms_up(), warms_up, "{value:?}");
+        }
     }
 
     #[test]

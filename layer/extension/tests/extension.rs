@@ -817,3 +817,99 @@ async fn on_managed_instances_registers_for_shutdown_only_and_serves_concurrent_
         "1 STS exchange, 1 IAM call per scope set"
     );
 }
+
+/// Debian's libfaketime (`make test-tools` installs it as root). `None` where it is missing
+/// outside CI (a normal user's machine); under CI it must be there.
+fn libfaketime() -> Option<PathBuf> {
+    let path = PathBuf::from(format!(
+        "/usr/lib/{}-linux-gnu/faketime/libfaketime.so.1",
+        std::env::consts::ARCH
+    ));
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing: run `make test-tools` as root (Debian's libfaketime)",
+        path.display()
+    );
+    eprintln!(
+        "skipped: {} is missing (sudo apt-get install libfaketime)",
+        path.display()
+    );
+    None
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to the extension process.
+fn signal(running: &Running, signal: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{signal}"), running.extension.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} failed");
+}
+
+/// SnapStart: a token minted before the snapshot is never served after a restore. The real
+/// extension process is frozen (SIGSTOP) and thawed with its wall clock 10 minutes ahead and
+/// its own time not (libfaketime moves `CLOCK_REALTIME` only), as a sandbox restored from a
+/// snapshot sees it: a new token, from a new STS exchange. A freeze alone keeps the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_snap_start_a_token_minted_before_the_snapshot_is_not_served_after_a_restore() {
+    let Some(preload) = libfaketime() else {
+        return;
+    };
+    let offset = std::env::temp_dir().join(format!("crossfed-faketime-{:x}", fastrand::u64(..)));
+    std::fs::write(&offset, "+0\n").unwrap();
+    let running = start_with(
+        Scenario::start().await,
+        &[
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start"),
+            ("LD_PRELOAD", preload.to_str().unwrap()),
+            ("FAKETIME_TIMESTAMP_FILE", offset.to_str().unwrap()),
+            ("FAKETIME_NO_CACHE", "1"),
+            ("DONT_FAKE_MONOTONIC", "1"),
+        ],
+    )
+    .await;
+    assert!(
+        running
+            .api
+            .wait_for_extensions(1, Duration::from_secs(10))
+            .await,
+        "the extension did not register"
+    );
+    assert_eq!(running.api.extensions()[0].events, ["INVOKE", "SHUTDOWN"]);
+    let google = &running.scenario.google;
+    let calls = || {
+        (
+            google.calls(GoogleApi::Sts),
+            google.calls(GoogleApi::GenerateAccessToken),
+        )
+    };
+    let token = |v: Value| v["access_token"].as_str().unwrap().to_string();
+    let before = token(running.token().await);
+    assert_eq!(calls(), (1, 1));
+
+    // Frozen between invocations, both clocks move on: the token is kept.
+    signal(&running, "STOP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&running, "CONT");
+    assert_eq!(token(running.token().await), before);
+    assert_eq!(calls(), (1, 1));
+
+    // Restored from the snapshot: only the wall clock jumped.
+    signal(&running, "STOP");
+    std::fs::write(&offset, "+600\n").unwrap();
+    signal(&running, "CONT");
+    let after = token(running.token().await);
+    assert_ne!(
+        after, before,
+        "the token minted before the snapshot was served"
+    );
+    assert!(google.validate_token(&after).is_some());
+    assert_eq!(calls(), (2, 2), "a new STS exchange and impersonation");
+    // The new token is cached again.
+    assert_eq!(token(running.token().await), after);
+    assert_eq!(calls(), (2, 2));
+    let _ = std::fs::remove_file(&offset);
+}
