@@ -75,6 +75,66 @@ async fn binary_replicates_a_batch_and_reports_only_failed_messages() {
     );
 }
 
+/// Lambda Managed Instances: with `AWS_LAMBDA_MAX_CONCURRENCY` the binary polls that many
+/// invocations at once; they share the cold start's token, and every copy lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_invocations_share_the_cold_start() {
+    let h = Harness::start().await;
+    let (runtime, _function) = spawn(&h, &[("AWS_LAMBDA_MAX_CONCURRENCY", "4")]).await;
+    let mut puts = Vec::new();
+    for n in 0..8 {
+        puts.push(
+            h.put_owned(format!("mi/{n}.bin"), data(n, 4096 + n as usize))
+                .await,
+        );
+    }
+    let events: Vec<_> = puts
+        .iter()
+        .enumerate()
+        .map(|(n, put)| sqs_event(&[(format!("m-{n}"), notification(vec![h.created(put)]))]))
+        .collect();
+    let invoke = |n: usize| runtime.invoke(events[n].clone());
+    let answers = tokio::join!(
+        invoke(0),
+        invoke(1),
+        invoke(2),
+        invoke(3),
+        invoke(4),
+        invoke(5),
+        invoke(6),
+        invoke(7)
+    );
+    let answers = [
+        answers.0, answers.1, answers.2, answers.3, answers.4, answers.5, answers.6, answers.7,
+    ];
+    for response in answers {
+        assert_eq!(
+            failures(&response.expect("invocation")),
+            Vec::<String>::new()
+        );
+    }
+    for n in 0..8u64 {
+        assert_eq!(
+            h.gcs_bytes(&Harness::dest_name(&format!("mi/{n}.bin")))
+                .await,
+            data(n, 4096 + n as usize)
+        );
+    }
+    // Four pollers each poll again after answering: 4 + 8 `/next` calls (one poller: 1 + 8).
+    let started = std::time::Instant::now();
+    while runtime.next_calls() < 4 + 8 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(runtime.next_calls(), 4 + 8);
+    assert_eq!(
+        (
+            h.scenario.google.calls(GoogleApi::Sts),
+            h.scenario.google.calls(GoogleApi::GenerateAccessToken)
+        ),
+        (1, 1)
+    );
+}
+
 #[tokio::test]
 async fn binary_returns_messages_it_has_no_time_for() {
     let h = Harness::start().await;
