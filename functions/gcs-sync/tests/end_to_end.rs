@@ -88,26 +88,12 @@ async fn concurrent_invocations_share_the_cold_start() {
                 .await,
         );
     }
-    let events: Vec<_> = puts
+    let events = puts
         .iter()
         .enumerate()
         .map(|(n, put)| sqs_event(&[(format!("m-{n}"), notification(vec![h.created(put)]))]))
         .collect();
-    let invoke = |n: usize| runtime.invoke(events[n].clone());
-    let answers = tokio::join!(
-        invoke(0),
-        invoke(1),
-        invoke(2),
-        invoke(3),
-        invoke(4),
-        invoke(5),
-        invoke(6),
-        invoke(7)
-    );
-    let answers = [
-        answers.0, answers.1, answers.2, answers.3, answers.4, answers.5, answers.6, answers.7,
-    ];
-    for response in answers {
+    for response in runtime.invoke_all(events).await {
         assert_eq!(
             failures(&response.expect("invocation")),
             Vec::<String>::new()
@@ -121,18 +107,13 @@ async fn concurrent_invocations_share_the_cold_start() {
         );
     }
     // Four pollers each poll again after answering: 4 + 8 `/next` calls (one poller: 1 + 8).
-    let started = std::time::Instant::now();
-    while runtime.next_calls() < 4 + 8 && started.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(runtime.next_calls(), 4 + 8);
     assert_eq!(
-        (
-            h.scenario.google.calls(GoogleApi::Sts),
-            h.scenario.google.calls(GoogleApi::GenerateAccessToken)
-        ),
-        (1, 1)
+        runtime
+            .wait_for_next_calls(4 + 8, Duration::from_secs(5))
+            .await,
+        4 + 8
     );
+    assert_eq!(h.scenario.google.token_calls(), (1, 1));
 }
 
 #[tokio::test]

@@ -91,36 +91,23 @@ async fn the_handler_in_process_lists_the_project_and_reuses_the_warm_token() {
 async fn concurrent_invocations_share_the_cold_start() {
     let h = Harness::start().await;
     let _function = h.spawn(&[("AWS_LAMBDA_MAX_CONCURRENCY", "4")]).await;
-    let invoke = |n: u32| h.runtime.invoke(json!({ "n": n }));
-    let answers = tokio::join!(
-        invoke(0),
-        invoke(1),
-        invoke(2),
-        invoke(3),
-        invoke(4),
-        invoke(5),
-        invoke(6),
-        invoke(7)
-    );
-    let answers = [
-        answers.0, answers.1, answers.2, answers.3, answers.4, answers.5, answers.6, answers.7,
-    ]
-    .map(|a| a.expect("invocation"));
+    let answers: Vec<_> = h
+        .runtime
+        .invoke_all((0..8).map(|n| json!({ "n": n })).collect())
+        .await
+        .into_iter()
+        .map(|a| a.expect("invocation"))
+        .collect();
     assert!(
         answers.iter().all(|a| a["statusCode"] == 200),
         "{answers:?}"
     );
     // Four pollers each poll again after answering: 4 + 8 `/next` calls (one poller: 1 + 8).
-    let started = std::time::Instant::now();
-    while h.runtime.next_calls() < 4 + 8 && started.elapsed() < std::time::Duration::from_secs(5) {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(h.runtime.next_calls(), 4 + 8);
     assert_eq!(
-        (
-            h.scenario.google.calls(GoogleApi::Sts),
-            h.scenario.google.calls(GoogleApi::GenerateAccessToken)
-        ),
-        (1, 1)
+        h.runtime
+            .wait_for_next_calls(4 + 8, std::time::Duration::from_secs(5))
+            .await,
+        4 + 8
     );
+    assert_eq!(h.scenario.google.token_calls(), (1, 1));
 }

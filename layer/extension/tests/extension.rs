@@ -121,7 +121,11 @@ async fn start_on(api: LambdaRuntimeApi, scenario: Scenario, extra: &[(&str, &st
 }
 
 async fn start() -> Running {
-    let running = start_with(Scenario::start().await, &[]).await;
+    registered(start_with(Scenario::start().await, &[]).await).await
+}
+
+/// `running` once its extension has registered (within 10 s).
+async fn registered(running: Running) -> Running {
     assert!(
         running
             .api
@@ -761,19 +765,15 @@ async fn requests_for_another_host_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_managed_instances_registers_for_shutdown_only_and_serves_concurrent_clients() {
     let api = LambdaRuntimeApi::start_managed_instances(FUNCTION_ARN).await;
-    let running = start_on(
-        api,
-        Scenario::start().await,
-        &[("AWS_LAMBDA_INITIALIZATION_TYPE", "lambda-managed-instances")],
+    let running = registered(
+        start_on(
+            api,
+            Scenario::start().await,
+            &[("AWS_LAMBDA_INITIALIZATION_TYPE", "lambda-managed-instances")],
+        )
+        .await,
     )
     .await;
-    assert!(
-        running
-            .api
-            .wait_for_extensions(1, Duration::from_secs(10))
-            .await,
-        "the extension did not register"
-    );
     assert_eq!(running.api.extensions()[0].events, ["SHUTDOWN"]);
     assert!(running.api.extension_init_errors().is_empty());
     let storage = "https://www.googleapis.com/auth/devstorage.read_only";
@@ -860,32 +860,23 @@ async fn under_snap_start_a_token_minted_before_the_snapshot_is_not_served_after
     };
     let offset = std::env::temp_dir().join(format!("crossfed-faketime-{:x}", fastrand::u64(..)));
     std::fs::write(&offset, "+0\n").unwrap();
-    let running = start_with(
-        Scenario::start().await,
-        &[
-            ("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start"),
-            ("LD_PRELOAD", preload.to_str().unwrap()),
-            ("FAKETIME_TIMESTAMP_FILE", offset.to_str().unwrap()),
-            ("FAKETIME_NO_CACHE", "1"),
-            ("DONT_FAKE_MONOTONIC", "1"),
-        ],
+    let running = registered(
+        start_with(
+            Scenario::start().await,
+            &[
+                ("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start"),
+                ("LD_PRELOAD", preload.to_str().unwrap()),
+                ("FAKETIME_TIMESTAMP_FILE", offset.to_str().unwrap()),
+                ("FAKETIME_NO_CACHE", "1"),
+                ("DONT_FAKE_MONOTONIC", "1"),
+            ],
+        )
+        .await,
     )
     .await;
-    assert!(
-        running
-            .api
-            .wait_for_extensions(1, Duration::from_secs(10))
-            .await,
-        "the extension did not register"
-    );
     assert_eq!(running.api.extensions()[0].events, ["INVOKE", "SHUTDOWN"]);
     let google = &running.scenario.google;
-    let calls = || {
-        (
-            google.calls(GoogleApi::Sts),
-            google.calls(GoogleApi::GenerateAccessToken),
-        )
-    };
+    let calls = || google.token_calls();
     let token = |v: Value| v["access_token"].as_str().unwrap().to_string();
     let before = token(running.token().await);
     assert_eq!(calls(), (1, 1));

@@ -147,6 +147,14 @@ impl FakeGoogle {
         self.state.traffic(api).calls.load(Ordering::SeqCst)
     }
 
+    /// `(STS exchanges, generateAccessToken calls)`: what one access token costs.
+    pub fn token_calls(&self) -> (usize, usize) {
+        (
+            self.calls(GoogleApi::Sts),
+            self.calls(GoogleApi::GenerateAccessToken),
+        )
+    }
+
     /// Requests of `api` that returned a token.
     pub fn tokens_issued(&self, api: GoogleApi) -> usize {
         match api {

@@ -143,32 +143,34 @@ impl LambdaRuntimeApi {
         event: serde_json::Value,
         timeout: Duration,
     ) -> Result<serde_json::Value, LambdaError> {
-        if let Some(error) = lock(&self.state.init_error).clone() {
-            return Err(error);
+        invoke_on(self.state.clone(), event, timeout).await
+    }
+
+    /// Invokes the function with every event at once (as many concurrent invocations, each
+    /// with [`DEFAULT_INVOKE_TIMEOUT`]); the answers in the events' order.
+    pub async fn invoke_all(
+        &self,
+        events: Vec<serde_json::Value>,
+    ) -> Vec<Result<serde_json::Value, LambdaError>> {
+        let calls: Vec<_> = events
+            .into_iter()
+            .map(|event| tokio::spawn(invoke_on(self.state.clone(), event, DEFAULT_INVOKE_TIMEOUT)))
+            .collect();
+        let mut answers = Vec::with_capacity(calls.len());
+        for call in calls {
+            answers.push(call.await.unwrap_or(Err(LambdaError::Stopped)));
         }
-        let (reply, response) = oneshot::channel();
-        let id = request_id();
-        let deadline = SystemTime::now() + timeout;
-        lock(&self.state.queue).push_back(Pending {
-            id: id.clone(),
-            event,
-            deadline,
-            reply,
-        });
-        self.state
-            .extensions
-            .invoke(&id, deadline, &self.state.function_arn);
-        self.state.invocations.fetch_add(1, Ordering::SeqCst);
-        self.state.queued.notify_one();
-        match tokio::time::timeout(timeout, response).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(LambdaError::Stopped),
-            Err(_) => {
-                lock(&self.state.queue).retain(|p| p.id != id);
-                lock(&self.state.in_flight).remove(&id);
-                Err(LambdaError::Timeout(timeout))
-            }
+        answers
+    }
+
+    /// Waits up to `timeout` until the runtime has polled `/invocation/next` `n` times;
+    /// the count then.
+    pub async fn wait_for_next_calls(&self, n: usize, timeout: Duration) -> usize {
+        let until = std::time::Instant::now() + timeout;
+        while self.next_calls() < n && std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        self.next_calls()
     }
 
     /// The error the runtime reported via `/init/error`, if any.
@@ -235,6 +237,38 @@ impl LambdaRuntimeApi {
 impl Drop for LambdaRuntimeApi {
     fn drop(&mut self) {
         self.state.fail(&LambdaError::Stopped);
+    }
+}
+
+/// One invocation of `event` on the Runtime API `state`, waiting up to `timeout`.
+async fn invoke_on(
+    state: Arc<LambdaState>,
+    event: serde_json::Value,
+    timeout: Duration,
+) -> Result<serde_json::Value, LambdaError> {
+    if let Some(error) = lock(&state.init_error).clone() {
+        return Err(error);
+    }
+    let (reply, response) = oneshot::channel();
+    let id = request_id();
+    let deadline = SystemTime::now() + timeout;
+    lock(&state.queue).push_back(Pending {
+        id: id.clone(),
+        event,
+        deadline,
+        reply,
+    });
+    state.extensions.invoke(&id, deadline, &state.function_arn);
+    state.invocations.fetch_add(1, Ordering::SeqCst);
+    state.queued.notify_one();
+    match tokio::time::timeout(timeout, response).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(LambdaError::Stopped),
+        Err(_) => {
+            lock(&state.queue).retain(|p| p.id != id);
+            lock(&state.in_flight).remove(&id);
+            Err(LambdaError::Timeout(timeout))
+        }
     }
 }
 
