@@ -3,8 +3,10 @@
 //! `NoSuchKey`, or a delete marker as the current version); a missing bucket is an error.
 
 use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::types::ChecksumMode;
 
 use crate::conditional::Conditional;
+use crate::s3::checksum::{ReportedChecksums, SourceChecksum};
 use crate::s3::error::{SourceError, is_delete_marker, status};
 use crate::s3::get::get_object;
 
@@ -32,8 +34,12 @@ impl SourceVersion {
 /// The key's current state in S3.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceState {
-    /// An object is served, `size` bytes long.
-    Present { version: SourceVersion, size: u64 },
+    /// An object is served, `size` bytes long, with S3's checksum of it.
+    Present {
+        version: SourceVersion,
+        size: u64,
+        checksum: SourceChecksum,
+    },
     /// No current object: 404 `NoSuchKey`, or the current version is a delete marker.
     Absent,
 }
@@ -45,7 +51,14 @@ pub async fn current(
     key: &str,
 ) -> Result<SourceState, SourceError> {
     let fail = |message: String| SourceError::new("HeadObject", bucket, key, message);
-    match client.head_object().bucket(bucket).key(key).send().await {
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await;
+    match head {
         Ok(head) => {
             let etag = head
                 .e_tag()
@@ -55,9 +68,18 @@ pub async fn current(
                 .content_length()
                 .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| fail("response without Content-Length".into()))?;
+            let checksum = SourceChecksum::from_reported(ReportedChecksums {
+                crc32: head.checksum_crc32(),
+                crc32c: head.checksum_crc32_c(),
+                crc64nvme: head.checksum_crc64_nvme(),
+                sha: head.checksum_sha1().is_some() || head.checksum_sha256().is_some(),
+                checksum_type: head.checksum_type(),
+                etag,
+            });
             Ok(SourceState::Present {
                 version: SourceVersion::from_headers(etag, head.version_id()),
                 size,
+                checksum,
             })
         }
         Err(e) if status(&e) == Some(404) && is_delete_marker(&e) => Ok(SourceState::Absent),
@@ -83,12 +105,21 @@ async fn classify_not_found(
                 .e_tag()
                 .filter(|e| !e.is_empty())
                 .ok_or_else(|| fail("response without ETag".into()))?;
+            let checksum = SourceChecksum::from_reported(ReportedChecksums {
+                crc32: object.checksum_crc32(),
+                crc32c: object.checksum_crc32_c(),
+                crc64nvme: object.checksum_crc64_nvme(),
+                sha: object.checksum_sha1().is_some() || object.checksum_sha256().is_some(),
+                checksum_type: object.checksum_type(),
+                etag,
+            });
             Ok(SourceState::Present {
                 version: SourceVersion::from_headers(etag, object.version_id()),
                 size: object
                     .content_length()
                     .and_then(|n| u64::try_from(n).ok())
                     .unwrap_or_default(),
+                checksum,
             })
         }
         // `NoSuchKey` (a delete marker, a deleted key); `NoSuchBucket` is an error.
