@@ -397,6 +397,25 @@ mod tests {
         let mut i = inputs(1, MappingChoice::Default, true);
         i.project_number = "my-project".into();
         assert!(plan(&i).unwrap_err().contains("--project-number"));
+        // Elsewhere in the destination's bucket: the report's bucket-wide grant reaches into
+        // the prefix.
+        for (dest, out) in [
+            ("gs://bkt/mirror", "gs://bkt/mirrored"),
+            ("gs://bkt/mirror", "gs://bkt/reports"),
+            ("gs://bkt/mirror/", "gs://bkt"),
+        ] {
+            let mut i = inputs(3, MappingChoice::Default, false);
+            i.sync_destination = Some(dest.into());
+            i.report_output = Some(out.into());
+            let e = plan(&i).unwrap_err();
+            assert!(
+                e.contains("is in the bucket of --sync-destination")
+                    && e.contains("objectCreator is granted on the whole bucket gs://bkt")
+                    && e.contains("belongs to gcs-sync")
+                    && e.contains("write the report to another bucket"),
+                "{e}"
+            );
+        }
         // The sync destination's prefix is gcs-sync's alone.
         for (dest, out, inside) in [
             ("gs://bkt/mirror", "gs://bkt/mirror/reports", true),
@@ -419,25 +438,6 @@ mod tests {
                     "{e}"
                 );
             }
-        }
-        // Elsewhere in the destination's bucket: the report's bucket-wide grant reaches into
-        // the prefix.
-        for (dest, out) in [
-            ("gs://bkt/mirror", "gs://bkt/mirrored"),
-            ("gs://bkt/mirror", "gs://bkt/reports"),
-            ("gs://bkt/mirror/", "gs://bkt"),
-        ] {
-            let mut i = inputs(3, MappingChoice::Default, false);
-            i.sync_destination = Some(dest.into());
-            i.report_output = Some(out.into());
-            let e = plan(&i).unwrap_err();
-            assert!(
-                e.contains("is in the bucket of --sync-destination")
-                    && e.contains("objectCreator is granted on the whole bucket gs://bkt")
-                    && e.contains("belongs to gcs-sync")
-                    && e.contains("write the report to another bucket"),
-                "{e}"
-            );
         }
         // Inventorying the destination's bucket (listing only) is the report's job.
         let mut i = inputs(3, MappingChoice::Default, false);
