@@ -7,7 +7,10 @@
 //! JSON API, where the `Storage` client reads and writes objects): bucket
 //! names then come from the backend, and `ListObjects`, `GetObject`,
 //! `DeleteObject` and `ComposeObject` are answered from it, with the generation
-//! and metageneration preconditions fake-gcs-server ignores checked here.
+//! and metageneration preconditions fake-gcs-server ignores checked here. MD5 and
+//! CRC32C are fake-gcs-server's, computed from the stored bytes (it ignores
+//! declared values); objects composed here are reported as Cloud Storage does, with
+//! a component count and without an MD5.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
