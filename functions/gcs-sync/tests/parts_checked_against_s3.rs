@@ -9,9 +9,9 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::ChecksumAlgorithm;
 use common::parts::{check_copy, part_names, same_crc32c_other_bytes};
-use common::{Harness, PREFIX, Put, data, failures, notification, sqs_event};
+use common::{Harness, PREFIX, Put, data, failures, large, notification, sqs_event};
 use crossfed_tests::Fault;
 use gcs_sync::s3::{Crc, FullObjectChecksum};
 
@@ -219,65 +219,20 @@ async fn a_composite_s3_checksum_is_not_compared() {
     let h = Harness::start().await;
     let app = h
         .app(&[
-            ("SYNC_PART_THRESHOLD_BYTES", "1048576"),
-            ("SYNC_PART_BYTES", "1048576"),
+            ("SYNC_PART_THRESHOLD_BYTES", "4194304"),
+            ("SYNC_PART_BYTES", "4194304"),
         ])
         .await;
-    let key = "composite/object.bin";
-    let body = data(95, (5 * 1024 * KIB + 100) as usize);
-    let created =
-        h.s3.create_multipart_upload()
-            .bucket(&h.source_bucket)
-            .key(key)
-            .content_type("application/x-test")
-            .metadata("origin", "test")
-            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
-            .send()
-            .await
-            .unwrap();
-    let upload_id = created.upload_id().unwrap();
-    let mut parts = Vec::new();
-    for (i, chunk) in body.chunks((5 * 1024 * KIB) as usize).enumerate() {
-        let number = i as i32 + 1;
-        let part =
-            h.s3.upload_part()
-                .bucket(&h.source_bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .checksum_algorithm(ChecksumAlgorithm::Crc32C)
-                .body(ByteStream::from(chunk.to_vec()))
-                .send()
-                .await
-                .unwrap();
-        parts.push(
-            CompletedPart::builder()
-                .part_number(number)
-                .e_tag(part.e_tag().unwrap())
-                .set_checksum_crc32_c(part.checksum_crc32_c().map(str::to_string))
-                .build(),
-        );
-    }
-    let done =
-        h.s3.complete_multipart_upload()
-            .bucket(&h.source_bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-    let put = Put {
-        key: key.to_string(),
-        etag: done.e_tag().unwrap().trim_matches('"').to_string(),
-        version_id: None,
-        size: body.len() as u64,
-    };
+    let size = large::PART + 100;
+    let (put, crc) = large::upload_with_checksum(
+        &h,
+        "composite/object.bin",
+        size,
+        Some(ChecksumAlgorithm::Crc32C),
+    )
+    .await;
     let response = invoke_once(&h, &app, &put).await;
     assert!(failures(&response).is_empty(), "{response}");
-    check_copy(&h, &put, &body).await;
+    large::verify_copy(&h, &Harness::dest_name(&put.key), size, crc).await;
+    assert!(part_names(&h).await.is_empty());
 }

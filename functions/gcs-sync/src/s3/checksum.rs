@@ -90,6 +90,22 @@ pub struct ReportedChecksums<'a> {
     pub etag: &'a str,
 }
 
+/// The [`ReportedChecksums`] of a `HeadObject` or `GetObject` answer (same accessors), of
+/// an object whose ETag is `etag`.
+macro_rules! reported_checksums {
+    ($answer:expr, $etag:expr) => {
+        $crate::s3::checksum::ReportedChecksums {
+            crc32: $answer.checksum_crc32(),
+            crc32c: $answer.checksum_crc32_c(),
+            crc64nvme: $answer.checksum_crc64_nvme(),
+            sha: $answer.checksum_sha1().is_some() || $answer.checksum_sha256().is_some(),
+            checksum_type: $answer.checksum_type(),
+            etag: $etag,
+        }
+    };
+}
+pub(crate) use reported_checksums;
+
 impl SourceChecksum {
     /// From S3's answer. Without a `ChecksumType` (older answers, emulators), an object
     /// uploaded in one request has a full-object checksum; a multipart one is not compared.

@@ -6,7 +6,7 @@ use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::types::ChecksumMode;
 
 use crate::conditional::Conditional;
-use crate::s3::checksum::{ReportedChecksums, SourceChecksum};
+use crate::s3::checksum::{SourceChecksum, reported_checksums};
 use crate::s3::error::{SourceError, is_delete_marker, status};
 use crate::s3::get::get_object;
 
@@ -68,14 +68,7 @@ pub async fn current(
                 .content_length()
                 .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| fail("response without Content-Length".into()))?;
-            let checksum = SourceChecksum::from_reported(ReportedChecksums {
-                crc32: head.checksum_crc32(),
-                crc32c: head.checksum_crc32_c(),
-                crc64nvme: head.checksum_crc64_nvme(),
-                sha: head.checksum_sha1().is_some() || head.checksum_sha256().is_some(),
-                checksum_type: head.checksum_type(),
-                etag,
-            });
+            let checksum = SourceChecksum::from_reported(reported_checksums!(head, etag));
             Ok(SourceState::Present {
                 version: SourceVersion::from_headers(etag, head.version_id()),
                 size,
@@ -105,14 +98,7 @@ async fn classify_not_found(
                 .e_tag()
                 .filter(|e| !e.is_empty())
                 .ok_or_else(|| fail("response without ETag".into()))?;
-            let checksum = SourceChecksum::from_reported(ReportedChecksums {
-                crc32: object.checksum_crc32(),
-                crc32c: object.checksum_crc32_c(),
-                crc64nvme: object.checksum_crc64_nvme(),
-                sha: object.checksum_sha1().is_some() || object.checksum_sha256().is_some(),
-                checksum_type: object.checksum_type(),
-                etag,
-            });
+            let checksum = SourceChecksum::from_reported(reported_checksums!(object, etag));
             Ok(SourceState::Present {
                 version: SourceVersion::from_headers(etag, object.version_id()),
                 size: object
