@@ -174,6 +174,7 @@ mod tests {
         SourceState::Present {
             version: version(etag, id),
             size: 1,
+            checksum: crate::s3::SourceChecksum::NotComparable(String::new()),
         }
     }
 

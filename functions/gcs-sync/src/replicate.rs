@@ -9,7 +9,7 @@ use crate::event::{ChangeKind, ObjectChange};
 use crate::gcs::{DestinationBucket, GcsError};
 use crate::parts::{self, PartCopier, PartSettings, PartsError};
 use crate::reconcile::{self, Decision, DeleteMode, SkipReason};
-use crate::s3::{SourceBucket, SourceError, SourceState, SourceVersion};
+use crate::s3::{SourceBucket, SourceChecksum, SourceError, SourceState, SourceVersion};
 
 /// Rounds of looking again when S3 or the copy keep changing under us.
 const MAX_ROUNDS: usize = 5;
@@ -141,8 +141,10 @@ impl Replicator {
                     return Ok(Outcome::Skipped(SkipReason::Foreign));
                 }
                 Decision::Skip(reason) => {
-                    if let (SkipReason::AlreadyCurrent, SourceState::Present { version, size }) =
-                        (reason, &source)
+                    if let (
+                        SkipReason::AlreadyCurrent,
+                        SourceState::Present { version, size, .. },
+                    ) = (reason, &source)
                     {
                         // A copy in parts composed by an invocation cut short before its cleanup.
                         parts::remove_leftovers(
@@ -166,12 +168,12 @@ impl Replicator {
                     source: version,
                     if_generation_match,
                 } => {
-                    let size = match &source {
-                        SourceState::Present { size, .. } => *size,
-                        SourceState::Absent => 0,
+                    let (size, checksum) = match &source {
+                        SourceState::Present { size, checksum, .. } => (*size, checksum.clone()),
+                        SourceState::Absent => (0, SourceChecksum::NotComparable(String::new())),
                     };
                     match self
-                        .write(key, &name, &version, size, if_generation_match)
+                        .write(key, &name, &version, size, &checksum, if_generation_match)
                         .await?
                     {
                         Conditional::Done((bytes, generation)) => {
@@ -195,14 +197,16 @@ impl Replicator {
         })
     }
 
-    /// Copies the object S3 serves as `version` (`size` bytes, from the HEAD) to `name`: in
-    /// parts when it is large, else one stream; the bytes copied and the copy's generation.
+    /// Copies the object S3 serves as `version` (`size` bytes and `checksum`, from the HEAD)
+    /// to `name`: in parts when it is large, else one stream (whose whole-object `GetObject`
+    /// the SDK checks against S3's checksum); the bytes copied and the copy's generation.
     async fn write(
         &self,
         key: &str,
         name: &str,
         version: &SourceVersion,
         size: u64,
+        checksum: &SourceChecksum,
         if_generation_match: i64,
     ) -> Result<Conditional<(u64, i64)>, ReplicateError> {
         if self.parts.applies(size) {
@@ -213,7 +217,7 @@ impl Replicator {
             };
             // `None`: part names would be too long; copied in one stream.
             if let Some(copied) = copier
-                .copy(key, name, version, size, if_generation_match)
+                .copy(key, name, version, size, checksum, if_generation_match)
                 .await?
             {
                 return Ok(copied.map(|object| (size, object.generation)));

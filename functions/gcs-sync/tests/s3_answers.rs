@@ -6,7 +6,9 @@ mod common;
 
 use common::Harness;
 use gcs_sync::conditional::{Changed, Conditional};
-use gcs_sync::s3::{SourceBucket, SourceState, SourceVersion};
+use gcs_sync::s3::{
+    Crc, FullObjectChecksum, SourceBucket, SourceChecksum, SourceState, SourceVersion,
+};
 
 /// What the function asks S3, against moto: a delete marker and a deleted key are absent,
 /// a missing bucket is an error, and a GET of an object overwritten or deleted since the
@@ -26,7 +28,12 @@ async fn s3_answers_are_classified() {
         state,
         SourceState::Present {
             version: v1_version.clone(),
-            size: 3
+            size: 3,
+            // The SDK's default for PutObject: a CRC32 of the whole object.
+            checksum: SourceChecksum::Full(FullObjectChecksum {
+                crc: Crc::Crc32,
+                value: Crc::Crc32.of(b"one")
+            })
         }
     );
     let v2 = h.put("k", b"two!".to_vec()).await;

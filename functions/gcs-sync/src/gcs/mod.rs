@@ -241,23 +241,34 @@ impl DestinationBucket {
         Ok((page.objects, !page.next_page_token.is_empty()))
     }
 
-    /// Uploads one part in a single request with its CRC32C declared (Cloud Storage
-    /// rejects the upload if the bytes differ), overwriting any earlier attempt.
+    /// Uploads one part in a single request with its CRC32C and MD5 declared (Cloud Storage
+    /// rejects the upload if the bytes differ), if the part's generation is still
+    /// `if_generation_match` (0: it must not exist): a part written by someone else
+    /// meanwhile is [`Conditional::LookAgain`].
     pub async fn upload_part(
         &self,
         name: &str,
         data: Bytes,
         crc32c: u32,
-    ) -> Result<Object, GcsError> {
+        md5: [u8; 16],
+        if_generation_match: i64,
+    ) -> Result<Conditional<Object>, GcsError> {
         let len = data.len();
-        self.storage
+        let sent = self
+            .storage
             .write_object(self.destination.bucket_resource(), name, data)
             .with_known_crc32c(crc32c)
+            .with_known_md5_hash(md5)
             .with_resumable_upload_threshold(len + 1)
+            .set_if_generation_match(if_generation_match)
             .set_content_type("application/octet-stream")
             .send_buffered()
-            .await
-            .map_err(|e| self.call_error("upload part", name, e))
+            .await;
+        match sent {
+            Ok(object) => Ok(Conditional::Done(object)),
+            Err(e) if is_precondition_failed(&e) => Ok(Conditional::LookAgain(Changed::Copy)),
+            Err(e) => Err(self.call_error("upload part", name, e)),
+        }
     }
 
     /// Composes `sources` (`(name, generation)`, in order, at most 32) into `target`, if

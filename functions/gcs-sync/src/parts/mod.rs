@@ -1,8 +1,10 @@
 //! Large objects in parts, so that a copy continues across invocations: the S3 object is
 //! cut into fixed-size ranges ([`layout`]), each uploaded as a temporary object with its
-//! CRC32C declared, so Cloud Storage rejects a corrupted part ([`upload`]). A redelivered
-//! message lists the parts already there and uploads only the missing ones; [`compose`]
-//! then builds the copy.
+//! CRC32C and MD5 declared, so Cloud Storage rejects a corrupted part ([`upload`]). A
+//! redelivered message reads S3 again and keeps the parts already there only when Cloud
+//! Storage's MD5 and CRC32C of them equal those of S3's bytes; it uploads the others. The
+//! bytes read are compared with S3's full-object checksum when S3 has one; [`compose`] then
+//! builds the copy.
 
 pub mod compose;
 pub mod layout;
@@ -17,9 +19,9 @@ pub use upload::PartsError;
 
 use crate::conditional::{Changed, Conditional};
 use crate::gcs::{self, DestinationBucket};
-use crate::parts::upload::Pinned;
+use crate::parts::upload::{SourceKey, Uploaded};
 use crate::reconcile;
-use crate::s3::{SourceBucket, SourceVersion};
+use crate::s3::{FullObjectChecksum, SourceBucket, SourceChecksum, SourceVersion};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -61,10 +63,12 @@ pub struct PartCopier<'a> {
 }
 
 impl PartCopier<'_> {
-    /// Copies `key`, which S3 serves as `expected` (`size` bytes), into `name` in parts:
-    /// uploads the parts still missing, then composes them under `if_generation_match`
-    /// with the object's attributes and metadata (read with the first ranged `GetObject`;
-    /// [`reconcile::copy_metadata`] bookkeeping). `None` if part names would be too long:
+    /// Copies `key`, which S3 serves as `expected` (`size` bytes, `checksum`), into `name`
+    /// in parts: reads the whole object once (one ranged `GetObject`, which also brings its
+    /// attributes), keeps the parts found holding S3's bytes and uploads the others, checks
+    /// the bytes read against S3's full-object checksum if it has one, then composes them
+    /// under `if_generation_match` with the object's attributes and metadata
+    /// ([`reconcile::copy_metadata`] bookkeeping). `None` if part names would be too long:
     /// copy it in one stream then.
     pub async fn copy(
         &self,
@@ -72,6 +76,7 @@ impl PartCopier<'_> {
         name: &str,
         expected: &SourceVersion,
         size: u64,
+        checksum: &SourceChecksum,
         if_generation_match: i64,
     ) -> Result<Option<Conditional<Object>>, PartsError> {
         let destination = self.destination;
@@ -84,21 +89,26 @@ impl PartCopier<'_> {
         ) else {
             return Ok(None);
         };
-        let existing = upload::existing(destination, &layout).await?;
-        let missing: Vec<usize> = (0..existing.len())
-            .filter(|n| existing[*n].is_none())
-            .collect();
-        // The read of the first missing parts also brings the object's attributes; with
-        // every part present, one byte does.
-        let range =
-            upload::first_run(&missing).map_or((0, 0), |run| upload::byte_range(&layout, run));
-        let object = match self.source.open(key, expected, Some(range)).await? {
+        let found = upload::found(destination, &layout).await?;
+        let object = match self.source.open(key, expected, Some((0, size - 1))).await? {
             Conditional::Done(object) => object,
             Conditional::LookAgain(changed) => return Ok(Some(Conditional::LookAgain(changed))),
         };
         if object.size != size {
             return Ok(Some(Conditional::LookAgain(Changed::SourceOverwritten)));
         }
+        let full = match checksum {
+            SourceChecksum::Full(full) => Some(*full),
+            SourceChecksum::NotComparable(why) => {
+                tracing::debug!(
+                    key,
+                    why = why.as_str(),
+                    "S3's checksum is not compared with the bytes read (the parts and the \
+                     composite are checked by their CRC32C and MD5)"
+                );
+                None
+            }
+        };
         let bookkeeping = reconcile::copy_metadata(
             self.source.name(),
             key,
@@ -106,34 +116,69 @@ impl PartCopier<'_> {
             object.version_id.as_deref(),
         );
         let target = gcs::copy_object(name, object.attributes, bookkeeping);
-        let first = (!missing.is_empty()).then(|| object.body.into_inner());
-        let pinned = Pinned {
-            source: self.source,
+        let source = SourceKey {
+            bucket: self.source.name(),
             key,
-            etag: &expected.etag,
         };
-        let uploaded = upload::upload_missing(
-            pinned,
+        let uploaded = upload::upload_parts(
+            source,
             destination,
             self.settings.concurrency,
             &layout,
-            existing,
-            first,
+            found,
+            object.body.into_inner(),
+            full.map(|f| f.crc),
         )
         .await?;
-        let parts = match uploaded {
-            Conditional::Done(parts) => parts,
+        let uploaded = match uploaded {
+            Conditional::Done(uploaded) => uploaded,
             Conditional::LookAgain(changed) => return Ok(Some(Conditional::LookAgain(changed))),
         };
+        if let Some(expected_full) = full {
+            self.agrees_with_s3(key, &expected.etag, expected_full, &uploaded)?;
+        }
         let composing = Instant::now();
-        let done =
-            compose::compose(destination, &layout, &parts, target, if_generation_match).await?;
+        let done = compose::compose(
+            destination,
+            &layout,
+            &uploaded.parts,
+            target,
+            if_generation_match,
+        )
+        .await?;
         tracing::info!(
-            parts = parts.len(),
+            parts = uploaded.parts.len(),
             compose_ms = composing.elapsed().as_millis() as u64,
             "parts composed"
         );
         Ok(Some(done))
+    }
+
+    /// The bytes read hash to S3's full-object checksum `s3`; an error (logged) otherwise.
+    fn agrees_with_s3(
+        &self,
+        key: &str,
+        etag: &str,
+        s3: FullObjectChecksum,
+        uploaded: &Uploaded,
+    ) -> Result<(), PartsError> {
+        let read = uploaded.full.unwrap_or_default();
+        if read == s3.value {
+            tracing::debug!(
+                key,
+                crc = s3.crc.name(),
+                "the bytes read match S3's checksum"
+            );
+            return Ok(());
+        }
+        let error = PartsError::SourceDisagrees {
+            object: format!("s3://{}/{key} (ETag {etag})", self.source.name()),
+            crc: s3.crc.name(),
+            s3: FullObjectChecksum::encoded(s3.crc, s3.value),
+            read: FullObjectChecksum::encoded(s3.crc, read),
+        };
+        tracing::error!(error = %error, "S3's checksum and the bytes read disagree: not composed");
+        Err(error)
     }
 }
 

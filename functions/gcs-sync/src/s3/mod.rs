@@ -1,18 +1,20 @@
 //! The S3 side: the source bucket (`SYNC_SOURCE_BUCKET`) and every S3 call of the function —
-//! what S3 serves now for a key ([`state`]), the one conditional ranged `GetObject`
-//! ([`get`]) behind the object opened for a copy ([`object`], [`body`]) and the reads of
-//! parts, and the listing a backfill walks. Errors and their 404/412 meaning: [`error`].
+//! what S3 serves now for a key, with its checksum ([`state`], [`checksum`]), the one
+//! conditional ranged `GetObject` ([`get`]) behind the object opened for a copy, whole or
+//! in parts ([`object`], [`body`]), and the listing a backfill walks. Errors and their
+//! 404/412 meaning: [`error`].
 
 pub mod body;
+pub mod checksum;
 pub mod error;
 pub mod get;
 pub mod object;
 pub mod state;
 
 use aws_sdk_s3::error::DisplayErrorContext;
-use aws_sdk_s3::primitives::ByteStream;
 
 pub use body::{BodyError, BodySource, StreamStats};
+pub use checksum::{Crc, FullObjectChecksum, SourceChecksum};
 pub use error::SourceError;
 pub use object::SourceObject;
 pub use state::{SourceState, SourceVersion};
@@ -68,19 +70,6 @@ impl SourceBucket {
         range: Option<(u64, u64)>,
     ) -> Result<Conditional<SourceObject>, SourceError> {
         object::open(&self.client, &self.name, key, expected, range).await
-    }
-
-    /// Bytes `start..=end` of `key`, on condition that it still has `etag`.
-    pub async fn read_range(
-        &self,
-        key: &str,
-        etag: &str,
-        start: u64,
-        end: u64,
-    ) -> Result<Conditional<ByteStream>, SourceError> {
-        let range = Some((start, end));
-        let got = get::get_object(&self.client, &self.name, key, Some(etag), range).await?;
-        Ok(got.map(|response| response.body))
     }
 
     /// Up to `max_keys` keys under `prefix` after `after`, in key order (`ListObjectsV2`).

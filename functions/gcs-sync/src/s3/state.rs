@@ -3,8 +3,10 @@
 //! `NoSuchKey`, or a delete marker as the current version); a missing bucket is an error.
 
 use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::types::ChecksumMode;
 
 use crate::conditional::Conditional;
+use crate::s3::checksum::{SourceChecksum, reported_checksums};
 use crate::s3::error::{SourceError, is_delete_marker, status};
 use crate::s3::get::get_object;
 
@@ -32,8 +34,12 @@ impl SourceVersion {
 /// The key's current state in S3.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceState {
-    /// An object is served, `size` bytes long.
-    Present { version: SourceVersion, size: u64 },
+    /// An object is served, `size` bytes long, with S3's checksum of it.
+    Present {
+        version: SourceVersion,
+        size: u64,
+        checksum: SourceChecksum,
+    },
     /// No current object: 404 `NoSuchKey`, or the current version is a delete marker.
     Absent,
 }
@@ -45,7 +51,14 @@ pub async fn current(
     key: &str,
 ) -> Result<SourceState, SourceError> {
     let fail = |message: String| SourceError::new("HeadObject", bucket, key, message);
-    match client.head_object().bucket(bucket).key(key).send().await {
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await;
+    match head {
         Ok(head) => {
             let etag = head
                 .e_tag()
@@ -55,9 +68,11 @@ pub async fn current(
                 .content_length()
                 .and_then(|n| u64::try_from(n).ok())
                 .ok_or_else(|| fail("response without Content-Length".into()))?;
+            let checksum = SourceChecksum::from_reported(reported_checksums!(head, etag));
             Ok(SourceState::Present {
                 version: SourceVersion::from_headers(etag, head.version_id()),
                 size,
+                checksum,
             })
         }
         Err(e) if status(&e) == Some(404) && is_delete_marker(&e) => Ok(SourceState::Absent),
@@ -83,12 +98,14 @@ async fn classify_not_found(
                 .e_tag()
                 .filter(|e| !e.is_empty())
                 .ok_or_else(|| fail("response without ETag".into()))?;
+            let checksum = SourceChecksum::from_reported(reported_checksums!(object, etag));
             Ok(SourceState::Present {
                 version: SourceVersion::from_headers(etag, object.version_id()),
                 size: object
                     .content_length()
                     .and_then(|n| u64::try_from(n).ok())
                     .unwrap_or_default(),
+                checksum,
             })
         }
         // `NoSuchKey` (a delete marker, a deleted key); `NoSuchBucket` is an error.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use crossfed_tests::{FunctionProcess, LambdaRuntimeApi};
 
 use super::{Harness, Put, crc32c_b64, data_at, failures, notification, sqs_event};
@@ -43,11 +43,23 @@ impl How {
 
 /// Uploads the deterministic stream in parts; returns the put and its CRC32C.
 pub async fn upload(h: &Harness, key: &str, size: u64) -> (Put, u32) {
+    upload_with_checksum(h, key, size, None).await
+}
+
+/// [`upload`], each part with a `checksum` (S3 then keeps a COMPOSITE checksum of the
+/// object, except CRC64NVME).
+pub async fn upload_with_checksum(
+    h: &Harness,
+    key: &str,
+    size: u64,
+    checksum: Option<ChecksumAlgorithm>,
+) -> (Put, u32) {
     let created =
         h.s3.create_multipart_upload()
             .bucket(&h.source_bucket)
             .key(key)
             .content_type("application/octet-stream")
+            .set_checksum_algorithm(checksum.clone())
             .send()
             .await
             .unwrap();
@@ -66,6 +78,7 @@ pub async fn upload(h: &Harness, key: &str, size: u64) -> (Put, u32) {
                 .key(key)
                 .upload_id(upload_id)
                 .part_number(number)
+                .set_checksum_algorithm(checksum.clone())
                 .body(ByteStream::from(chunk))
                 .send()
                 .await
@@ -74,6 +87,9 @@ pub async fn upload(h: &Harness, key: &str, size: u64) -> (Put, u32) {
             CompletedPart::builder()
                 .part_number(number)
                 .e_tag(part.e_tag().unwrap())
+                .set_checksum_crc32(part.checksum_crc32().map(str::to_string))
+                .set_checksum_crc32_c(part.checksum_crc32_c().map(str::to_string))
+                .set_checksum_crc64_nvme(part.checksum_crc64_nvme().map(str::to_string))
                 .build(),
         );
         offset += len as u64;

@@ -7,8 +7,12 @@
 //! JSON API, where the `Storage` client reads and writes objects): bucket
 //! names then come from the backend, and `ListObjects`, `GetObject`,
 //! `DeleteObject` and `ComposeObject` are answered from it, with the generation
-//! and metageneration preconditions fake-gcs-server ignores checked here.
+//! and metageneration preconditions fake-gcs-server ignores checked here. MD5 and
+//! CRC32C are fake-gcs-server's, computed from the stored bytes (it ignores
+//! declared values); objects composed here are reported as Cloud Storage does, with
+//! a component count and without an MD5.
 
+use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -131,6 +135,9 @@ struct StorageState {
     faults: FaultQueue,
     calls: AtomicUsize,
     requests: Mutex<Vec<StorageRequestRecord>>,
+    /// Objects composed here, `(bucket id, name, generation)` → component count:
+    /// fake-gcs-server gives them an MD5 and no component count, Cloud Storage the reverse.
+    composites: Mutex<HashMap<(String, String, i64), i32>>,
 }
 
 impl StorageState {
@@ -138,6 +145,23 @@ impl StorageState {
         self.backend.as_ref().ok_or_else(|| {
             Status::unimplemented("needs a fake-gcs-server backend (FakeStorage::start_backed)")
         })
+    }
+
+    /// `object` of `bucket_id` as Cloud Storage reports it: a composite object has a
+    /// component count and no MD5 (only its CRC32C, which Cloud Storage computes).
+    fn as_stored(&self, bucket_id: &str, mut object: Object) -> Object {
+        let key = (
+            bucket_id.to_string(),
+            object.name.clone(),
+            object.generation,
+        );
+        if let Some(count) = lock(&self.composites).get(&key) {
+            object.component_count = *count;
+            if let Some(checksums) = object.checksums.as_mut() {
+                checksums.md5_hash.clear();
+            }
+        }
+        object
     }
 }
 
@@ -199,6 +223,7 @@ impl FakeStorage {
             faults: FaultQueue::default(),
             calls: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
+            composites: Mutex::new(HashMap::new()),
         });
         let handler_state = state.clone();
         let server = BackgroundServer::spawn("fake-storage", addr, move |listener| {
@@ -581,7 +606,12 @@ async fn list_objects(
         .map_err(|e| e.status(|| bucket_not_found(bucket_id)))?;
     let objects = listing["items"]
         .as_array()
-        .map(|items| items.iter().map(object_from_json).collect())
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| object_from_json(item).map(|o| state.as_stored(bucket_id, o)))
+                .collect()
+        })
         .transpose()?
         .unwrap_or_default();
     let prefixes = listing["prefixes"]
@@ -876,9 +906,16 @@ async fn compose_object(
         .post(&path, &body)
         .await
         .map_err(|e| e.status(|| no_such_object(bucket_id, &destination.name)))?;
-    let mut object = object_from_json(&json)?;
-    object.component_count = i32::try_from(count).unwrap_or(i32::MAX);
-    Ok(object)
+    let object = object_from_json(&json)?;
+    lock(&state.composites).insert(
+        (
+            bucket_id.to_string(),
+            object.name.clone(),
+            object.generation,
+        ),
+        i32::try_from(count).unwrap_or(i32::MAX),
+    );
+    Ok(state.as_stored(bucket_id, object))
 }
 
 /// The live (`generation == 0`) or given generation of an object.
@@ -900,7 +937,7 @@ async fn get_object(
         .get(&object_path(bucket_id, object), &query)
         .await
         .map_err(|e| e.status(|| no_such_object(bucket_id, object)))?;
-    object_from_json(&json)
+    Ok(state.as_stored(bucket_id, object_from_json(&json)?))
 }
 
 fn no_such_object(bucket_id: &str, object: &str) -> Status {

@@ -433,6 +433,76 @@ mod backed {
         delete_bucket(&backend, &bucket).await;
     }
 
+    /// Like Cloud Storage: an object written from bytes has the MD5 of those bytes, a
+    /// composed one has a component count and no MD5 (in every answer: compose, get, list),
+    /// and both have the CRC32C of their bytes.
+    #[tokio::test]
+    async fn composed_objects_have_no_md5() {
+        use google_cloud_storage::model::Object;
+        use google_cloud_storage::model::compose_object_request::SourceObject;
+        let backend = backend();
+        let bucket = create_bucket(&backend, "grpc-compose").await;
+        let parent = format!("projects/_/buckets/{bucket}");
+        let tokens = TokenRegistry::new();
+        let good = token(&tokens, crate::google::scopes::CLOUD_PLATFORM_SCOPE);
+        let fake =
+            FakeStorage::start_backed(FakeStorageConfig::default(), tokens.clone(), &backend).await;
+        let http = storage(&backend, &good).await;
+        let grpc = control(&fake, &good).await;
+        let written = http
+            .write_object(&parent, "part", "hello ")
+            .send_buffered()
+            .await
+            .unwrap();
+        let md5 = |o: &Object| o.checksums.clone().unwrap().md5_hash.len();
+        let part = grpc
+            .get_object()
+            .set_bucket(&parent)
+            .set_object("part")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!((md5(&part), part.component_count), (16, 0));
+        let composed = grpc
+            .compose_object()
+            .set_destination(Object::new().set_bucket(&parent).set_name("whole"))
+            .set_source_objects([
+                SourceObject::new()
+                    .set_name("part")
+                    .set_generation(written.generation),
+                SourceObject::new()
+                    .set_name("part")
+                    .set_generation(written.generation),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let got = grpc
+            .get_object()
+            .set_bucket(&parent)
+            .set_object("whole")
+            .send()
+            .await
+            .unwrap();
+        let listed = grpc
+            .list_objects()
+            .set_parent(&parent)
+            .set_prefix("whole")
+            .send()
+            .await
+            .unwrap()
+            .objects
+            .remove(0);
+        for o in [&composed, &got, &listed] {
+            assert_eq!((md5(o), o.component_count), (0, 2), "{o:?}");
+            assert_eq!(
+                o.checksums.clone().unwrap().crc32c,
+                Some(crc32c::crc32c(b"hello hello "))
+            );
+        }
+        delete_bucket(&backend, &bucket).await;
+    }
+
     #[tokio::test]
     async fn object_rpcs_need_a_backend() {
         let tokens = TokenRegistry::new();

@@ -115,8 +115,13 @@ fn checked_roles(inputs: &Inputs) -> Result<(String, Vec<FunctionRole>), String>
     Ok((account, roles))
 }
 
-/// The sync destination's prefix belongs to gcs-sync: its backfill removes what S3 does not
-/// have there. A report written inside it would be deleted, so it is refused.
+/// The sync destination's prefix belongs to gcs-sync: it is refused as another function's
+/// place to write. The report's output is the one place another function writes in Cloud
+/// Storage, with `roles/storage.objectCreator` on its whole bucket: inside the prefix a report
+/// would be mistaken for what gcs-sync mirrors; elsewhere in the destination's bucket the
+/// report could still create objects inside the prefix (copies, parts). Both are refused.
+/// Buckets the report only inventories (`--report-gcs-bucket`) may be the destination's: it
+/// lists them, never writes.
 fn outside_sync_destination(inputs: &Inputs) -> Result<(), String> {
     let (Some(dest), Some(out)) = (&inputs.sync_destination, &inputs.report_output) else {
         return Ok(());
@@ -137,12 +142,17 @@ fn outside_sync_destination(inputs: &Inputs) -> Result<(), String> {
     }
     let (dest_bucket, dest_prefix) = split(dest);
     let (out_bucket, out_path) = split(out);
-    if dest_bucket == out_bucket && out_path.starts_with(&dest_prefix) {
+    if dest_bucket != out_bucket {
+        return Ok(());
+    }
+    if out_path.starts_with(&dest_prefix) {
         return Err(format!(
-            "--report-output {out} is inside --sync-destination {dest}: that prefix belongs to gcs-sync, which deletes there what the source bucket does not have; write the report elsewhere"
+            "--report-output {out} is inside --sync-destination {dest}: that prefix belongs to gcs-sync, which deletes there what the source bucket does not have; write the report to another bucket"
         ));
     }
-    Ok(())
+    Err(format!(
+        "--report-output {out} is in the bucket of --sync-destination {dest}: the report's roles/storage.objectCreator is granted on the whole bucket gs://{dest_bucket}, so it could write inside the prefix that belongs to gcs-sync; write the report to another bucket"
+    ))
 }
 
 /// The member, service account, parameter and grants of one function.
@@ -387,14 +397,32 @@ mod tests {
         let mut i = inputs(1, MappingChoice::Default, true);
         i.project_number = "my-project".into();
         assert!(plan(&i).unwrap_err().contains("--project-number"));
+        // Elsewhere in the destination's bucket: the report's bucket-wide grant reaches into
+        // the prefix.
+        for (dest, out) in [
+            ("gs://bkt/mirror", "gs://bkt/mirrored"),
+            ("gs://bkt/mirror", "gs://bkt/reports"),
+            ("gs://bkt/mirror/", "gs://bkt"),
+        ] {
+            let mut i = inputs(3, MappingChoice::Default, false);
+            i.sync_destination = Some(dest.into());
+            i.report_output = Some(out.into());
+            let e = plan(&i).unwrap_err();
+            assert!(
+                e.contains("is in the bucket of --sync-destination")
+                    && e.contains("objectCreator is granted on the whole bucket gs://bkt")
+                    && e.contains("belongs to gcs-sync")
+                    && e.contains("write the report to another bucket"),
+                "{e}"
+            );
+        }
         // The sync destination's prefix is gcs-sync's alone.
         for (dest, out, inside) in [
             ("gs://bkt/mirror", "gs://bkt/mirror/reports", true),
             ("gs://bkt/mirror/", "gs://bkt/mirror", true),
             ("gs://bkt", "gs://bkt/reports", true),
-            ("gs://bkt/mirror", "gs://bkt/mirrored", false),
-            ("gs://bkt/mirror", "gs://bkt/reports", false),
             ("gs://bkt/mirror", "gs://other/mirror", false),
+            ("gs://bkt/mirror", "gs://bkt-2/mirror/reports", false),
             ("gs://bkt/mirror", "s3://bkt/mirror", false),
         ] {
             let mut i = inputs(3, MappingChoice::Default, false);
@@ -403,8 +431,17 @@ mod tests {
             let result = plan(&i);
             assert_eq!(result.is_err(), inside, "{dest} {out}");
             if let Err(e) = result {
-                assert!(e.contains("belongs to gcs-sync"), "{e}");
+                assert!(
+                    e.contains("is inside --sync-destination")
+                        && e.contains("belongs to gcs-sync")
+                        && e.contains("write the report to another bucket"),
+                    "{e}"
+                );
             }
         }
+        // Inventorying the destination's bucket (listing only) is the report's job.
+        let mut i = inputs(3, MappingChoice::Default, false);
+        i.report_gcs_buckets = vec!["gs://my-sync-bucket".into(), "archive".into()];
+        assert!(plan(&i).is_ok());
     }
 }
