@@ -13,6 +13,9 @@
 #   make deploy    make package + sam deploy --guided;  make delete  empty the stack's buckets + sam delete
 #   make watch     cargo lambda watch against the local clouds (make invoke FUNCTION=... EVENT=...)
 #   make coldstart cold starts of the packaged binaries (after make package)
+#   make smoke-arm64  make package ARCH=arm64, then every arm64 binary under qemu-user against
+#                  the local clouds (functions, the layer with the Python sample, cold starts)
+#   make arm64-tools  Debian packages of the arm64 build on x86_64 (installs what is missing)
 #   make validate  sam validate --lint
 #   make backfill STACK=name [PREFIX=p/]   copy what S3 has and GCS lacks (and repair drift)
 #   make clean     stop the local clouds and remove target/localcloud
@@ -38,15 +41,30 @@ SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 # cargo-lambda and Zig (python -m ziglang) first on PATH for sam build / cargo lambda.
 WITH_CARGO_LAMBDA := env PATH="$(LAMBDA_VENV)/bin:$$PATH"
 
-# Lambda architecture of `make package`/`make deploy`: this machine's by default (its Rust
-# toolchain has that standard library); arm64 on x86_64 needs
-# `rustup target add aarch64-unknown-linux-gnu`.
-export ARCH ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+# Lambda architecture of `make package`/`make deploy`: this machine's by default.
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+export ARCH ?= $(HOST_ARCH)
+
+# arm64 on an x86_64 machine, without rustup: Debian's rustc-web (bookworm-security: rustc
+# and cargo 1.96 in /usr/bin, the standard library's sources in /usr/lib/rustlib/src/rust)
+# builds std for aarch64 from source (-Z build-std through CARGO_UNSTABLE_BUILD_STD, allowed
+# by RUSTC_BOOTSTRAP) and Zig links it against an old glibc; RUSTUP=/nonexistent makes cargo
+# lambda skip its `rustup target` check. /usr/bin goes first on PATH for that build only.
+# qemu-user and the aarch64 glibc are for `make smoke-arm64`.
+ARM64_TOOLS := rustc-web cargo-web rust-web-src qemu-user libc6-dev-arm64-cross
+ifeq ($(ARCH)-$(HOST_ARCH),arm64-x86_64)
+PACKAGE_TOOLS := arm64-tools
+PACKAGE_ENV := env PATH="$(LAMBDA_VENV)/bin:/usr/bin:$$PATH" RUSTC_BOOTSTRAP=1 \
+  CARGO_UNSTABLE_BUILD_STD=std,panic_abort RUSTUP=/nonexistent
+else
+PACKAGE_TOOLS :=
+PACKAGE_ENV := $(WITH_CARGO_LAMBDA)
+endif
 STACK ?= crossfed
 
 .PHONY: all test lint cargo-test run bench venv sam-venv lambda-venv localcloud-up localcloud-down \
         validate package deploy delete watch invoke coldstart clean soak fuzz \
-        ext-clients build-CrossfedExtensionLayer bench-tools backfill
+        ext-clients build-CrossfedExtensionLayer bench-tools backfill arm64-tools smoke-arm64
 
 all: test
 
@@ -178,6 +196,36 @@ coldstart: venv
 	  gcs-sync=.aws-sam/build/GcsSyncFunction/bootstrap \
 	  cross-cloud-report=.aws-sam/build/CrossCloudReportFunction/bootstrap
 
+# The Debian packages of the arm64 build and smoke run on x86_64 (ARM64_TOOLS), installed
+# when missing (as root, with apt-get; rustc-web must come from bookworm-security: >= 1.94.1).
+arm64-tools:
+	@missing=$$(for p in $(ARM64_TOOLS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	  grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || exit 1; \
+	  else echo "arm64 on x86_64 needs: sudo apt-get install $$missing (Debian bookworm + bookworm-security)" >&2; exit 1; fi; \
+	fi; \
+	v=$$(/usr/bin/rustc --version | cut -d' ' -f2); \
+	if [ "$$(printf '%s\n' 1.94.1 "$$v" | sort -V | head -1)" != 1.94.1 ]; then \
+	  echo "/usr/bin/rustc is $$v, the workspace needs >= 1.94.1: rustc-web from bookworm-security" >&2; exit 1; fi
+
+# make package ARCH=arm64, then the arm64 artifacts under qemu-aarch64 (wrappers in
+# target/arm64-qemu, tests/localcloud/qemu-arm64-bins.sh) through the same harnesses as the
+# native ones, against the local clouds: the three functions (crossfed-localrun), the Python
+# sample on the arm64 layer (x86_64 Python, arm64 extension), then cold starts.
+SMOKE_BINS := $(CURDIR)/target/arm64-qemu
+smoke-arm64: venv ext-clients arm64-tools
+	$(MAKE) --no-print-directory package ARCH=arm64
+	cargo build -p crossfed-tests --bin crossfed-localrun --bin crossfed-localrun-layer --bin crossfed-coldstart
+	tests/localcloud/qemu-arm64-bins.sh $(SMOKE_BINS)
+	$(WITH_LOCALCLOUD) bash -c 'set -e; \
+	  FUNCTIONS_BIN_DIR=$(SMOKE_BINS) $(CURDIR)/target/debug/crossfed-localrun; \
+	  FUNCTIONS_BIN_DIR=$(SMOKE_BINS) CROSSFED_WORKSPACE=$(CURDIR) $(CURDIR)/target/debug/crossfed-localrun-layer; \
+	  $(CURDIR)/target/debug/crossfed-coldstart --runs $(COLDSTART_RUNS) \
+	    list-buckets=$(SMOKE_BINS)/list-buckets gcs-sync=$(SMOKE_BINS)/gcs-sync \
+	    cross-cloud-report=$(SMOKE_BINS)/cross-cloud-report'
+
 bench: venv bench-tools ext-clients
 	cargo build --release -p crossfed-extension
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
@@ -228,8 +276,8 @@ validate: sam-venv
 # nothing unwinds; -0.6 to -0.9% per zip, BENCHMARKS.md). Only here, for the Lambda
 # targets: tests unwind.
 PACKAGE_RUSTFLAGS := -C force-unwind-tables=no
-package: sam-venv lambda-venv
-	$(WITH_CARGO_LAMBDA) PYTHON=$(SAM_VENV)/bin/python \
+package: sam-venv lambda-venv $(PACKAGE_TOOLS)
+	$(PACKAGE_ENV) PYTHON=$(SAM_VENV)/bin/python \
 	  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(PACKAGE_RUSTFLAGS)" \
 	  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(PACKAGE_RUSTFLAGS)" \
 	  $(SAM) build --parameter-overrides Architecture=$(ARCH)
@@ -244,8 +292,8 @@ delete: sam-venv
 	$(SAM) delete --stack-name $(STACK)
 
 # SAM `BuildMethod: makefile` target of the CrossfedExtensionLayer layer: the extension
-# binary at extensions/crossfed-extension (ARCH: arm64, or x86_64; arm64 needs
-# `rustup target add aarch64-unknown-linux-gnu` and cargo-lambda's zig toolchain).
+# binary at extensions/crossfed-extension (ARCH: arm64, or x86_64; `make package` sets up
+# the toolchain of either, see PACKAGE_ENV).
 build-CrossfedExtensionLayer:
 	cargo lambda build --release --extension -p crossfed-extension --bin crossfed-extension \
 	  $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) --manifest-path $(CURDIR)/Cargo.toml
