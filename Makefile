@@ -15,7 +15,8 @@
 #   make coldstart cold starts of the packaged binaries (after make package)
 #   make smoke-arm64  make package ARCH=arm64, then every arm64 binary under qemu-user against
 #                  the local clouds (functions, the layer with the Python sample, cold starts)
-#   make arm64-tools  Debian packages of the arm64 build on x86_64 (installs what is missing)
+#   make package-tools / arm64-tools  the Debian packages of make package / make smoke-arm64
+#                  (installs what is missing, as root)
 #   make validate  sam validate --lint
 #   make backfill STACK=name [PREFIX=p/]   copy what S3 has and GCS lacks (and repair drift)
 #   make clean     stop the local clouds and remove target/localcloud
@@ -45,26 +46,25 @@ WITH_CARGO_LAMBDA := env PATH="$(LAMBDA_VENV)/bin:$$PATH"
 HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 export ARCH ?= $(HOST_ARCH)
 
-# arm64 on an x86_64 machine, without rustup: Debian's rustc-web (bookworm-security: rustc
-# and cargo 1.96 in /usr/bin, the standard library's sources in /usr/lib/rustlib/src/rust)
-# builds std for aarch64 from source (-Z build-std through CARGO_UNSTABLE_BUILD_STD, allowed
-# by RUSTC_BOOTSTRAP) and Zig links it against an old glibc; RUSTUP=/nonexistent makes cargo
-# lambda skip its `rustup target` check. /usr/bin goes first on PATH for that build only.
+# The Lambda artifacts (`make package`, either ARCH) are built by Debian's Rust, not rustup:
+# rustc-web, cargo-web and rust-web-src from bookworm-security (rustc and cargo 1.96 in
+# /usr/bin, the standard library's sources in /usr/lib/rustlib/src/rust). The standard
+# library is compiled with the functions (-Z build-std through CARGO_UNSTABLE_BUILD_STD,
+# allowed by RUSTC_BOOTSTRAP), so it gets the release profile and PACKAGE_RUSTFLAGS too (the
+# prebuilt one brings unwind tables for all the code: BENCHMARKS.md), and no rustup target is
+# needed for arm64 on x86_64; Zig links against an old glibc. /usr/bin goes first on PATH
+# for that build only (after .venv-lambda/bin: cargo-lambda and Zig);
+# RUSTUP=/nonexistent makes cargo lambda skip its `rustup target` check.
 # qemu-user and the aarch64 glibc are for `make smoke-arm64`.
-ARM64_TOOLS := rustc-web cargo-web rust-web-src qemu-user libc6-dev-arm64-cross
-ifeq ($(ARCH)-$(HOST_ARCH),arm64-x86_64)
-PACKAGE_TOOLS := arm64-tools
+PACKAGE_TOOLS := rustc-web cargo-web rust-web-src
+SMOKE_ARM64_TOOLS := qemu-user libc6-dev-arm64-cross
 PACKAGE_ENV := env PATH="$(LAMBDA_VENV)/bin:/usr/bin:$$PATH" RUSTC_BOOTSTRAP=1 \
   CARGO_UNSTABLE_BUILD_STD=std,panic_abort RUSTUP=/nonexistent
-else
-PACKAGE_TOOLS :=
-PACKAGE_ENV := $(WITH_CARGO_LAMBDA)
-endif
 STACK ?= crossfed
 
 .PHONY: all test lint cargo-test run bench venv sam-venv lambda-venv localcloud-up localcloud-down \
         validate package deploy delete watch invoke coldstart clean soak fuzz \
-        ext-clients build-CrossfedExtensionLayer bench-tools backfill arm64-tools smoke-arm64
+        ext-clients build-CrossfedExtensionLayer bench-tools backfill package-tools arm64-tools smoke-arm64
 
 all: test
 
@@ -196,19 +196,13 @@ coldstart: venv
 	  gcs-sync=.aws-sam/build/GcsSyncFunction/bootstrap \
 	  cross-cloud-report=.aws-sam/build/CrossCloudReportFunction/bootstrap
 
-# The Debian packages of the arm64 build and smoke run on x86_64 (ARM64_TOOLS), installed
-# when missing (as root, with apt-get; rustc-web must come from bookworm-security: >= 1.94.1).
+# The Debian packages of `make package` (PACKAGE_TOOLS) and of `make smoke-arm64` (also
+# SMOKE_ARM64_TOOLS), installed when missing (deploy/apt_install.sh).
+package-tools:
+	@deploy/apt_install.sh $(PACKAGE_TOOLS)
+
 arm64-tools:
-	@missing=$$(for p in $(ARM64_TOOLS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
-	  grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing || exit 1; \
-	  else echo "arm64 on x86_64 needs: sudo apt-get install $$missing (Debian bookworm + bookworm-security)" >&2; exit 1; fi; \
-	fi; \
-	v=$$(/usr/bin/rustc --version | cut -d' ' -f2); \
-	if [ "$$(printf '%s\n' 1.94.1 "$$v" | sort -V | head -1)" != 1.94.1 ]; then \
-	  echo "/usr/bin/rustc is $$v, the workspace needs >= 1.94.1: rustc-web from bookworm-security" >&2; exit 1; fi
+	@deploy/apt_install.sh $(PACKAGE_TOOLS) $(SMOKE_ARM64_TOOLS)
 
 # make package ARCH=arm64, then the arm64 artifacts under qemu-aarch64 (wrappers in
 # target/arm64-qemu, tests/localcloud/qemu-arm64-bins.sh) through the same harnesses as the
@@ -272,11 +266,11 @@ validate: sam-venv
 # `make build-<LogicalId>` for a layer with BuildMethod: makefile), then
 # deploy/package_report.py zips each artifact like sam deploy does and checks size and
 # glibc symbol versions.
-# No unwind tables for the Lambda binaries' own code (the release profile aborts on panic,
-# nothing unwinds; -0.6 to -0.9% per zip, BENCHMARKS.md). Only here, for the Lambda
-# targets: tests unwind.
+# No unwind tables in the Lambda binaries, standard library included (it is built with them,
+# PACKAGE_ENV): the release profile aborts on panic, nothing unwinds (BENCHMARKS.md). Only
+# here, for the Lambda targets: tests unwind.
 PACKAGE_RUSTFLAGS := -C force-unwind-tables=no
-package: sam-venv lambda-venv $(PACKAGE_TOOLS)
+package: sam-venv lambda-venv package-tools
 	$(PACKAGE_ENV) PYTHON=$(SAM_VENV)/bin/python \
 	  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(PACKAGE_RUSTFLAGS)" \
 	  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(PACKAGE_RUSTFLAGS)" \
