@@ -292,7 +292,8 @@ build-CrossfedExtensionLayer:
 	cargo lambda build --release --extension -p crossfed-extension --bin crossfed-extension \
 	  $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) --manifest-path $(CURDIR)/Cargo.toml
 	mkdir -p $(ARTIFACTS_DIR)/extensions
-	cp $(CURDIR)/target/lambda/extensions/crossfed-extension $(ARTIFACTS_DIR)/extensions/crossfed-extension
+	cp $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/lambda/extensions/crossfed-extension \
+	  $(ARTIFACTS_DIR)/extensions/crossfed-extension
 
 # Starts a backfill / repair run of the deployed gcs-sync (it continues by itself and
 # checkpoints under <destination>/.crossfed/backfill/). Needs the AWS CLI.
