@@ -119,10 +119,7 @@ $(BENCH_VENV)/.installed: tests/bench/requirements.txt
 	touch $@
 
 bench-tools: $(BENCH_VENV)/.installed
-	@command -v rclone >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q rclone; \
-	  else echo "make bench needs rclone: sudo apt-get install rclone" >&2; exit 1; fi; }
+	@command -v rclone >/dev/null || deploy/apt_install.sh rclone
 
 # ---- local emulated clouds --------------------------------------------------
 
