@@ -13,6 +13,10 @@
 #   make deploy    make package + sam deploy --guided;  make delete  empty the stack's buckets + sam delete
 #   make watch     cargo lambda watch against the local clouds (make invoke FUNCTION=... EVENT=...)
 #   make coldstart cold starts of the packaged binaries (after make package)
+#   make smoke-arm64  make package ARCH=arm64, then every arm64 binary under qemu-user against
+#                  the local clouds (functions, the layer with the Python sample, cold starts)
+#   make package-tools / arm64-tools  the Debian packages of make package / make smoke-arm64
+#                  (installs what is missing, as root)
 #   make validate  sam validate --lint
 #   make backfill STACK=name [PREFIX=p/]   copy what S3 has and GCS lacks (and repair drift)
 #   make clean     stop the local clouds and remove target/localcloud
@@ -38,15 +42,30 @@ SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 # cargo-lambda and Zig (python -m ziglang) first on PATH for sam build / cargo lambda.
 WITH_CARGO_LAMBDA := env PATH="$(LAMBDA_VENV)/bin:$$PATH"
 
-# Lambda architecture of `make package`/`make deploy`: this machine's by default (its Rust
-# toolchain has that standard library); arm64 on x86_64 needs
-# `rustup target add aarch64-unknown-linux-gnu`.
-export ARCH ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+# Lambda architecture of `make package`/`make deploy`: this machine's by default.
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+export ARCH ?= $(HOST_ARCH)
+
+# The Lambda artifacts (`make package`, either ARCH) are built by Debian's Rust, not rustup:
+# rustc-web, cargo-web and rust-web-src from bookworm-security (rustc and cargo 1.96 in
+# /usr/bin, the standard library's sources in /usr/lib/rustlib/src/rust). The standard
+# library is compiled with the functions (-Z build-std through CARGO_UNSTABLE_BUILD_STD,
+# allowed by RUSTC_BOOTSTRAP), so it gets the release profile and PACKAGE_RUSTFLAGS too (the
+# prebuilt one brings unwind tables for all the code: BENCHMARKS.md), and no rustup target is
+# needed for arm64 on x86_64; Zig links against an old glibc. /usr/bin goes first on PATH
+# for that build only (after .venv-lambda/bin: cargo-lambda and Zig);
+# RUSTUP=/nonexistent makes cargo lambda skip its `rustup target` check.
+# qemu-user and the aarch64 glibc are for `make smoke-arm64`.
+PACKAGE_TOOLS := rustc-web cargo-web rust-web-src
+SMOKE_ARM64_TOOLS := qemu-user libc6-dev-arm64-cross
+PACKAGE_ENV := env PATH="$(LAMBDA_VENV)/bin:/usr/bin:$$PATH" RUSTC_BOOTSTRAP=1 \
+  CARGO_UNSTABLE_BUILD_STD=std,panic_abort RUSTUP=/nonexistent
 STACK ?= crossfed
 
 .PHONY: all test lint cargo-test run bench venv sam-venv lambda-venv localcloud-up localcloud-down \
         validate package deploy delete watch invoke coldstart clean soak fuzz \
-        ext-clients build-CrossfedExtensionLayer bench-tools backfill test-tools
+        ext-clients build-CrossfedExtensionLayer bench-tools backfill test-tools \
+        package-tools arm64-tools smoke-arm64
 
 all: test
 
@@ -101,10 +120,7 @@ $(BENCH_VENV)/.installed: tests/bench/requirements.txt
 	touch $@
 
 bench-tools: $(BENCH_VENV)/.installed
-	@command -v rclone >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q rclone; \
-	  else echo "make bench needs rclone: sudo apt-get install rclone" >&2; exit 1; fi; }
+	@command -v rclone >/dev/null || deploy/apt_install.sh rclone
 
 # Debian's libfaketime: the extension's SnapStart test moves the wall clock of a real,
 # frozen extension process (as a restore from a snapshot does) and not its own time.
@@ -112,9 +128,7 @@ bench-tools: $(BENCH_VENV)/.installed
 FAKETIME_LIB := /usr/lib/$(shell uname -m)-linux-gnu/faketime/libfaketime.so.1
 test-tools:
 	@test -e $(FAKETIME_LIB) || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q libfaketime >/dev/null \
-	    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libfaketime >/dev/null; }; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then deploy/apt_install.sh libfaketime; \
 	  elif [ -n "$$CI" ]; then echo "CI needs libfaketime: apt-get install libfaketime" >&2; exit 1; \
 	  else echo "warning: without libfaketime (sudo apt-get install libfaketime) the extension's SnapStart test is skipped" >&2; fi; }
 
@@ -190,6 +204,30 @@ coldstart: venv
 	  gcs-sync=.aws-sam/build/GcsSyncFunction/bootstrap \
 	  cross-cloud-report=.aws-sam/build/CrossCloudReportFunction/bootstrap
 
+# The Debian packages of `make package` (PACKAGE_TOOLS) and of `make smoke-arm64` (also
+# SMOKE_ARM64_TOOLS), installed when missing (deploy/apt_install.sh).
+package-tools:
+	@deploy/apt_install.sh $(PACKAGE_TOOLS)
+
+arm64-tools:
+	@deploy/apt_install.sh $(PACKAGE_TOOLS) $(SMOKE_ARM64_TOOLS)
+
+# make package ARCH=arm64, then the arm64 artifacts under qemu-aarch64 (wrappers in
+# target/arm64-qemu, tests/localcloud/qemu-arm64-bins.sh) through the same harnesses as the
+# native ones, against the local clouds: the three functions (crossfed-localrun), the Python
+# sample on the arm64 layer (x86_64 Python, arm64 extension), then cold starts.
+SMOKE_BINS := $(CURDIR)/target/arm64-qemu
+smoke-arm64: venv ext-clients arm64-tools
+	$(MAKE) --no-print-directory package ARCH=arm64
+	cargo build -p crossfed-tests --bin crossfed-localrun --bin crossfed-localrun-layer --bin crossfed-coldstart
+	tests/localcloud/qemu-arm64-bins.sh $(SMOKE_BINS)
+	$(WITH_LOCALCLOUD) bash -c 'set -e; \
+	  FUNCTIONS_BIN_DIR=$(SMOKE_BINS) $(CURDIR)/target/debug/crossfed-localrun; \
+	  FUNCTIONS_BIN_DIR=$(SMOKE_BINS) CROSSFED_WORKSPACE=$(CURDIR) $(CURDIR)/target/debug/crossfed-localrun-layer; \
+	  $(CURDIR)/target/debug/crossfed-coldstart --runs $(COLDSTART_RUNS) \
+	    list-buckets=$(SMOKE_BINS)/list-buckets gcs-sync=$(SMOKE_BINS)/gcs-sync \
+	    cross-cloud-report=$(SMOKE_BINS)/cross-cloud-report'
+
 bench: venv bench-tools ext-clients
 	cargo build --release -p crossfed-extension
 	$(WITH_LOCALCLOUD) bash -c 'set -e; \
@@ -236,12 +274,12 @@ validate: sam-venv
 # `make build-<LogicalId>` for a layer with BuildMethod: makefile), then
 # deploy/package_report.py zips each artifact like sam deploy does and checks size and
 # glibc symbol versions.
-# No unwind tables for the Lambda binaries' own code (the release profile aborts on panic,
-# nothing unwinds; -0.6 to -0.9% per zip, BENCHMARKS.md). Only here, for the Lambda
-# targets: tests unwind.
+# No unwind tables in the Lambda binaries, standard library included (it is built with them,
+# PACKAGE_ENV): the release profile aborts on panic, nothing unwinds (BENCHMARKS.md). Only
+# here, for the Lambda targets: tests unwind.
 PACKAGE_RUSTFLAGS := -C force-unwind-tables=no
-package: sam-venv lambda-venv
-	$(WITH_CARGO_LAMBDA) PYTHON=$(SAM_VENV)/bin/python \
+package: sam-venv lambda-venv package-tools
+	$(PACKAGE_ENV) PYTHON=$(SAM_VENV)/bin/python \
 	  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(PACKAGE_RUSTFLAGS)" \
 	  CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="$(PACKAGE_RUSTFLAGS)" \
 	  $(SAM) build --parameter-overrides Architecture=$(ARCH)
@@ -256,13 +294,14 @@ delete: sam-venv
 	$(SAM) delete --stack-name $(STACK)
 
 # SAM `BuildMethod: makefile` target of the CrossfedExtensionLayer layer: the extension
-# binary at extensions/crossfed-extension (ARCH: arm64, or x86_64; arm64 needs
-# `rustup target add aarch64-unknown-linux-gnu` and cargo-lambda's zig toolchain).
+# binary at extensions/crossfed-extension (ARCH: arm64, or x86_64; `make package` sets up
+# the toolchain of either, see PACKAGE_ENV).
 build-CrossfedExtensionLayer:
 	cargo lambda build --release --extension -p crossfed-extension --bin crossfed-extension \
 	  $(if $(filter x86_64,$(ARCH)),--x86-64,--arm64) --manifest-path $(CURDIR)/Cargo.toml
 	mkdir -p $(ARTIFACTS_DIR)/extensions
-	cp $(CURDIR)/target/lambda/extensions/crossfed-extension $(ARTIFACTS_DIR)/extensions/crossfed-extension
+	cp $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/lambda/extensions/crossfed-extension \
+	  $(ARTIFACTS_DIR)/extensions/crossfed-extension
 
 # Starts a backfill / repair run of the deployed gcs-sync (it continues by itself and
 # checkpoints under <destination>/.crossfed/backfill/). Needs the AWS CLI.

@@ -2,6 +2,10 @@
 //! `awslambdaric` with the `crossfed-extension` layer beside it under a local Lambda Runtime +
 //! Extensions API, against moto, the fake Google STS / IAM and fake-gcs-server (behind a
 //! token-checking proxy). Prints the buckets it lists.
+//!
+//! The extension binary is `FUNCTIONS_BIN_DIR/crossfed-extension` when `FUNCTIONS_BIN_DIR` is
+//! set (as for `crossfed-localrun`; `make smoke-arm64` points it at qemu wrappers of the
+//! packaged arm64 binaries), else the workspace's `target/debug/crossfed-extension`.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -60,7 +64,10 @@ async fn main() -> Result<(), Error> {
             ],
         )
         .await;
-    let extension_bin = workspace().join("target/debug/crossfed-extension");
+    let extension_bin = std::env::var_os("FUNCTIONS_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/debug"))
+        .join("crossfed-extension");
     let started = Instant::now();
     let _extension = FunctionProcess::spawn(&extension_bin, &env, true)
         .map_err(|e| format!("cannot start {}: {e}", extension_bin.display()))?;
