@@ -347,7 +347,8 @@ async fn bench_large_object_over_redeliveries() {
 #[tokio::test]
 #[ignore = "benchmark: run by make bench"]
 async fn bench_backfill_1000_objects() {
-    let (invocations, first, second) = backfill_objects(1000, 100, Duration::from_secs(3)).await;
+    let (invocations, first, second) =
+        backfill_objects(1000, 100, Duration::from_secs(3), Duration::from_secs(1)).await;
     append_bench(&format!(
         "| gcs-sync backfill, 1,000 pre-existing objects (pages of 100, invocations cut at 3 s, checkpointed) | {:.1} s over {invocations} invocations | | |\n\
          | second backfill of the same 1,000 objects: 0 uploads | {:.1} s | | |\n",

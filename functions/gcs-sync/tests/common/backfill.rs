@@ -53,18 +53,26 @@ pub async fn run_backfill(
     panic!("backfill did not finish");
 }
 
-/// Backfills `count` pre-existing objects, then again; returns the first run's invocations
-/// and time, and the second run's time.
+/// Backfills `count` pre-existing objects, then again, each invocation given `left` and
+/// starting pages while `start_margin` is left (in-flight copies are aborted at a fifth of
+/// it, 200 ms at most); returns the first run's invocations and time, and the second run's
+/// time.
 pub async fn backfill_objects(
     count: u64,
     page_size: i32,
     left: Duration,
+    start_margin: Duration,
 ) -> (usize, Duration, Duration) {
     let h = Harness::start().await;
+    let start_ms = start_margin.as_millis().to_string();
+    let abort_ms = (start_margin / 5)
+        .min(Duration::from_millis(200))
+        .as_millis()
+        .to_string();
     let mut app = h
         .app(&[
-            ("SYNC_DEADLINE_MARGIN_MS", "1000"),
-            ("SYNC_ABORT_MARGIN_MS", "200"),
+            ("SYNC_DEADLINE_MARGIN_MS", start_ms.as_str()),
+            ("SYNC_ABORT_MARGIN_MS", abort_ms.as_str()),
         ])
         .await;
     let recorder = Arc::new(Recorder::default());
