@@ -404,12 +404,15 @@ struct FederatedSource {
 impl Federation {
     fn reusable_federated(&self, key: &str) -> Option<Token> {
         let now = self.clock.now();
-        match &*self.federated.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some((k, token, minted))
-                if k == key
-                    && token.remaining(now) > STS_REUSE_MARGIN
-                    && !minted.dropped_after_restore(&*self.clock, "the federated token") =>
-            {
+        let mut federated = self.federated.lock().unwrap_or_else(|p| p.into_inner());
+        let restored = federated.as_ref().is_some_and(|(_, _, minted)| {
+            minted.dropped_after_restore(&*self.clock, "the federated token")
+        });
+        if restored {
+            *federated = None;
+        }
+        match &*federated {
+            Some((k, token, _)) if k == key && token.remaining(now) > STS_REUSE_MARGIN => {
                 Some(token.clone())
             }
             _ => None,
